@@ -1,0 +1,128 @@
+#include "gradcheck.h"
+
+#include "error.h"
+#include "rng.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* L = Σ out ⊙ R in double, with nothing recorded. */
+static int eval_loss(slt_gc_fn f, slt_tensor *const *inputs, const void *user, const float *R,
+                     int64_t nout, double *L) {
+  slt_ctx c;
+  slt_ctx_init(&c);
+  c.no_grad = true;
+  slt_tensor *out = f(&c, inputs, user);
+  int rc = -1;
+  if (out && out->numel == nout) {
+    double s = 0;
+    for (int64_t i = 0; i < nout; i++) s += (double)out->data[i] * R[i];
+    *L = s;
+    rc = 0;
+  } else if (out) {
+    slt_err_set("gradcheck: output size changed between calls");
+  }
+  slt_ctx_free(&c);
+  return rc;
+}
+
+/* One backward pass seeded with R; adds into the inputs' grads. Reports the output size. */
+static int analytic_pass(slt_gc_fn f, slt_tensor *const *inputs, const void *user,
+                         slt_rng *rng, float **R, int64_t *nout) {
+  slt_ctx c;
+  slt_ctx_init(&c);
+  slt_tensor *out = f(&c, inputs, user);
+  int rc = -1;
+  if (out) {
+    if (!*R) {
+      *nout = out->numel;
+      *R = malloc((size_t)out->numel * sizeof(float));
+      if (*R) slt_rng_fill_normal(rng, *R, out->numel, 0.0f, 1.0f);
+    }
+    rc = *R ? slt_backward_seed(&c, out, *R) : -1;
+  }
+  /* Input grads are heap buffers: they survive the arena. */
+  slt_ctx_free(&c);
+  return rc;
+}
+
+static int numeric_grad(slt_gc_fn f, slt_tensor *const *inputs, const void *user, slt_tensor *x,
+                        const float *R, int64_t nout, double h, double *g) {
+  static const double offs[4] = {1, -1, 2, -2};
+  for (int64_t i = 0; i < x->numel; i++) {
+    float saved = x->data[i];
+    double L[4];
+    for (int k = 0; k < 4; k++) {
+      x->data[i] = (float)(saved + offs[k] * h);
+      if (eval_loss(f, inputs, user, R, nout, &L[k])) {
+        x->data[i] = saved;
+        return -1;
+      }
+    }
+    x->data[i] = saved;
+    g[i] = (8.0 * (L[0] - L[1]) - (L[2] - L[3])) / (12.0 * h);
+  }
+  return 0;
+}
+
+static double rel_norm_err(const float *a, const double *n, int64_t len, double scale) {
+  double num = 0, den = 0;
+  for (int64_t i = 0; i < len; i++) {
+    double d = scale * a[i] - n[i];
+    num += d * d;
+    den += n[i] * n[i];
+  }
+  return sqrt(num) / fmax(sqrt(den), 1e-30);
+}
+
+static double accum_err(const float *once, const float *twice, int64_t len) {
+  double num = 0, den = 0;
+  for (int64_t i = 0; i < len; i++) {
+    double d = twice[i] - 2.0 * once[i];
+    num += d * d;
+    den += 4.0 * once[i] * once[i];
+  }
+  return sqrt(num) / fmax(sqrt(den), 1e-30);
+}
+
+int slt_gradcheck(slt_gc_fn f, int nin, slt_tensor *const *inputs, const void *user, double h,
+                  uint64_t seed, slt_gc_result *res) {
+  memset(res, 0, sizeof *res);
+  res->min_injected_err = INFINITY;
+  slt_rng rng;
+  slt_rng_seed(&rng, seed);
+  float *R = NULL, *once[SLT_GC_MAX_IN] = {0};
+  double *num = NULL;
+  int64_t nout = 0;
+  int rc = -1;
+  for (int i = 0; i < nin; i++)
+    if (inputs[i]->requires_grad) memset(inputs[i]->grad, 0, inputs[i]->numel * sizeof(float));
+  if (analytic_pass(f, inputs, user, &rng, &R, &nout)) goto done;
+  for (int i = 0; i < nin; i++) {
+    if (!inputs[i]->requires_grad) continue;
+    once[i] = malloc(inputs[i]->numel * sizeof(float));
+    if (!once[i]) goto done;
+    memcpy(once[i], inputs[i]->grad, inputs[i]->numel * sizeof(float));
+  }
+  if (analytic_pass(f, inputs, user, &rng, &R, &nout)) goto done;
+  for (int i = 0; i < nin; i++) {
+    slt_tensor *x = inputs[i];
+    if (!x->requires_grad) continue;
+    num = realloc(num, x->numel * sizeof(double));
+    if (!num || numeric_grad(f, inputs, user, x, R, nout, h, num)) goto done;
+    res->rel_err[i] = rel_norm_err(once[i], num, x->numel, 1.0);
+    res->injected_err[i] = rel_norm_err(once[i], num, x->numel, 1.01);
+    res->accum_err[i] = accum_err(once[i], x->grad, x->numel);
+    res->max_rel_err = fmax(res->max_rel_err, res->rel_err[i]);
+    res->min_injected_err = fmin(res->min_injected_err, res->injected_err[i]);
+    res->max_accum_err = fmax(res->max_accum_err, res->accum_err[i]);
+  }
+  rc = 0;
+done:
+  if (rc && !*slt_err_msg()) slt_err_set("gradcheck: out of memory");
+  for (int i = 0; i < nin; i++) free(once[i]);
+  free(num);
+  free(R);
+  return rc;
+}

@@ -1,0 +1,64 @@
+/* The execution context: the per-step arena and the tape of recorded ops.
+ * Ops run eagerly; when any input requires a gradient (and no-grad is off) they record a node
+ * holding their backward function, inputs, output and saved context. slt_backward walks the
+ * tape in reverse; backward functions accumulate (+=) into the inputs' gradients. */
+#ifndef SLT_TAPE_H
+#define SLT_TAPE_H
+
+#include "arena.h"
+#include "tensor.h"
+
+#include <stddef.h>
+
+#define SLT_NODE_MAX_IN 4
+
+typedef struct slt_ctx slt_ctx;
+typedef struct slt_node slt_node;
+typedef void (*slt_backward_fn)(slt_ctx *c, slt_node *n);
+
+struct slt_node {
+  slt_backward_fn backward;
+  const char *op; /* name, for messages */
+  slt_tensor *out;
+  slt_tensor *in[SLT_NODE_MAX_IN];
+  int nin;
+  void *saved; /* op-specific context, zero-filled, lives in the arena */
+  slt_node *prev;
+};
+
+struct slt_ctx {
+  slt_arena arena;
+  slt_node *tape; /* most recently recorded node */
+  int64_t nodes;
+  bool no_grad;
+};
+
+void slt_ctx_init(slt_ctx *c);
+void slt_ctx_free(slt_ctx *c);
+/* Drop the tape and every arena tensor; call after backward (at least once per step). */
+void slt_ctx_reset(slt_ctx *c);
+/* Turn no-grad mode on or off (eval, generation); returns the previous setting. */
+bool slt_ctx_set_no_grad(slt_ctx *c, bool on);
+
+/* A new arena tensor with uninitialised data; NULL (error recorded) on a bad shape or OOM. */
+slt_tensor *slt_new(slt_ctx *c, int ndim, const int *shape);
+/* Same, zero-filled. */
+slt_tensor *slt_zeros(slt_ctx *c, int ndim, const int *shape);
+/* A leaf wrapping caller-owned data (inputs, constants); it does not require grad. */
+slt_tensor *slt_wrap(slt_ctx *c, float *data, int ndim, const int *shape);
+
+/* True when an op on these inputs must record a node. */
+bool slt_needs_grad(const slt_ctx *c, int nin, slt_tensor *const *in);
+/* Record a node producing out; marks out as requiring grad. saved_bytes of zeroed context are
+ * reserved at node->saved. Returns NULL (error recorded) only when out of memory. */
+slt_node *slt_record(slt_ctx *c, const char *op, slt_backward_fn fn, slt_tensor *out, int nin,
+                     slt_tensor *const *in, size_t saved_bytes);
+/* The gradient buffer of t, allocated zero-filled from the arena on first use. */
+float *slt_grad_of(slt_ctx *c, slt_tensor *t);
+
+/* Backpropagate from a scalar loss (its gradient seeded with 1). Returns 0 or -1. */
+int slt_backward(slt_ctx *c, slt_tensor *loss);
+/* Backpropagate from any tensor with a given output gradient (numel floats). */
+int slt_backward_seed(slt_ctx *c, slt_tensor *t, const float *seed);
+
+#endif

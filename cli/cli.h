@@ -1,0 +1,14 @@
+/* Subcommands of the slt program. Each returns the process exit status: 0 success,
+ * 1 failure (message printed), 2 bad usage. */
+#ifndef SLT_CLI_H
+#define SLT_CLI_H
+
+typedef struct slt_command {
+  const char *name;
+  const char *help;
+  int (*run)(int argc, char **argv);
+} slt_command;
+
+int slt_cmd_demo(int argc, char **argv);
+
+#endif

@@ -1,0 +1,31 @@
+/* The slt program: dispatches to subcommands. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const slt_command commands[] = {
+    {"demo", "train a small MLP on a synthetic task and print its loss falling", slt_cmd_demo},
+};
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: slt <command> [options]\n\ncommands:\n");
+  for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+    fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+  fprintf(f, "\n'slt <command> --help' describes a command.\n");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    usage(stdout);
+    return 0;
+  }
+  for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+    if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+  fprintf(stderr, "slt: unknown command '%s' (see 'slt --help')\n", argv[1]);
+  return 2;
+}

@@ -1,0 +1,18 @@
+/* Every CUnit suite, registered by the runner. A test file defines one register function. */
+#ifndef SLT_SUITES_H
+#define SLT_SUITES_H
+
+int register_engine_suite(void);       /* test_engine.c: arena, tape, params, determinism */
+int register_ops_basic_suite(void);    /* test_ops_basic.c: matmul, pointwise, reduce, shapes, embedding */
+int register_ops_norm_act_suite(void); /* test_ops_norm_act.c: norms, activations, softmax, rope */
+int register_ops_attention_suite(void); /* test_ops_attention.c: fused causal attention */
+int register_ops_loss_suite(void);     /* test_ops_loss.c: cross-entropy */
+
+#define SLT_SUITES                                                                                 \
+  X(engine, register_engine_suite)                                                                 \
+  X(ops_basic, register_ops_basic_suite)                                                           \
+  X(ops_norm_act, register_ops_norm_act_suite)                                                     \
+  X(ops_attention, register_ops_attention_suite)                                                   \
+  X(ops_loss, register_ops_loss_suite)
+
+#endif

@@ -1,0 +1,69 @@
+#include "test_util.h"
+
+#include "autograd/error.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+static int skipped;
+
+slt_tensor *test_randn(uint64_t seed, int ndim, const int *shape, float std, bool with_grad) {
+  slt_tensor *t = slt_tensor_new(ndim, shape);
+  if (!t) return NULL;
+  slt_rng r;
+  slt_rng_seed(&r, seed);
+  slt_rng_fill_normal(&r, t->data, t->numel, 0.0f, std);
+  if (with_grad && slt_tensor_alloc_grad(t)) {
+    slt_tensor_free(t);
+    return NULL;
+  }
+  return t;
+}
+
+void test_gradcheck(const char *label, slt_gc_fn f, int nin, slt_tensor *const *inputs,
+                    const void *user, double h) {
+  slt_gc_result r;
+  int rc = slt_gradcheck(f, nin, inputs, user, h, 1234, &r);
+  if (rc) printf("\n  [%s] gradcheck failed to run: %s\n", label, slt_err_msg());
+  CU_ASSERT_EQUAL_FATAL(rc, 0);
+  bool ok = r.max_rel_err < SLT_GRADCHECK_TOL && r.min_injected_err > SLT_GRADCHECK_TOL &&
+            r.max_accum_err < 1e-6;
+  if (!ok || getenv("SLT_TEST_VERBOSE"))
+    printf("\n  [%s] rel_err %.2e (tol %.0e), with 1%% injected %.2e, accumulate %.2e\n", label,
+           r.max_rel_err, SLT_GRADCHECK_TOL, r.min_injected_err, r.max_accum_err);
+  CU_ASSERT(r.max_rel_err < SLT_GRADCHECK_TOL);
+  CU_ASSERT(r.min_injected_err > SLT_GRADCHECK_TOL);
+  CU_ASSERT(r.max_accum_err < 1e-6);
+}
+
+const char *test_data_dir(const char *test_name) {
+  const char *dir = getenv("SLT_TEST_DATA");
+  if (!dir || !*dir) dir = SLT_DEFAULT_TEST_DATA;
+  struct stat st;
+  if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    char why[512];
+    snprintf(why, sizeof why, "test data directory '%s' not found (set SLT_TEST_DATA)", dir);
+    test_skip(test_name, why);
+    return NULL;
+  }
+  return dir;
+}
+
+void test_skip(const char *test_name, const char *why) {
+  skipped++;
+  printf("\n*** SKIPPED %s: %s ***\n", test_name, why);
+}
+
+int test_skipped_count(void) { return skipped; }
+
+double test_rel_err(const float *a, const float *b, int64_t n) {
+  double num = 0, den = 0;
+  for (int64_t i = 0; i < n; i++) {
+    double d = (double)a[i] - b[i];
+    num += d * d;
+    den += (double)b[i] * b[i];
+  }
+  return sqrt(num) / fmax(sqrt(den), 1e-30);
+}

@@ -1,0 +1,30 @@
+/* Shared helpers for the CUnit suites. */
+#ifndef SLT_TEST_UTIL_H
+#define SLT_TEST_UTIL_H
+
+#include "autograd/gradcheck.h"
+#include "autograd/ops.h"
+#include "autograd/rng.h"
+
+#include <CUnit/CUnit.h>
+
+/* A heap tensor N(0, std²) from a seed; with_grad gives it a grad buffer and requires_grad. */
+slt_tensor *test_randn(uint64_t seed, int ndim, const int *shape, float std, bool with_grad);
+
+/* Run the gradcheck harness and assert: error below tolerance, a 1% injected error caught, and
+ * gradients that accumulate. Prints the figures with the label on failure. */
+void test_gradcheck(const char *label, slt_gc_fn f, int nin, slt_tensor *const *inputs,
+                    const void *user, double h);
+
+/* Directory of the shared test data (SLT_TEST_DATA or the default), or NULL (with a loud SKIPPED
+ * line naming the test and the missing path) when it is missing. */
+const char *test_data_dir(const char *test_name);
+
+/* Count and print a skipped check; the runner reports the total. */
+void test_skip(const char *test_name, const char *why);
+int test_skipped_count(void);
+
+/* Relative error in norm: ‖a − b‖ / ‖b‖. */
+double test_rel_err(const float *a, const float *b, int64_t n);
+
+#endif
