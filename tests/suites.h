@@ -6,13 +6,17 @@ int register_engine_suite(void);       /* test_engine.c: arena, tape, params, de
 int register_ops_basic_suite(void);    /* test_ops_basic.c: matmul, pointwise, reduce, shapes, embedding */
 int register_ops_norm_act_suite(void); /* test_ops_norm_act.c: norms, activations, softmax, rope */
 int register_ops_attention_suite(void); /* test_ops_attention.c: fused causal attention */
-int register_ops_loss_suite(void);     /* test_ops_loss.c: cross-entropy */
+int register_ops_loss_suite(void);     /* test_ops_loss.c: embedding, cross-entropy */
+int register_config_suite(void);       /* test_config.c: YAML configs, overrides, validation */
+int register_data_suite(void);         /* test_data.c: token shards, synthetic Markov source */
 
 #define SLT_SUITES                                                                                 \
   X(engine, register_engine_suite)                                                                 \
   X(ops_basic, register_ops_basic_suite)                                                           \
   X(ops_norm_act, register_ops_norm_act_suite)                                                     \
   X(ops_attention, register_ops_attention_suite)                                                   \
-  X(ops_loss, register_ops_loss_suite)
+  X(ops_loss, register_ops_loss_suite)                                                             \
+  X(config, register_config_suite)                                                                 \
+  X(data, register_data_suite)
 
 #endif
