@@ -32,6 +32,9 @@ slt_tensor *slt_mean(slt_ctx *c, slt_tensor *a);
 slt_tensor *slt_reshape(slt_ctx *c, slt_tensor *a, int ndim, const int *shape);
 /* (B, T, H·D) -> (B, H, T, D) */
 slt_tensor *slt_split_heads(slt_ctx *c, slt_tensor *a, int heads);
+/* Columns [col0, col0 + heads·head_dim) of a (B, T, C) -> (B, heads, T, head_dim): takes q, k
+ * or v straight out of a fused QKV projection. */
+slt_tensor *slt_split_heads_at(slt_ctx *c, slt_tensor *a, int col0, int heads, int head_dim);
 /* (B, H, T, D) -> (B, T, H·D) */
 slt_tensor *slt_merge_heads(slt_ctx *c, slt_tensor *a);
 

@@ -24,18 +24,23 @@ slt_tensor *slt_reshape(slt_ctx *c, slt_tensor *a, int ndim, const int *shape) {
   return out;
 }
 
-/* Copy between (B, T, H, D) and (B, H, T, D); to_heads picks the direction.
- * src and dst are both indexed as (b, t, h) rows of D floats. */
-static void permute_heads(const float *src, float *dst, int B, int T, int H, int D, bool to_heads,
+/* Copy between a (B, T, C) tensor whose columns [col0, col0 + H·D) hold H heads and a
+ * (B, H, T, D) tensor; to_heads picks the direction, accumulate adds instead of copying. */
+typedef struct {
+  int B, T, C, col0, H, D;
+} heads_layout;
+
+static void permute_heads(const heads_layout *L, const float *src, float *dst, bool to_heads,
                           bool accumulate) {
+  int B = L->B, T = L->T, H = L->H, D = L->D;
 #pragma omp parallel for collapse(2) schedule(static) if ((int64_t)B * T * H * D >= SLT_PAR_MIN)
   for (int b = 0; b < B; b++)
     for (int t = 0; t < T; t++)
       for (int h = 0; h < H; h++) {
-        int64_t bth = (((int64_t)b * T + t) * H + h) * D; /* (B, T, H, D) */
-        int64_t bht = (((int64_t)b * H + h) * T + t) * D; /* (B, H, T, D) */
-        const float *s = src + (to_heads ? bth : bht);
-        float *d = dst + (to_heads ? bht : bth);
+        int64_t flat = ((int64_t)b * T + t) * L->C + L->col0 + (int64_t)h * D; /* (B, T, C) */
+        int64_t bht = (((int64_t)b * H + h) * T + t) * D;                      /* (B, H, T, D) */
+        const float *s = src + (to_heads ? flat : bht);
+        float *d = dst + (to_heads ? bht : flat);
         if (accumulate)
           for (int i = 0; i < D; i++) d[i] += s[i];
         else
@@ -45,37 +50,52 @@ static void permute_heads(const float *src, float *dst, int B, int T, int H, int
 
 static void split_heads_backward(slt_ctx *c, slt_node *n) {
   (void)c;
-  const int *s = n->out->shape; /* (B, H, T, D) */
-  permute_heads(n->out->grad, n->in[0]->grad, s[0], s[2], s[1], s[3], false, true);
+  permute_heads(n->saved, n->out->grad, n->in[0]->grad, false, true);
+}
+
+slt_tensor *slt_split_heads_at(slt_ctx *c, slt_tensor *a, int col0, int heads, int head_dim) {
+  if (!a) return NULL;
+  if (a->ndim != 3 || heads < 1 || head_dim < 1 || col0 < 0 ||
+      col0 + heads * head_dim > a->shape[2])
+    return slt_op_shape_error("split_heads", "expected (B, T, C) holding the requested heads", a,
+                              NULL);
+  heads_layout L = {a->shape[0], a->shape[1], a->shape[2], col0, heads, head_dim};
+  slt_tensor *out = slt_new(c, 4, (int[]){L.B, heads, L.T, head_dim});
+  if (!out) return NULL;
+  permute_heads(&L, a->data, out->data, true, false);
+  if (slt_needs_grad(c, 1, &a)) {
+    slt_node *n = slt_record(c, "split_heads", split_heads_backward, out, 1, &a, sizeof L);
+    if (!n) return NULL;
+    *(heads_layout *)n->saved = L;
+  }
+  return out;
 }
 
 slt_tensor *slt_split_heads(slt_ctx *c, slt_tensor *a, int heads) {
   if (!a) return NULL;
   if (a->ndim != 3 || heads < 1 || a->shape[2] % heads)
-    return slt_op_shape_error("split_heads", "expected (B, T, H*D) with H dividing the last dim", a, NULL);
-  int B = a->shape[0], T = a->shape[1], D = a->shape[2] / heads;
-  slt_tensor *out = slt_new(c, 4, (int[]){B, heads, T, D});
-  if (!out) return NULL;
-  permute_heads(a->data, out->data, B, T, heads, D, true, false);
-  if (slt_needs_grad(c, 1, &a) && !slt_record(c, "split_heads", split_heads_backward, out, 1, &a, 0))
-    return NULL;
-  return out;
+    return slt_op_shape_error("split_heads", "expected (B, T, H*D) with H dividing the last dim",
+                              a, NULL);
+  return slt_split_heads_at(c, a, 0, heads, a->shape[2] / heads);
 }
 
 static void merge_heads_backward(slt_ctx *c, slt_node *n) {
   (void)c;
-  const int *s = n->in[0]->shape; /* (B, H, T, D) */
-  permute_heads(n->out->grad, n->in[0]->grad, s[0], s[2], s[1], s[3], true, true);
+  permute_heads(n->saved, n->out->grad, n->in[0]->grad, true, true);
 }
 
 slt_tensor *slt_merge_heads(slt_ctx *c, slt_tensor *a) {
   if (!a) return NULL;
   if (a->ndim != 4) return slt_op_shape_error("merge_heads", "expected (B, H, T, D)", a, NULL);
-  int B = a->shape[0], H = a->shape[1], T = a->shape[2], D = a->shape[3];
-  slt_tensor *out = slt_new(c, 3, (int[]){B, T, H * D});
+  heads_layout L = {a->shape[0], a->shape[2], a->shape[1] * a->shape[3], 0, a->shape[1],
+                    a->shape[3]};
+  slt_tensor *out = slt_new(c, 3, (int[]){L.B, L.T, L.C});
   if (!out) return NULL;
-  permute_heads(a->data, out->data, B, T, H, D, false, false);
-  if (slt_needs_grad(c, 1, &a) && !slt_record(c, "merge_heads", merge_heads_backward, out, 1, &a, 0))
-    return NULL;
+  permute_heads(&L, a->data, out->data, false, false);
+  if (slt_needs_grad(c, 1, &a)) {
+    slt_node *n = slt_record(c, "merge_heads", merge_heads_backward, out, 1, &a, sizeof L);
+    if (!n) return NULL;
+    *(heads_layout *)n->saved = L;
+  }
   return out;
 }

@@ -164,6 +164,28 @@ static slt_tensor *f_merge(slt_ctx *c, slt_tensor *const *in, const void *u) {
   return slt_mul(c, m, in[1]);
 }
 
+static slt_tensor *f_split_at(slt_ctx *c, slt_tensor *const *in, const void *u) {
+  (void)u;
+  slt_tensor *k = slt_split_heads_at(c, in[0], 3, 2, 2); /* columns 3..6 of 9 */
+  return slt_mul(c, k, in[1]);
+}
+
+static void test_split_heads_at(void) {
+  slt_tensor *x = test_randn(16, 3, (int[]){2, 3, 9}, 1.0f, true);
+  slt_tensor *w = test_randn(17, 4, (int[]){2, 2, 3, 2}, 1.0f, true);
+  test_gradcheck("split_heads_at", f_split_at, 2, (slt_tensor *[]){x, w}, NULL, 1e-2);
+  slt_ctx c;
+  slt_ctx_init(&c);
+  slt_tensor *k = slt_split_heads_at(&c, x, 3, 2, 2);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(k);
+  /* (b=1, h=1, t=2, d=1) comes from x[1, 2, 3 + 1·2 + 1] */
+  CU_ASSERT_EQUAL(k->data[((1 * 2 + 1) * 3 + 2) * 2 + 1], x->data[(1 * 3 + 2) * 9 + 6]);
+  CU_ASSERT_PTR_NULL(slt_split_heads_at(&c, x, 6, 2, 2)); /* runs past the last column */
+  slt_ctx_free(&c);
+  slt_tensor_free(x);
+  slt_tensor_free(w);
+}
+
 static void test_shapes(void) {
   int dims[2][4] = {{2, 3, 2, 4}, {1, 5, 4, 2}}; /* B, T, H, D */
   for (int s = 0; s < 2; s++) {
@@ -200,5 +222,6 @@ int register_ops_basic_suite(void) {
          !CU_add_test(s, "linear", test_linear) ||
          !CU_add_test(s, "add/sub/mul and row broadcast", test_pointwise) ||
          !CU_add_test(s, "scale, sum, mean", test_scale_and_reductions) ||
-         !CU_add_test(s, "reshape and head layouts", test_shapes);
+         !CU_add_test(s, "reshape and head layouts", test_shapes) ||
+         !CU_add_test(s, "heads from a fused projection", test_split_heads_at);
 }

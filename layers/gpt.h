@@ -1,0 +1,50 @@
+/* The GPT of SPEC §1: pre-norm blocks of fused-QKV causal attention and an FFN, with the
+ * options of DESIGN.md's config (norm, positions, activation, biases, GQA, tied embeddings).
+ * Parameter names and shapes follow the PyTorch reference in tests/reference/gpt_reference.py. */
+#ifndef SLT_GPT_H
+#define SLT_GPT_H
+
+#include "layers/linear.h"
+
+typedef enum { SLT_NORM_LAYERNORM, SLT_NORM_RMSNORM } slt_norm_kind;
+typedef enum { SLT_POS_ROPE, SLT_POS_LEARNED, SLT_POS_NONE } slt_pos_kind;
+typedef enum { SLT_ACT_GELU_TANH, SLT_ACT_SWIGLU, SLT_ACT_RELU2 } slt_act_kind;
+
+typedef struct slt_gpt_config {
+  int vocab_size, seq_len, layers, d_model, heads, kv_heads, ffn_dim;
+  slt_norm_kind norm;
+  float norm_eps;
+  slt_pos_kind pos;
+  float rope_base;
+  slt_act_kind act;
+  bool bias, tie_embeddings;
+  float init_std;
+} slt_gpt_config;
+
+typedef struct slt_gpt_block {
+  slt_tensor *ln1_w, *ln1_b, *ln2_w, *ln2_b; /* biases NULL for rmsnorm */
+  slt_lin qkv, proj, fc1, fc2;
+} slt_gpt_block;
+
+typedef struct slt_gpt {
+  slt_gpt_config cfg;
+  slt_params params;
+  slt_tensor *wte, *wpe, *lnf_w, *lnf_b, *lm_head; /* wpe NULL unless learned; lm_head NULL if tied */
+  slt_gpt_block *blocks;
+} slt_gpt;
+
+/* Check the config; 0 or -1 with one message naming the offending key. */
+int slt_gpt_check_config(const slt_gpt_config *cfg);
+/* Declare and allocate every parameter (zero); 0 or -1. */
+int slt_gpt_build(slt_gpt *m, const slt_gpt_config *cfg);
+void slt_gpt_free(slt_gpt *m);
+/* SPEC §1 init: linear and embedding weights N(0, init_std), biases 0, norm gains 1. */
+void slt_gpt_init_weights(slt_gpt *m, uint64_t seed);
+/* ids (B, T) at positions pos0.. -> logits (B, T, V). */
+slt_tensor *slt_gpt_logits(slt_gpt *m, slt_ctx *c, const int32_t *ids, int B, int T, int pos0);
+/* Mean next-token cross-entropy of targets (B, T) given inputs (B, T). */
+slt_tensor *slt_gpt_loss(slt_gpt *m, slt_ctx *c, const int32_t *x, const int32_t *y, int B, int T);
+/* Training FLOPs per token (forward + backward) of the matmuls and attention, for MFU. */
+double slt_gpt_flops_per_token(const slt_gpt_config *cfg, int T);
+
+#endif

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs every Debian package slt needs to build, test and run (Debian 12).
+#   scripts/install-deps.sh            build + test + run dependencies
+#   scripts/install-deps.sh --torch    also PyTorch and h5py, for the reference generators and baselines
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git
+  libopenblas-openmp-dev   # BLAS built for OpenMP: shares our thread pool
+  libhdf5-dev              # checkpoints
+  libcunit1-dev            # unit tests
+  libyaml-dev              # configs
+  libpcre2-dev             # GPT-2 pre-tokenisation
+  libopenmpi-dev openmpi-bin  # data parallelism (optional at build time)
+  libsnappy-dev libzstd-dev zlib1g-dev  # parquet codecs
+  clang                    # fuzz harnesses (libFuzzer)
+  gnuplot-nox              # experiment plots
+)
+if [[ "${1:-}" == "--torch" ]]; then
+  packages+=(python3-torch python3-h5py python3-numpy)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+echo "install-deps: installing ${missing[*]}"
+$sudo apt-get update -q
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
