@@ -9,6 +9,7 @@ int register_ops_attention_suite(void); /* test_ops_attention.c: fused causal at
 int register_ops_loss_suite(void);     /* test_ops_loss.c: embedding, cross-entropy */
 int register_config_suite(void);       /* test_config.c: YAML configs, overrides, validation */
 int register_data_suite(void);         /* test_data.c: token shards, synthetic Markov source */
+int register_gpt_suite(void);          /* test_gpt.c: the model against PyTorch fixtures */
 
 #define SLT_SUITES                                                                                 \
   X(engine, register_engine_suite)                                                                 \
@@ -17,6 +18,7 @@ int register_data_suite(void);         /* test_data.c: token shards, synthetic M
   X(ops_attention, register_ops_attention_suite)                                                   \
   X(ops_loss, register_ops_loss_suite)                                                             \
   X(config, register_config_suite)                                                                 \
-  X(data, register_data_suite)
+  X(data, register_data_suite)                                                                     \
+  X(gpt, register_gpt_suite)
 
 #endif

@@ -1,0 +1,166 @@
+/* Activations: gelu_tanh, silu, swiglu, relu². Backward recomputes from the input instead of
+ * saving anything: one exp per element is cheaper than another activation-sized buffer. */
+#include "ops.h"
+
+#include "op_util.h"
+#include "parallel.h"
+
+#include <stdint.h>
+#include <string.h>
+
+/* exp(x) with Cephes' expf polynomial (~1 ulp). Only arithmetic and bit moves, so loops that
+ * call it vectorise; libm's expf does not without -ffast-math. Saturates at ~2e38 above the
+ * float range (so products like x·e·σ stay finite) and returns 0 below it. */
+static inline float act_exp(float x) {
+  float xc = x < -87.3f ? -87.3f : x > 88.3f ? 88.3f : x;
+  float t = xc * 1.44269504f + 12582912.0f; /* + 1.5·2^23 rounds x·log2(e) to an integer n */
+  float n = t - 12582912.0f;
+  float r = xc - n * 0.693359375f - n * -2.12194440e-4f; /* x − n·ln2 in two parts */
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * (r * r) + r + 1.0f;
+  uint32_t tb, sb;
+  memcpy(&tb, &t, 4);
+  sb = (tb - 0x4B400000u + 127u) << 23; /* n sits in t's low mantissa bits: 2^n */
+  float s;
+  memcpy(&s, &sb, 4);
+  return x < -87.3f ? 0.0f : p * s;
+}
+
+#define GELU_K 0.7978845608028654f /* √(2/π) */
+#define GELU_C 0.044715f
+
+/* 0.5·x·(1 + tanh(u)) = x·σ(2u): the σ form needs one exp and has no cancellation near 0.
+ * With e = exp(−z), σ = 1/(1+e) and 1 − σ = e·σ. */
+static inline float gelu_f(float x) {
+  float z = 2.0f * GELU_K * (x + GELU_C * x * x * x);
+  return x / (1.0f + act_exp(-z));
+}
+static inline float gelu_df(float x) {
+  float z = 2.0f * GELU_K * (x + GELU_C * x * x * x);
+  float e = act_exp(-z), s = 1.0f / (1.0f + e);
+  float dz = 2.0f * GELU_K * (1.0f + 3.0f * GELU_C * x * x);
+  return s + (x * s) * (e * s) * dz;
+}
+static inline float silu_f(float x) {
+  return x / (1.0f + act_exp(-x));
+}
+/* σ + x·σ(1 − σ), grouped so no intermediate overflows for large |x| */
+static inline float silu_df(float x) {
+  float e = act_exp(-x), s = 1.0f / (1.0f + e);
+  return s * (1.0f + x * (e * s));
+}
+static inline float relu2_f(float x) {
+  return x > 0.0f ? x * x : 0.0f;
+}
+static inline float relu2_df(float x) {
+  return x > 0.0f ? 2.0f * x : 0.0f;
+}
+
+enum { ACT_GELU, ACT_SILU, ACT_RELU2 };
+static const char *const act_names[] = {"gelu_tanh", "silu", "relu2"};
+
+/* The kind switch sits outside the loops so each loop is a plain vectorisable map. */
+static void act_forward(int kind, const float *x, float *y, int64_t n) {
+  switch (kind) {
+  case ACT_GELU:
+#pragma omp parallel for simd schedule(static) if (n >= SLT_PAR_MIN)
+    for (int64_t i = 0; i < n; i++) y[i] = gelu_f(x[i]);
+    break;
+  case ACT_SILU:
+#pragma omp parallel for simd schedule(static) if (n >= SLT_PAR_MIN)
+    for (int64_t i = 0; i < n; i++) y[i] = silu_f(x[i]);
+    break;
+  default:
+#pragma omp parallel for simd schedule(static) if (n >= SLT_PAR_MIN)
+    for (int64_t i = 0; i < n; i++) y[i] = relu2_f(x[i]);
+  }
+}
+
+static void act_backward(slt_ctx *c, slt_node *n) {
+  (void)c;
+  int kind = *(const int *)n->saved;
+  const float *x = n->in[0]->data, *dy = n->out->grad;
+  float *dx = n->in[0]->grad;
+  int64_t N = n->in[0]->numel;
+  switch (kind) {
+  case ACT_GELU:
+#pragma omp parallel for simd schedule(static) if (N >= SLT_PAR_MIN)
+    for (int64_t i = 0; i < N; i++) dx[i] += dy[i] * gelu_df(x[i]);
+    break;
+  case ACT_SILU:
+#pragma omp parallel for simd schedule(static) if (N >= SLT_PAR_MIN)
+    for (int64_t i = 0; i < N; i++) dx[i] += dy[i] * silu_df(x[i]);
+    break;
+  default:
+#pragma omp parallel for simd schedule(static) if (N >= SLT_PAR_MIN)
+    for (int64_t i = 0; i < N; i++) dx[i] += dy[i] * relu2_df(x[i]);
+  }
+}
+
+static slt_tensor *act(slt_ctx *c, int kind, slt_tensor *x) {
+  if (!x) return NULL;
+  slt_tensor *y = slt_new(c, x->ndim, x->shape);
+  if (!y) return NULL;
+  act_forward(kind, x->data, y->data, x->numel);
+  if (slt_needs_grad(c, 1, &x)) {
+    slt_node *n = slt_record(c, act_names[kind], act_backward, y, 1, &x, sizeof(int));
+    if (!n) return NULL;
+    *(int *)n->saved = kind;
+  }
+  return y;
+}
+
+slt_tensor *slt_gelu_tanh(slt_ctx *c, slt_tensor *x) {
+  return act(c, ACT_GELU, x);
+}
+slt_tensor *slt_silu(slt_ctx *c, slt_tensor *x) {
+  return act(c, ACT_SILU, x);
+}
+slt_tensor *slt_relu2(slt_ctx *c, slt_tensor *x) {
+  return act(c, ACT_RELU2, x);
+}
+
+/* ---- swiglu: x (rows, 2F) = [a | u] -> silu(a) ⊙ u (rows, F) ---- */
+
+static void swiglu_backward(slt_ctx *c, slt_node *n) {
+  (void)c;
+  const float *x = n->in[0]->data, *dy = n->out->grad;
+  float *dx = n->in[0]->grad;
+  int F = slt_tensor_cols(n->out);
+  int64_t rows = slt_tensor_rows(n->out);
+#pragma omp parallel for schedule(static) if (rows * F >= SLT_PAR_MIN)
+  for (int64_t r = 0; r < rows; r++) {
+    const float *a = x + r * 2 * F, *u = a + F, *g = dy + r * F;
+    float *da = dx + r * 2 * F, *du = da + F;
+    for (int j = 0; j < F; j++) {
+      da[j] += g[j] * u[j] * silu_df(a[j]);
+      du[j] += g[j] * silu_f(a[j]);
+    }
+  }
+}
+
+slt_tensor *slt_swiglu(slt_ctx *c, slt_tensor *x) {
+  if (!x) return NULL;
+  int C = slt_tensor_cols(x);
+  if (C % 2) return slt_op_shape_error("swiglu", "last dim must be even ([a | u] halves)", x, NULL);
+  int F = C / 2, shape[SLT_MAX_DIMS];
+  memcpy(shape, x->shape, sizeof shape);
+  shape[x->ndim - 1] = F;
+  slt_tensor *y = slt_new(c, x->ndim, shape);
+  if (!y) return NULL;
+  int64_t rows = slt_tensor_rows(x);
+#pragma omp parallel for schedule(static) if (rows * F >= SLT_PAR_MIN)
+  for (int64_t r = 0; r < rows; r++) {
+    const float *a = x->data + r * 2 * F, *u = a + F;
+    float *o = y->data + r * F;
+    for (int j = 0; j < F; j++) o[j] = silu_f(a[j]) * u[j];
+  }
+  if (slt_needs_grad(c, 1, &x) && !slt_record(c, "swiglu", swiglu_backward, y, 1, &x, 0))
+    return NULL;
+  return y;
+}

@@ -1,0 +1,166 @@
+/* Cross-entropy fused with log-softmax.
+ *
+ * loss = (1/n) Σ_{r valid} (lse_r − logits[r, t_r]), lse_r = log Σ_j exp(logits[r, j]), over the
+ * n rows whose target is not ignore_index. Forward keeps only lse (one float per row): a
+ * rows×V probability tensor would be the largest activation of the model (V up to 50257).
+ * Backward recomputes softmax from logits and lse: dlogits = g·(softmax − onehot)/n.
+ *
+ * Every row ignored (n = 0): the loss is 0 and the gradients are 0, rather than PyTorch's 0/0 =
+ * NaN, so a batch made only of padding cannot poison a run.
+ *
+ * Rows run in parallel (static schedule); within a row the exp-sum uses LANES independent
+ * accumulators, a fixed order GCC vectorises (a plain float sum it may not reorder).
+ * The mean sums the per-row losses in double, in row order: deterministic for any thread count. */
+#include "ops.h"
+
+#include "op_util.h"
+#include "parallel.h"
+
+#include <math.h>
+#include <string.h>
+
+#define LANES 16
+
+typedef struct {
+  int64_t rows;
+  int V;
+  int32_t ignore;
+  float inv_n;      /* 1/n_valid, or 0 when every row is ignored */
+  const float *lse; /* (rows) */
+  int32_t *targets; /* (rows), copied: the caller's buffer may change before backward */
+} xent_saved;
+
+/* exp(x) for x <= 0 (callers pass x − max or x − lse), relative error < 1e-7 (Cephes expf
+ * polynomial on r = x − k·ln2, |r| <= ln2/2), branch-free so loops over it vectorise.
+ * x < -87 is clamped (exp(-87) ≈ 1.6e-38, still a normal float, and negligible in a sum that
+ * holds exp(0) = 1); a NaN stays NaN, so a NaN logit reaches the loss. */
+static inline float exp_poly(float x) {
+  x = x < -87.0f ? -87.0f : x;
+  /* t = 1.5·2^23 + round(x/ln2): the addition pushes the fraction out of the mantissa, so
+   * t's low bits hold k (floorf would not vectorise without -fno-trapping-math) */
+  float t = x * 1.44269504088896341f + 12582912.0f;
+  float k = t - 12582912.0f;
+  float r = x - k * 0.693359375f; /* ln2 in two parts: the first has few bits, so k·it is exact */
+  r = r + k * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  uint32_t bits; /* 2^k = (k + 127) << 23; the 1.5·2^23 in t's bits shifts out */
+  memcpy(&bits, &t, sizeof bits);
+  bits = (bits + 127u) << 23;
+  float two_k;
+  memcpy(&two_k, &bits, sizeof two_k);
+  return p * two_k;
+}
+
+/* max of x[0..V). A max is exact in any order, so the simd reduction is deterministic; GCC
+ * vectorises it only when told the order is free. */
+static float row_max(const float *x, int V) {
+  float m = -INFINITY;
+#pragma omp simd reduction(max : m)
+  for (int j = 0; j < V; j++) m = x[j] > m ? x[j] : m;
+  return m;
+}
+
+/* Σ exp(x[j] − m) over x[0..V) */
+static float row_sum_exp(const float *x, int V, float m) {
+  float acc[LANES] = {0};
+  int j = 0;
+  for (; j + LANES <= V; j += LANES)
+    for (int l = 0; l < LANES; l++) acc[l] += exp_poly(x[j + l] - m);
+  for (; j < V; j++) acc[0] += exp_poly(x[j] - m);
+  double s = 0;
+  for (int l = 0; l < LANES; l++) s += acc[l];
+  return (float)s;
+}
+
+/* dx[0..V) += s·exp(x − lse), then dx[t] −= s: s·(softmax − onehot) for one row. */
+static void row_backward(const float *x, float lse, int t, float s, float *dx, int V) {
+  for (int j = 0; j < V; j++) dx[j] += s * exp_poly(x[j] - lse);
+  dx[t] -= s;
+}
+
+static void xent_backward(slt_ctx *c, slt_node *n) {
+  (void)c;
+  const xent_saved *s = n->saved;
+  float g = n->out->grad[0] * s->inv_n;
+  slt_tensor *logits = n->in[0];
+  int V = s->V;
+  /* logits, dlogits (rows, V); ignored rows get nothing */
+#pragma omp parallel for schedule(static) if (s->rows * V >= SLT_PAR_MIN)
+  for (int64_t r = 0; r < s->rows; r++) {
+    if (s->targets[r] == s->ignore) continue;
+    row_backward(logits->data + r * V, s->lse[r], s->targets[r], g, logits->grad + r * V, V);
+  }
+}
+
+/* Number of rows not ignored, or -1 (error recorded) for a target outside [0, V). */
+static int64_t count_valid(const int32_t *targets, int64_t rows, int V, int32_t ignore) {
+  int64_t n = 0;
+  for (int64_t r = 0; r < rows; r++) {
+    if (targets[r] == ignore) continue;
+    if (targets[r] < 0 || targets[r] >= V) {
+      slt_err_set("cross_entropy: target %d at row %lld is outside [0, %d) and is not "
+                  "ignore_index (%d)",
+                  targets[r], (long long)r, V, ignore);
+      return -1;
+    }
+    n++;
+  }
+  return n;
+}
+
+/* lse (rows) and per-row losses (rows, 0 for ignored rows) of logits (rows, V). */
+static void xent_rows(const float *logits, const int32_t *targets, int32_t ignore, int64_t rows,
+                      int V, float *lse, double *loss) {
+#pragma omp parallel for schedule(static) if (rows * V >= SLT_PAR_MIN)
+  for (int64_t r = 0; r < rows; r++) {
+    const float *x = logits + r * V;
+    float m = row_max(x, V);
+    lse[r] = m + logf(row_sum_exp(x, V, m));
+    loss[r] = targets[r] == ignore ? 0.0 : (double)lse[r] - x[targets[r]];
+  }
+}
+
+/* Record the node; it keeps lse and its own copy of the targets. 0, or -1 when out of memory. */
+static int xent_record(slt_ctx *c, slt_tensor *logits, slt_tensor *out, const int32_t *targets,
+                       int32_t ignore, int64_t n_valid, const float *lse) {
+  int64_t rows = slt_tensor_rows(logits);
+  int32_t *tcopy = slt_arena_alloc(&c->arena, (size_t)rows * sizeof(int32_t));
+  if (!tcopy) return -1;
+  slt_node *nd = slt_record(c, "cross_entropy", xent_backward, out, 1, &logits, sizeof(xent_saved));
+  if (!nd) return -1;
+  memcpy(tcopy, targets, (size_t)rows * sizeof(int32_t));
+  float inv_n = n_valid ? (float)(1.0 / (double)n_valid) : 0.0f;
+  *(xent_saved *)nd->saved = (xent_saved){rows, slt_tensor_cols(logits), ignore, inv_n, lse, tcopy};
+  return 0;
+}
+
+slt_tensor *slt_cross_entropy(slt_ctx *c, slt_tensor *logits, const int32_t *targets,
+                              int32_t ignore_index) {
+  if (!logits) return NULL;
+  if (!targets) {
+    slt_err_set("cross_entropy: targets is NULL");
+    return NULL;
+  }
+  int64_t rows = slt_tensor_rows(logits);
+  int V = slt_tensor_cols(logits);
+  int64_t n_valid = count_valid(targets, rows, V, ignore_index);
+  if (n_valid < 0) return NULL;
+  slt_tensor *out = slt_new(c, 1, (int[]){1});
+  float *lse = slt_arena_alloc(&c->arena, (size_t)rows * sizeof(float));
+  double *loss = slt_arena_alloc(&c->arena, (size_t)rows * sizeof(double));
+  if (!out || !lse || !loss) return NULL;
+  xent_rows(logits->data, targets, ignore_index, rows, V, lse, loss);
+  double total = 0;
+  for (int64_t r = 0; r < rows; r++) total += loss[r]; /* row order: fixed */
+  out->data[0] = n_valid ? (float)(total / (double)n_valid) : 0.0f;
+  if (slt_needs_grad(c, 1, &logits) &&
+      xent_record(c, logits, out, targets, ignore_index, n_valid, lse))
+    return NULL;
+  return out;
+}

@@ -1,0 +1,373 @@
+/* Values of schema rows: parsing text into the struct (with type and range checks), formatting
+ * them back, defaults, `key=value` overrides, lookup and diff. */
+#include "config_internal.h"
+
+#include "autograd/error.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static void *field(slt_config *c, const slt_config_key *k) {
+  return (char *)c + k->offset;
+}
+static const void *cfield(const slt_config *c, const slt_config_key *k) {
+  return (const char *)c + k->offset;
+}
+
+const char *cfg_expected(const slt_config_key *k, char *buf, size_t len) {
+  switch (k->type) {
+  case SLT_CFG_INT:
+  case SLT_CFG_INT64:
+    return "an integer";
+  case SLT_CFG_DOUBLE:
+    return "a number";
+  case SLT_CFG_BOOL:
+    return "true or false";
+  case SLT_CFG_STRING:
+    return "a string";
+  case SLT_CFG_DOUBLE2:
+    return "a list of 2 numbers like [0.9, 0.999]";
+  case SLT_CFG_ENUM:
+    break;
+  }
+  size_t n = (size_t)snprintf(buf, len, "one of ");
+  for (int i = 0; k->choices[i] && n < len; i++)
+    n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? "|" : "", k->choices[i]);
+  return buf;
+}
+
+static int err_type(const slt_config_key *k, const char *text) {
+  char buf[160];
+  slt_err_set("%s: expected %s, got '%s'", k->key, cfg_expected(k, buf, sizeof buf), text);
+  return -1;
+}
+
+/* Whole-string base-10 integer: 0, -1 (not an integer: "3.5", "12abc", "") or -2 (overflow). */
+static int parse_i64(const char *s, int64_t *out) {
+  if (!*s || isspace((unsigned char)*s)) return -1;
+  char *end;
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (*end) return -1;
+  if (errno == ERANGE) return -2;
+  *out = v;
+  return 0;
+}
+
+/* Whole-string finite number; underflow to a subnormal or zero is accepted. */
+static int parse_double(const char *s, double *out) {
+  if (!*s || isspace((unsigned char)*s)) return -1;
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (*end || !isfinite(v)) return -1;
+  *out = v;
+  return 0;
+}
+
+static int check_range(const slt_config_key *k, double v, const char *text) {
+  bool lo_open = k->flags & SLT_CFG_MIN_OPEN, hi_open = k->flags & SLT_CFG_MAX_OPEN;
+  if (lo_open ? !(v > k->min) : !(v >= k->min)) {
+    slt_err_set("%s: must be %s %g, got %s", k->key, lo_open ? ">" : ">=", k->min, text);
+    return -1;
+  }
+  if (hi_open ? !(v < k->max) : !(v <= k->max)) {
+    slt_err_set("%s: must be %s %g, got %s", k->key, hi_open ? "<" : "<=", k->max, text);
+    return -1;
+  }
+  return 0;
+}
+
+static int set_integer(slt_config *c, const slt_config_key *k, const char *text) {
+  int64_t v;
+  int rc = parse_i64(text, &v);
+  if (rc == -1) return err_type(k, text);
+  bool narrow = k->type == SLT_CFG_INT;
+  if (rc == -2 || (narrow && (v < INT_MIN || v > INT_MAX))) {
+    slt_err_set("%s: %s does not fit in a %d-bit integer", k->key, text, narrow ? 32 : 64);
+    return -1;
+  }
+  if (check_range(k, (double)v, text)) return -1;
+  if (narrow)
+    *(int *)field(c, k) = (int)v;
+  else
+    *(int64_t *)field(c, k) = v;
+  return 0;
+}
+
+static int set_bool(slt_config *c, const slt_config_key *k, const char *text) {
+  static const char *const yes[] = {"true", "yes", "on"}, *const no[] = {"false", "no", "off"};
+  for (int i = 0; i < 3; i++) {
+    if (!strcasecmp(text, yes[i]) || !strcasecmp(text, no[i])) {
+      *(bool *)field(c, k) = !strcasecmp(text, yes[i]);
+      return 0;
+    }
+  }
+  return err_type(k, text);
+}
+
+static int set_enum(slt_config *c, const slt_config_key *k, const char *text) {
+  for (int i = 0; k->choices[i]; i++)
+    if (!strcmp(text, k->choices[i])) {
+      *(int *)field(c, k) = i;
+      return 0;
+    }
+  return err_type(k, text);
+}
+
+static int set_string(slt_config *c, const slt_config_key *k, const char *text) {
+  size_t n = strlen(text);
+  if (n >= k->size) {
+    slt_err_set("%s: longer than %zu characters", k->key, k->size - 1);
+    return -1;
+  }
+  memcpy(field(c, k), text, n + 1);
+  return 0;
+}
+
+static void trim(char **s) {
+  while (isspace((unsigned char)**s)) (*s)++;
+  char *e = *s + strlen(*s);
+  while (e > *s && isspace((unsigned char)e[-1])) *--e = '\0';
+}
+
+/* "[a, b]" or "a,b" (the override spelling of a list). */
+static int set_pair_text(slt_config *c, const slt_config_key *k, const char *text) {
+  char buf[256];
+  if (strlen(text) >= sizeof buf) return err_type(k, text);
+  strcpy(buf, text);
+  char *s = buf;
+  trim(&s);
+  size_t n = strlen(s);
+  if (n >= 2 && s[0] == '[' && s[n - 1] == ']') {
+    s[n - 1] = '\0';
+    s++;
+  }
+  char *comma = strchr(s, ',');
+  if (!comma || strchr(comma + 1, ',')) return err_type(k, text);
+  *comma = '\0';
+  char *a = s, *b = comma + 1;
+  trim(&a);
+  trim(&b);
+  return cfg_set_pair(c, k, a, b);
+}
+
+int cfg_set_pair(slt_config *c, const slt_config_key *k, const char *a, const char *b) {
+  double v[2];
+  const char *t[2] = {a, b};
+  for (int i = 0; i < 2; i++) {
+    if (parse_double(t[i], &v[i])) {
+      char buf[160];
+      slt_err_set("%s: expected %s, got '%s' as element %d", k->key,
+                  cfg_expected(k, buf, sizeof buf), t[i], i + 1);
+      return -1;
+    }
+    if (check_range(k, v[i], t[i])) return -1;
+  }
+  memcpy(field(c, k), v, sizeof v);
+  return 0;
+}
+
+int cfg_set_text(slt_config *c, const slt_config_key *k, const char *text) {
+  double v;
+  switch (k->type) {
+  case SLT_CFG_INT:
+  case SLT_CFG_INT64:
+    return set_integer(c, k, text);
+  case SLT_CFG_DOUBLE:
+    if (parse_double(text, &v)) return err_type(k, text);
+    if (check_range(k, v, text)) return -1;
+    *(double *)field(c, k) = v;
+    return 0;
+  case SLT_CFG_BOOL:
+    return set_bool(c, k, text);
+  case SLT_CFG_STRING:
+    return set_string(c, k, text);
+  case SLT_CFG_ENUM:
+    return set_enum(c, k, text);
+  case SLT_CFG_DOUBLE2:
+    return set_pair_text(c, k, text);
+  }
+  return -1;
+}
+
+/* Shortest of %.15g..%.17g that reads back bit-identical, so 0.1 stays "0.1". */
+static void format_double(double v, char *buf, size_t len) {
+  for (int p = 15; p <= 17; p++) {
+    snprintf(buf, len, "%.*g", p, v);
+    if (strtod(buf, NULL) == v) return;
+  }
+}
+
+/* YAML double-quoted scalar: escapes make any byte string load back verbatim. */
+static void quote(const char *s, char *buf, size_t len) {
+  size_t n = 0;
+  if (len < 3) return;
+  buf[n++] = '"';
+  for (; *s && n + 6 < len; s++) {
+    unsigned char ch = (unsigned char)*s;
+    if (ch == '"' || ch == '\\')
+      n += (size_t)snprintf(buf + n, len - n, "\\%c", ch);
+    else if (ch == '\n')
+      n += (size_t)snprintf(buf + n, len - n, "\\n");
+    else if (ch < 0x20 || ch == 0x7f)
+      n += (size_t)snprintf(buf + n, len - n, "\\x%02x", ch);
+    else
+      buf[n++] = (char)ch;
+  }
+  buf[n++] = '"';
+  buf[n] = '\0';
+}
+
+void cfg_format(const slt_config *c, const slt_config_key *k, char *buf, size_t len, bool yaml) {
+  const void *p = cfield(c, k);
+  int e;
+  switch (k->type) {
+  case SLT_CFG_INT:
+    snprintf(buf, len, "%d", *(const int *)p);
+    break;
+  case SLT_CFG_INT64:
+    snprintf(buf, len, "%" PRId64, *(const int64_t *)p);
+    break;
+  case SLT_CFG_DOUBLE:
+    format_double(*(const double *)p, buf, len);
+    break;
+  case SLT_CFG_BOOL:
+    snprintf(buf, len, "%s", *(const bool *)p ? "true" : "false");
+    break;
+  case SLT_CFG_STRING:
+    if (yaml)
+      quote(p, buf, len);
+    else
+      snprintf(buf, len, "%s", (const char *)p);
+    break;
+  case SLT_CFG_ENUM:
+    e = *(const int *)p;
+    for (int i = 0; k->choices[i]; i++)
+      if (i == e) {
+        snprintf(buf, len, "%s", k->choices[i]);
+        return;
+      }
+    snprintf(buf, len, "<invalid %d>", e);
+    break;
+  case SLT_CFG_DOUBLE2: {
+    char a[32], b[32];
+    format_double(((const double *)p)[0], a, sizeof a);
+    format_double(((const double *)p)[1], b, sizeof b);
+    snprintf(buf, len, "[%s, %s]", a, b);
+    break;
+  }
+  }
+}
+
+static int check_double(const slt_config_key *k, double v) {
+  char text[32];
+  if (!isfinite(v)) {
+    slt_err_set("%s: not a finite number", k->key);
+    return -1;
+  }
+  format_double(v, text, sizeof text);
+  return check_range(k, v, text);
+}
+
+int cfg_check_row(const slt_config *c, const slt_config_key *k) {
+  char text[64];
+  const void *p = cfield(c, k);
+  switch (k->type) {
+  case SLT_CFG_INT:
+  case SLT_CFG_INT64: {
+    int64_t v = k->type == SLT_CFG_INT ? *(const int *)p : *(const int64_t *)p;
+    snprintf(text, sizeof text, "%" PRId64, v);
+    return check_range(k, (double)v, text);
+  }
+  case SLT_CFG_DOUBLE:
+    return check_double(k, *(const double *)p);
+  case SLT_CFG_DOUBLE2:
+    return check_double(k, ((const double *)p)[0]) || check_double(k, ((const double *)p)[1]) ? -1
+                                                                                              : 0;
+  case SLT_CFG_ENUM:
+    cfg_format(c, k, text, sizeof text, false);
+    if (text[0] != '<') return 0;
+    slt_err_set("%s: %s", k->key, text);
+    return -1;
+  case SLT_CFG_STRING:
+    if (memchr(p, '\0', k->size)) return 0;
+    slt_err_set("%s: string is not terminated", k->key);
+    return -1;
+  case SLT_CFG_BOOL:
+    return 0;
+  }
+  return -1;
+}
+
+void slt_config_defaults(slt_config *c) {
+  int n;
+  const slt_config_key *rows = slt_config_keys(&n);
+  memset(c, 0, sizeof *c);
+  /* The test suite checks that every default parses, so a failure here cannot go unnoticed. */
+  for (int i = 0; i < n; i++) cfg_set_text(c, &rows[i], rows[i].def);
+}
+
+int slt_config_override(slt_config *c, const char *assignment) {
+  char key[128], where[320];
+  snprintf(where, sizeof where, "override '%.256s': ", assignment);
+  const char *eq = strchr(assignment, '=');
+  size_t n = eq ? (size_t)(eq - assignment) : 0;
+  if (!eq || n == 0 || n >= sizeof key) {
+    slt_err_set("%sexpected key=value (e.g. model.layers=6)", where);
+    return -1;
+  }
+  memcpy(key, assignment, n);
+  key[n] = '\0';
+  const slt_config_key *k = slt_config_find(key);
+  if (!k && cfg_is_section(key)) {
+    slt_err_set("%s'%s' is a section; set its keys one by one (e.g. %s.<key>=...)", where, key,
+                key);
+    return -1;
+  }
+  if (!k) {
+    cfg_err_unknown(where, key, false);
+    return -1;
+  }
+  if (cfg_set_text(c, k, eq + 1) == 0) return 0;
+  cfg_err_prefix(where);
+  return -1;
+}
+
+int slt_config_get(const slt_config *c, const char *key, char *buf, size_t len) {
+  const slt_config_key *k = slt_config_find(key);
+  if (!k) {
+    cfg_err_unknown("", key, false);
+    return -1;
+  }
+  cfg_format(c, k, buf, len, false);
+  return 0;
+}
+
+int slt_config_diff(const slt_config *a, const slt_config *b, const char *prefix, char *out,
+                    size_t len) {
+  int n, count = 0;
+  const slt_config_key *rows = slt_config_keys(&n);
+  size_t plen = prefix ? strlen(prefix) : 0, pos = 0;
+  if (out && len) out[0] = '\0';
+  for (int i = 0; i < n; i++) {
+    if (plen && strncmp(rows[i].key, prefix, plen)) continue;
+    char va[4 * SLT_CFG_STR + 8], vb[4 * SLT_CFG_STR + 8];
+    cfg_format(a, &rows[i], va, sizeof va, true);
+    cfg_format(b, &rows[i], vb, sizeof vb, true);
+    if (!strcmp(va, vb)) continue;
+    if (out && pos < len) {
+      int w =
+          snprintf(out + pos, len - pos, "%s%s (%s vs %s)", count ? ", " : "", rows[i].key, va, vb);
+      pos = w < 0 ? len : pos + (size_t)w;
+    }
+    count++;
+  }
+  return count;
+}

@@ -1,0 +1,325 @@
+/* The schema table (one row per key), key lookup and "did you mean" suggestions, --help. */
+#include "config_internal.h"
+
+#include "autograd/error.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *const slt_norm_names[] = {"layernorm", "rmsnorm", NULL};
+const char *const slt_pos_names[] = {"rope", "learned", "none", NULL};
+const char *const slt_act_names[] = {"gelu_tanh", "swiglu", "relu2", NULL};
+const char *const slt_ffn_kind_names[] = {"dense", "lowrank", "blockdense", "blockshuffle", NULL};
+const char *const slt_ffn_init_names[] = {"auto", "svd", "ortho", "normal", NULL};
+const char *const slt_data_source_names[] = {"shards", "synthetic", NULL};
+const char *const slt_optim_names[] = {"adamw", "adamp", "sgdp", "sgd", NULL};
+const char *const slt_sched_names[] = {"cosine", "linear", "constant", "wsd",
+                                       "trilm",  "ifairy", NULL};
+const char *const slt_metrics_names[] = {"jsonl", "csv", NULL};
+const char *const slt_sgt_mode_names[] = {"fixedstep", "fixedflop", NULL};
+const char *const slt_sgt_schedule_names[] = {"cosine", "linear", NULL};
+
+/* The key is the field path itself (#f), so the two cannot drift apart. The _Generic term makes
+ * a row whose C type does not match the field's a compile error (enums: checked by size). */
+#define F(f) (((slt_config *)0)->f)
+#define OFF(f, T) (offsetof(slt_config, f) + 0 * sizeof(char[_Generic(F(f), T : 1, default : -1)]))
+#define EOFF(f) (offsetof(slt_config, f) + 0 * sizeof(char[sizeof(F(f)) == sizeof(int) ? 1 : -1]))
+#define INF INFINITY
+#define ROW(f, type, off, def, lo, hi, fl, ch, help)                                               \
+  { #f, type, off, sizeof(F(f)), def, lo, hi, fl, ch, help }
+#define INT(f, def, lo, hi, help) ROW(f, SLT_CFG_INT, OFF(f, int), def, lo, hi, 0, NULL, help)
+#define I64(f, def, lo, hi, help) ROW(f, SLT_CFG_INT64, OFF(f, int64_t), def, lo, hi, 0, NULL, help)
+#define DBL(f, def, lo, hi, fl, help)                                                              \
+  ROW(f, SLT_CFG_DOUBLE, OFF(f, double), def, lo, hi, fl, NULL, help)
+#define DBL2(f, def, lo, hi, fl, help)                                                             \
+  ROW(f, SLT_CFG_DOUBLE2, OFF(f, double *), def, lo, hi, fl, NULL, help)
+#define BOOL(f, def, help) ROW(f, SLT_CFG_BOOL, OFF(f, bool), def, -INF, INF, 0, NULL, help)
+#define STR(f, def, help) ROW(f, SLT_CFG_STRING, OFF(f, char *), def, -INF, INF, 0, NULL, help)
+#define ENUM(f, def, names, help) ROW(f, SLT_CFG_ENUM, EOFF(f), def, -INF, INF, 0, names, help)
+
+static const slt_config_key rows[] = {
+    STR(out_dir, "runs/default", "metrics, resolved config and checkpoints go here"),
+    I64(seed, "1005", 0, INF, "seed of initialisation and data order"),
+
+    INT(model.vocab_size, "8192", 1, INF, "vocabulary size (embedding rows)"),
+    INT(model.seq_len, "256", 1, INF, "context length T"),
+    INT(model.layers, "4", 1, INF, "transformer blocks"),
+    INT(model.d_model, "256", 1, INF, "residual width"),
+    INT(model.heads, "4", 1, INF, "attention heads (must divide d_model)"),
+    INT(model.kv_heads, "0", 0, INF, "key/value heads, GQA when < heads (0 = heads)"),
+    INT(model.ffn_dim, "0", 0, INF, "FFN hidden width (0 = 4*d_model)"),
+    ENUM(model.norm, "layernorm", slt_norm_names, "normalisation"),
+    DBL(model.norm_eps, "1e-5", 0, INF, SLT_CFG_MIN_OPEN, "epsilon of the norms"),
+    ENUM(model.pos, "rope", slt_pos_names, "positional encoding"),
+    DBL(model.rope_base, "10000", 1, INF, SLT_CFG_MIN_OPEN, "RoPE frequency base"),
+    ENUM(model.act, "gelu_tanh", slt_act_names, "FFN activation"),
+    BOOL(model.bias, "true", "biases in linears and norms"),
+    BOOL(model.tie_embeddings, "true", "output head shares the token embedding"),
+    DBL(model.init_std, "0.02", 0, INF, 0, "std of the N(0, std^2) weight init"),
+    ENUM(model.ffn.kind, "dense", slt_ffn_kind_names, "FFN linears: dense or structured"),
+    INT(model.ffn.rank, "0", 0, INF, "rank R (lowrank, blockdense)"),
+    INT(model.ffn.nblocks, "0", 0, INF, "blocks B (blockdense, blockshuffle)"),
+    BOOL(model.ffn.first_layer_dense, "true", "keep layer 0's FFN dense"),
+    ENUM(model.ffn.init, "auto", slt_ffn_init_names, "structured init (auto: svd/ortho by kind)"),
+
+    ENUM(data.source, "shards", slt_data_source_names, "token shards or a synthetic Markov source"),
+    STR(data.train, "data/rw/train_*.bin", "glob of training shards"),
+    STR(data.val, "data/rw/val_*.bin", "glob of validation shards"),
+    BOOL(data.shuffle, "true", "shuffle training rows"),
+    INT(data.synthetic.vocab, "0", 0, INF, "synthetic vocabulary (0 = model.vocab_size)"),
+    INT(data.synthetic.order, "2", 0, 8, "Markov order of the synthetic source"),
+    DBL(data.synthetic.alpha, "0.1", 0, INF, SLT_CFG_MIN_OPEN,
+        "Dirichlet concentration of its transitions"),
+    I64(data.synthetic.seed, "7", 0, INF, "seed of the synthetic chain"),
+
+    ENUM(optim.name, "adamw", slt_optim_names, "optimizer"),
+    DBL(optim.lr, "6e-4", 0, INF, 0, "peak learning rate"),
+    DBL2(optim.betas, "[0.9, 0.999]", 0, 1, SLT_CFG_MAX_OPEN, "Adam betas"),
+    DBL(optim.eps, "1e-8", 0, INF, 0, "Adam epsilon"),
+    DBL(optim.weight_decay, "0.1", 0, INF, 0, "decoupled weight decay"),
+    DBL(optim.clip, "1.0", 0, INF, 0, "global grad-norm clip (0 = off)"),
+    BOOL(optim.no_decay_1d, "false", "no weight decay on 1-D params (biases, norm gains)"),
+    BOOL(optim.no_decay_embeddings, "false", "no weight decay on embeddings"),
+    DBL(optim.momentum, "0.9", 0, 1, SLT_CFG_MAX_OPEN, "momentum (sgd, sgdp)"),
+    DBL(optim.dampening, "0", 0, 1, 0, "momentum dampening (sgd, sgdp)"),
+    BOOL(optim.nesterov, "false", "Nesterov momentum (sgd, sgdp, adamp)"),
+    DBL(optim.delta, "0.1", 0, INF, SLT_CFG_MIN_OPEN, "projection threshold (adamp, sgdp)"),
+    DBL(optim.wd_ratio, "0.1", 0, 1, 0, "decay factor on projected params (adamp, sgdp)"),
+
+    ENUM(schedule.name, "cosine", slt_sched_names, "learning-rate schedule"),
+    DBL(schedule.warmup, "0.1", 0, INF, 0, "warmup: fraction of steps when < 1, else steps"),
+    DBL(schedule.min_lr_ratio, "0.1", 0, 1, 0, "final lr / peak lr"),
+    DBL(schedule.decay_fraction, "0.2", 0, 1, 0, "wsd: fraction of steps spent decaying"),
+
+    I64(train.steps, "1000", 1, INF, "optimizer steps"),
+    INT(train.micro_batch, "8", 1, INF, "sequences per forward/backward"),
+    INT(train.grad_accum, "1", 1, INF, "micro-batches per optimizer step"),
+    I64(train.eval_every, "100", 0, INF, "validation every N steps (0 = never)"),
+    INT(train.eval_batches, "20", 1, INF, "micro-batches per validation"),
+    I64(train.ckpt_every, "500", 0, INF, "checkpoint every N steps (0 = only at the end)"),
+    INT(train.keep_last, "3", 0, INF, "checkpoints kept (0 = all)"),
+    INT(train.threads, "0", 0, INF, "threads (0 = all cores)"),
+    I64(train.log_every, "1", 1, INF, "metrics line every N steps"),
+    I64(train.stop_after, "0", 0, INF, "stop at this step, schedule unchanged (0 = off)"),
+    DBL(train.time_limit, "0", 0, INF, 0,
+        "stop (with a checkpoint) after this many seconds (0 = off)"),
+    ENUM(train.metrics, "jsonl", slt_metrics_names, "metrics log format"),
+
+    BOOL(sgt.enabled, "false", "self-guided training of the structured FFNs"),
+    ENUM(sgt.mode, "fixedstep", slt_sgt_mode_names, "fixedstep or fixedflop (same FLOPs as dense)"),
+    DBL(sgt.ratio, "0.5", 0, 1, SLT_CFG_MIN_OPEN, "guided steps / training steps"),
+    ENUM(sgt.schedule, "cosine", slt_sgt_schedule_names, "schedule of the guide weight alpha"),
+    BOOL(sgt.reduce_flop, "false", "compute the dense guide only with probability alpha"),
+};
+
+const slt_config_key *slt_config_keys(int *n) {
+  *n = (int)(sizeof rows / sizeof *rows);
+  return rows;
+}
+
+const slt_config_key *slt_config_find(const char *key) {
+  for (size_t i = 0; i < sizeof rows / sizeof *rows; i++)
+    if (!strcmp(rows[i].key, key)) return &rows[i];
+  return NULL;
+}
+
+bool cfg_is_section(const char *name) {
+  size_t n = strlen(name);
+  for (size_t i = 0; i < sizeof rows / sizeof *rows; i++)
+    if (!strncmp(rows[i].key, name, n) && rows[i].key[n] == '.') return true;
+  return false;
+}
+
+/* Optimal-string-alignment distance (Levenshtein plus adjacent swaps: "modle" -> "model" is 1). */
+static int edit_distance(const char *a, const char *b) {
+  enum { CAP = 96 };
+  size_t n = strlen(a), m = strlen(b);
+  if (n >= CAP || m >= CAP) return CAP;
+  int d[CAP][CAP];
+  for (size_t i = 0; i <= n; i++) d[i][0] = (int)i;
+  for (size_t j = 0; j <= m; j++) d[0][j] = (int)j;
+  for (size_t i = 1; i <= n; i++)
+    for (size_t j = 1; j <= m; j++) {
+      int best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+      if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
+      if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+          d[i - 2][j - 2] + 1 < best)
+        best = d[i - 2][j - 2] + 1;
+      d[i][j] = best;
+    }
+  return d[n][m];
+}
+
+static const char *leaf(const char *key) {
+  const char *dot = strrchr(key, '.');
+  return dot ? dot + 1 : key;
+}
+
+/* Candidate i: a key, or (section) the key's parent path cut after `depth` dots. */
+static bool candidate(size_t i, bool section, int depth, char *buf, size_t len) {
+  if (!section) return snprintf(buf, len, "%s", rows[i].key) < (int)len;
+  const char *p = rows[i].key;
+  for (int d = 0; d <= depth; d++) {
+    p = strchr(p, '.');
+    if (!p) return false;
+    if (d < depth) p++;
+  }
+  snprintf(buf, len, "%.*s", (int)(p - rows[i].key), rows[i].key);
+  return true;
+}
+
+/* Closest by (min of full-path and leaf distance, then full-path distance): a misspelt leaf
+ * ("model.d_modle") and a right leaf in the wrong section ("model.lr" -> "optim.lr") both hit. */
+const char *cfg_suggest(const char *name, bool section, char *buf, size_t len) {
+  int depth = 0;
+  for (const char *p = name; *p; p++) depth += *p == '.';
+  int best = 1 << 30;
+  char cand[128];
+  for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+    if (!candidate(i, section, depth, cand, sizeof cand)) continue;
+    int full = edit_distance(name, cand), lf = edit_distance(leaf(name), leaf(cand));
+    int full_ok = full <= (int)(strlen(name) / 4 > 2 ? strlen(name) / 4 : 2);
+    int leaf_ok = lf <= (int)(strlen(leaf(name)) / 3 > 1 ? strlen(leaf(name)) / 3 : 1);
+    if (!full_ok && !leaf_ok) continue;
+    int score = (full < lf ? full : lf) * 1000 + full;
+    if (score < best) {
+      best = score;
+      snprintf(buf, len, "%s", cand);
+    }
+  }
+  return best < (1 << 30) ? buf : NULL;
+}
+
+void cfg_err_unknown(const char *where, const char *name, bool section) {
+  char hint[128];
+  const char *s = cfg_suggest(name, section, hint, sizeof hint);
+  slt_err_set("%sunknown %s '%s'%s%s%s", where, section ? "section" : "key", name,
+              s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
+}
+
+void cfg_err_prefix(const char *prefix) {
+  char msg[1024];
+  snprintf(msg, sizeof msg, "%s", slt_err_msg());
+  slt_err_set("%s%s", prefix, msg);
+}
+
+static const char *type_name(slt_config_type t) {
+  static const char *const names[] = {"int", "int64", "float", "bool", "string", "enum", "[f, f]"};
+  return names[t];
+}
+
+static void print_range(FILE *f, const slt_config_key *k) {
+  if (k->type == SLT_CFG_ENUM) {
+    fputs("  (", f);
+    for (int i = 0; k->choices[i]; i++) fprintf(f, "%s%s", i ? "|" : "", k->choices[i]);
+    fputs(")", f);
+    return;
+  }
+  if (isinf(k->min) && isinf(k->max)) return;
+  fprintf(f, "  %c%g, ", k->flags & SLT_CFG_MIN_OPEN ? '(' : '[', k->min);
+  if (isinf(k->max))
+    fputs("inf)", f);
+  else
+    fprintf(f, "%g%c", k->max, k->flags & SLT_CFG_MAX_OPEN ? ')' : ']');
+}
+
+void slt_config_print_help(FILE *f) {
+  for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+    const slt_config_key *k = &rows[i];
+    fprintf(f, "%-30s %-6s %-20s %s", k->key, type_name(k->type), k->def, k->help);
+    print_range(f, k);
+    fputc('\n', f);
+  }
+}
+
+/* ---- cross-field rules ---- */
+
+#define FAIL(...)                                                                                  \
+  do {                                                                                             \
+    slt_err_set(__VA_ARGS__);                                                                      \
+    return -1;                                                                                     \
+  } while (0)
+
+static int check_attention(const slt_config_model *m) {
+  int kv = m->kv_heads ? m->kv_heads : m->heads;
+  if (m->d_model % m->heads)
+    FAIL("model.heads (%d) must divide model.d_model (%d)", m->heads, m->d_model);
+  if (m->heads % kv) FAIL("model.kv_heads (%d) must divide model.heads (%d)", kv, m->heads);
+  if (m->pos == SLT_POS_ROPE && (m->d_model / m->heads) % 2)
+    FAIL("head size model.d_model / model.heads = %d must be even when model.pos is rope",
+         m->d_model / m->heads);
+  return 0;
+}
+
+/* Structured FFN shapes (SPEC §2); a rank or block count the kind ignores is a likely mistake. */
+static int check_ffn(const slt_config *c) {
+  const slt_config_ffn *f = &c->model.ffn;
+  int d = c->model.d_model, h = slt_config_ffn_dim(c);
+  const char *kind = slt_ffn_kind_names[f->kind];
+  bool ranked = f->kind == SLT_FFN_LOWRANK || f->kind == SLT_FFN_BLOCKDENSE;
+  bool blocked = f->kind == SLT_FFN_BLOCKDENSE || f->kind == SLT_FFN_BLOCKSHUFFLE;
+  if (ranked && f->rank < 1) FAIL("model.ffn.rank must be > 0 when model.ffn.kind is %s", kind);
+  if (!ranked && f->rank)
+    FAIL("model.ffn.rank (%d) is unused when model.ffn.kind is %s (set it to 0)", f->rank, kind);
+  if (blocked && f->nblocks < 1)
+    FAIL("model.ffn.nblocks must be > 0 when model.ffn.kind is %s", kind);
+  if (!blocked && f->nblocks)
+    FAIL("model.ffn.nblocks (%d) is unused when model.ffn.kind is %s (set it to 0)", f->nblocks,
+         kind);
+  if (f->kind == SLT_FFN_LOWRANK && f->rank > (d < h ? d : h))
+    FAIL("model.ffn.rank (%d) exceeds min(model.d_model, ffn width) = %d", f->rank, d < h ? d : h);
+  if (blocked && (d % f->nblocks || h % f->nblocks))
+    FAIL("model.ffn.nblocks (%d) must divide model.d_model (%d) and the ffn width (%d)", f->nblocks,
+         d, h);
+  if (f->kind == SLT_FFN_BLOCKDENSE && f->rank % f->nblocks)
+    FAIL("model.ffn.nblocks (%d) must divide model.ffn.rank (%d)", f->nblocks, f->rank);
+  if (c->sgt.enabled && f->kind == SLT_FFN_DENSE)
+    FAIL("sgt.enabled needs a structured model.ffn.kind (lowrank, blockdense, blockshuffle), got "
+         "dense");
+  return 0;
+}
+
+static int check_data(const slt_config *c) {
+  const slt_config_data *d = &c->data;
+  if (d->source == SLT_DATA_SHARDS && !d->train[0])
+    FAIL("data.train must be set when data.source is shards");
+  if (d->source == SLT_DATA_SHARDS && !d->val[0] && c->train.eval_every > 0)
+    FAIL("data.val must be set when data.source is shards and train.eval_every > 0");
+  int sv = slt_config_synthetic_vocab(c);
+  if (d->source == SLT_DATA_SYNTHETIC && sv > c->model.vocab_size)
+    FAIL("data.synthetic.vocab (%d) exceeds model.vocab_size (%d)", sv, c->model.vocab_size);
+  if (d->source == SLT_DATA_SYNTHETIC && sv < 2)
+    FAIL("data.synthetic.vocab must be at least 2, got %d", sv);
+  return 0;
+}
+
+static int check_schedule(const slt_config *c) {
+  double w = c->schedule.warmup;
+  int64_t steps = c->train.steps;
+  const slt_config_optim *o = &c->optim;
+  if (w >= 1 && w != floor(w))
+    FAIL("schedule.warmup (%g) must be a fraction < 1 or a whole number of steps", w);
+  if (w > (double)steps)
+    FAIL("schedule.warmup (%g steps) exceeds train.steps (%lld)", w, (long long)steps);
+  if (c->schedule.name == SLT_SCHED_WSD &&
+      slt_config_warmup_steps(c, steps) + c->schedule.decay_fraction * (double)steps >
+          (double)steps)
+    FAIL("schedule.warmup plus schedule.decay_fraction (%g) exceed train.steps (%lld)",
+         c->schedule.decay_fraction, (long long)steps);
+  if (o->nesterov && (o->name == SLT_OPTIM_SGD || o->name == SLT_OPTIM_SGDP) &&
+      (o->momentum <= 0 || o->dampening != 0))
+    FAIL("optim.nesterov needs optim.momentum > 0 and optim.dampening = 0");
+  if (c->sgt.enabled && floor(c->sgt.ratio * (double)steps) < 1)
+    FAIL("sgt.ratio (%g) * train.steps (%lld) is less than one guided step", c->sgt.ratio,
+         (long long)steps);
+  return 0;
+}
+
+int slt_config_validate(const slt_config *c) {
+  /* Ranges first: the cross-field rules divide by heads and blocks. */
+  for (size_t i = 0; i < sizeof rows / sizeof *rows; i++)
+    if (cfg_check_row(c, &rows[i])) return -1;
+  return check_attention(&c->model) || check_ffn(c) || check_data(c) || check_schedule(c) ? -1 : 0;
+}
