@@ -9,6 +9,6 @@ typedef struct slt_command {
   int (*run)(int argc, char **argv);
 } slt_command;
 
-int slt_cmd_demo(int argc, char **argv);
+int slt_cmd_train(int argc, char **argv);
 
 #endif

@@ -5,7 +5,7 @@
 #include <string.h>
 
 static const slt_command commands[] = {
-    {"demo", "train a small MLP on a synthetic task and print its loss falling", slt_cmd_demo},
+    {"train", "train a GPT from a YAML config: slt train CONFIG.yaml [key=value ...]", slt_cmd_train},
 };
 
 static void usage(FILE *f) {

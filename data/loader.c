@@ -52,7 +52,7 @@ static int64_t permute(int64_t i, int64_t n, int h, uint64_t key) {
 }
 
 int64_t slt_loader_row_index(const slt_loader *l, int64_t g) {
-  if (l->chain) return g;
+  if (l->chain || g < 0) return g;
   int64_t epoch = g / l->rows, i = g % l->rows;
   if (!l->cfg.shuffle) return i;
   uint64_t key = mix64(mix64(l->cfg.seed ^ DOMAIN_SHUFFLE) ^ (uint64_t)epoch);
@@ -62,12 +62,17 @@ int64_t slt_loader_row_index(const slt_loader *l, int64_t g) {
 /* ---- construction ---- */
 
 static int check_cfg(const slt_loader_cfg *c) {
-  const char *bad = c->seq_len < 1          ? "seq_len"
-                    : c->micro_batch < 1    ? "micro_batch"
-                    : c->grad_accum < 1     ? "grad_accum"
-                    : c->world < 1          ? "world"
-                    : c->rank < 0 || c->rank >= c->world ? "rank"
-                                                         : NULL;
+  const char *bad = NULL;
+  if (c->seq_len < 1)
+    bad = "seq_len";
+  else if (c->micro_batch < 1)
+    bad = "micro_batch";
+  else if (c->grad_accum < 1)
+    bad = "grad_accum";
+  else if (c->world < 1)
+    bad = "world";
+  else if (c->rank < 0 || c->rank >= c->world)
+    bad = "rank";
   if (bad)
     slt_err_set("loader: bad %s (seq_len %d, micro_batch %d, grad_accum %d, rank %d, world %d): "
                 "sizes must be >= 1 and 0 <= rank < world",
@@ -114,8 +119,7 @@ slt_loader *slt_loader_new_shards(const char *train, const char *val, int vocab_
     return NULL;
   }
   l->half_bits = 1;
-  while (l->half_bits < 31 && (UINT64_C(1) << 2 * l->half_bits) < (uint64_t)l->rows)
-    l->half_bits++;
+  while (l->half_bits < 31 && (UINT64_C(1) << 2 * l->half_bits) < (uint64_t)l->rows) l->half_bits++;
   return l;
 }
 
@@ -230,7 +234,8 @@ int slt_loader_set_cursor(slt_loader *l, const slt_loader_cursor *c) {
   if (c->step < 0 || c->micro_step < 0 || c->micro_step >= g->grad_accum ||
       c->step > INT64_MAX / 4 / g->grad_accum / rows_per_micro(l)) {
     slt_err_set("loader: cursor (step %" PRId64 ", micro step %" PRId64 ") out of range for "
-                "grad_accum %d", c->step, c->micro_step, g->grad_accum);
+                "grad_accum %d",
+                c->step, c->micro_step, g->grad_accum);
     return -1;
   }
   int64_t rows = (c->step * g->grad_accum + c->micro_step) * rows_per_micro(l);
@@ -246,5 +251,9 @@ int slt_loader_set_cursor(slt_loader *l, const slt_loader_cursor *c) {
   return 0;
 }
 
-int64_t slt_loader_rows(const slt_loader *l) { return l->rows; }
-int64_t slt_loader_val_rows(const slt_loader *l) { return l->chain ? -1 : l->val ? l->val_rows : 0; }
+int64_t slt_loader_rows(const slt_loader *l) {
+  return l->rows;
+}
+int64_t slt_loader_val_rows(const slt_loader *l) {
+  return l->chain ? -1 : l->val ? l->val_rows : 0;
+}

@@ -19,12 +19,12 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "token shards are litt
 
 typedef struct shard_file {
   char *path;
-  void *map;     /* the whole file, header included */
-  size_t bytes;  /* mapped length */
+  void *map;       /* the whole file, header included */
+  size_t bytes;    /* mapped length */
   const void *tok; /* first token: map + header */
-  int64_t count; /* tokens in this file */
-  int64_t start; /* offset of its first token in the stream */
-  int width;     /* 2 or 4 bytes per token */
+  int64_t count;   /* tokens in this file */
+  int64_t start;   /* offset of its first token in the stream */
+  int width;       /* 2 or 4 bytes per token */
 } shard_file;
 
 struct slt_shards {
@@ -107,7 +107,8 @@ static int check_write_args(const char *path, const uint32_t *tokens, int64_t n,
   }
   for (int64_t i = 0; width == 2 && i < n; i++)
     if (tokens[i] > UINT16_MAX) {
-      slt_err_set("%s: token %" PRId64 " is %" PRIu32 ", too large for a uint16 shard (use width 4)",
+      slt_err_set("%s: token %" PRId64 " is %" PRIu32
+                  ", too large for a uint16 shard (use width 4)",
                   path, i, tokens[i]);
       return -1;
     }
@@ -308,8 +309,12 @@ slt_shards *slt_shards_open(const char *pattern, int vocab_size) {
   return s;
 }
 
-int64_t slt_shards_tokens(const slt_shards *s) { return s->total; }
-int slt_shards_files(const slt_shards *s) { return s->nfiles; }
+int64_t slt_shards_tokens(const slt_shards *s) {
+  return s->total;
+}
+int slt_shards_files(const slt_shards *s) {
+  return s->nfiles;
+}
 const char *slt_shards_path(const slt_shards *s, int i) {
   return i >= 0 && i < s->nfiles ? s->f[i].path : NULL;
 }
@@ -320,8 +325,10 @@ static int file_of(const slt_shards *s, int64_t off) {
   int lo = 0, hi = s->nfiles - 1;
   while (lo < hi) {
     int mid = (lo + hi + 1) / 2;
-    if (s->f[mid].start <= off) lo = mid;
-    else hi = mid - 1;
+    if (s->f[mid].start <= off)
+      lo = mid;
+    else
+      hi = mid - 1;
   }
   while (s->f[lo].count == 0 || off >= s->f[lo].start + s->f[lo].count) lo++;
   return lo;

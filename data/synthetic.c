@@ -12,22 +12,22 @@
 /* Probabilities are integers out of 2^31, so a cumulative edge (at most 2^31) fits a uint32 and a
  * token can have probability exactly 0 wherever it sits in the row. */
 #define SCALE 2147483648.0
-#define STAT_TOL 1e-13   /* L1 change per iteration at which π counts as converged */
+#define STAT_TOL 1e-13 /* L1 change per iteration at which π counts as converged */
 #define STAT_MAX_IT 20000
-#define STAT_LAZY 0.1    /* π ← (1-ε)·πP + ε·π: same fixed point, but periodic chains converge */
+#define STAT_LAZY 0.1 /* π ← (1-ε)·πP + ε·π: same fixed point, but periodic chains converge */
 
 struct slt_markov {
   int V, k;
-  int64_t nctx;      /* V^k contexts */
-  int64_t S;         /* V^(k-1): weight of the oldest token in a context index; 0 when k = 0 */
-  uint64_t row_key;  /* rows are keyed by this and their index */
-  uint32_t *cdf;     /* (nctx, V): lower edge of each token's interval, in units of 2^-31 */
-  double *ent;       /* (nctx): H(P(·|ctx)), nats */
-  double *pi;        /* (nctx): stationary distribution over contexts */
-  double *pi_cdf;    /* (nctx): lower edges of π, to draw a row's first context */
-  double pi_total;   /* Σπ as summed into pi_cdf */
-  double *joint;     /* (k): H(X_0..X_j) under π for j < k */
-  double H;          /* entropy rate, nats */
+  int64_t nctx;     /* V^k contexts */
+  int64_t S;        /* V^(k-1): weight of the oldest token in a context index; 0 when k = 0 */
+  uint64_t row_key; /* rows are keyed by this and their index */
+  uint32_t *cdf;    /* (nctx, V): lower edge of each token's interval, in units of 2^-31 */
+  double *ent;      /* (nctx): H(P(·|ctx)), nats */
+  double *pi;       /* (nctx): stationary distribution over contexts */
+  double *pi_cdf;   /* (nctx): lower edges of π, to draw a row's first context */
+  double pi_total;  /* Σπ as summed into pi_cdf */
+  double *joint;    /* (k): H(X_0..X_j) under π for j < k */
+  double H;         /* entropy rate, nats */
 };
 
 /* splitmix64's finaliser: a bijection, so distinct (key, index) pairs give distinct seeds. */
@@ -224,7 +224,8 @@ static int stationary(slt_markov *m) {
   for (int it = 0; it < STAT_MAX_IT && diff > STAT_TOL; it++) {
     step_pi(m, m->pi, next);
     double sum = 0;
-    for (int64_t c = 0; c < n; c++) sum += next[c] = (1 - STAT_LAZY) * next[c] + STAT_LAZY * m->pi[c];
+    for (int64_t c = 0; c < n; c++)
+      sum += next[c] = (1 - STAT_LAZY) * next[c] + STAT_LAZY * m->pi[c];
     diff = 0;
     for (int64_t c = 0; c < n; c++) {
       double v = next[c] / sum;
@@ -345,11 +346,21 @@ void slt_markov_free(slt_markov *m) {
 
 /* ---- queries ---- */
 
-int slt_markov_vocab(const slt_markov *m) { return m->V; }
-int slt_markov_order(const slt_markov *m) { return m->k; }
-int64_t slt_markov_contexts(const slt_markov *m) { return m->nctx; }
-const double *slt_markov_stationary(const slt_markov *m) { return m->pi; }
-double slt_markov_entropy_rate(const slt_markov *m) { return m->H; }
+int slt_markov_vocab(const slt_markov *m) {
+  return m->V;
+}
+int slt_markov_order(const slt_markov *m) {
+  return m->k;
+}
+int64_t slt_markov_contexts(const slt_markov *m) {
+  return m->nctx;
+}
+const double *slt_markov_stationary(const slt_markov *m) {
+  return m->pi;
+}
+double slt_markov_entropy_rate(const slt_markov *m) {
+  return m->H;
+}
 
 void slt_markov_probs(const slt_markov *m, int64_t ctx, double *out) {
   const uint32_t *row = m->cdf + ctx * m->V;
@@ -383,7 +394,8 @@ static void rows_lockstep(const slt_markov *m, uint64_t first, int n, int len, i
   const int V = m->V, k = m->k;
   slt_rng r[LOCKSTEP];
   int64_t c[LOCKSTEP];
-  for (int j = 0; j < n; j++) c[j] = row_start(m, first + (uint64_t)j, len, &r[j], out + (int64_t)j * len);
+  for (int j = 0; j < n; j++)
+    c[j] = row_start(m, first + (uint64_t)j, len, &r[j], out + (int64_t)j * len);
   for (int i = k; i < len; i++)
     for (int j = 0; j < n; j++) {
       int32_t *o = out + (int64_t)j * len;

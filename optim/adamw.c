@@ -47,7 +47,8 @@ static inline void adamw_slice(float *restrict x, const float *restrict g, float
   }
 }
 
-void slt_adamw_step(slt_adamw *o, slt_params *p, float lr, const float *wd, const float *lr_mult) {
+void slt_adamw_step(slt_adamw *o, slt_params *p, float lr, float wd_scale, const float *wd,
+                    const float *lr_mult) {
   o->step++;
   /* Bias corrections in double, as PyTorch computes them in Python before casting. */
   double bc1 = 1.0 - pow(o->beta1, (double)o->step);
@@ -58,7 +59,7 @@ void slt_adamw_step(slt_adamw *o, slt_params *p, float lr, const float *wd, cons
     float plr = lr * (lr_mult ? lr_mult[i] : 1.0f);
     int64_t off = q->offset;
     adamw_slice(p->data + off, p->grad + off, o->m + off, o->v + off, q->t.numel,
-                (float)(1.0 - (double)plr * wd[i]), o->beta1, o->beta2, (float)(plr / bc1), bc2_sqrt,
+                (float)(1.0 - (double)plr * wd[i] * wd_scale), o->beta1, o->beta2, (float)(plr / bc1), bc2_sqrt,
                 o->eps);
   }
 }

@@ -16,8 +16,9 @@ typedef struct slt_adamw {
 /* Allocate zeroed moments for the store; returns 0 or -1. */
 int slt_adamw_init(slt_adamw *o, const slt_params *p, float beta1, float beta2, float eps);
 void slt_adamw_free(slt_adamw *o);
-/* One step at learning rate lr. wd[i] is the weight decay of parameter i (already multiplied by
- * its group's factor); lr_mult may be NULL (all 1). */
-void slt_adamw_step(slt_adamw *o, slt_params *p, float lr, const float *wd, const float *lr_mult);
+/* One step at learning rate lr. wd[i] is the weight decay of parameter i (its group's value),
+ * scaled by wd_scale (the schedules that turn decay off part-way); lr_mult may be NULL (all 1). */
+void slt_adamw_step(slt_adamw *o, slt_params *p, float lr, float wd_scale, const float *wd,
+                    const float *lr_mult);
 
 #endif

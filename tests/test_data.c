@@ -33,7 +33,9 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
   return remove(path);
 }
 
-static int suite_cleanup(void) { return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
+static int suite_cleanup(void) {
+  return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 /* tmpdir/name, in a rotating set of buffers so a few can be live at once. */
 static const char *tpath(const char *name) {
@@ -102,8 +104,12 @@ static void roundtrip(const char *name, int width, uint32_t modulus) {
   free(tok);
 }
 
-static void test_shard_u16(void) { roundtrip("u16.bin", 2, 65536); }
-static void test_shard_u32(void) { roundtrip("u32.bin", 4, 200000); }
+static void test_shard_u16(void) {
+  roundtrip("u16.bin", 2, 65536);
+}
+static void test_shard_u32(void) {
+  roundtrip("u32.bin", 4, 200000);
+}
 
 /* Files of a glob are one stream in name order (not creation order); empty files and mixed
  * widths are fine; reads span file boundaries. */
@@ -300,7 +306,9 @@ static void test_markov_sampling(void) {
   slt_markov_free(m);
 }
 
-static double h2(double p) { return -p * log(p) - (1 - p) * log(1 - p); }
+static double h2(double p) {
+  return -p * log(p) - (1 - p) * log(1 - p);
+}
 
 static void test_markov_entropy_known(void) {
   /* α huge: every row near uniform, H ≈ log V */
@@ -439,8 +447,13 @@ static const char *index_shard(const char *name, int64_t n) {
 }
 
 static slt_loader_cfg cfg_of(int T, int B, int ga, int rank, int world, bool shuffle) {
-  return (slt_loader_cfg){.seq_len = T, .micro_batch = B, .grad_accum = ga, .rank = rank,
-                          .world = world, .seed = 77, .shuffle = shuffle};
+  return (slt_loader_cfg){.seq_len = T,
+                          .micro_batch = B,
+                          .grad_accum = ga,
+                          .rank = rank,
+                          .world = world,
+                          .seed = 77,
+                          .shuffle = shuffle};
 }
 
 /* Unshuffled: global row g reads stream rows g mod rows; x and y are shifted by one. */
@@ -477,14 +490,16 @@ static void test_loader_ranks(void) {
   const char *p = index_shard("ranks.bin", ROWS * T + 1);
   slt_loader_cfg c0 = cfg_of(T, B, 2, 0, 2, true), c1 = cfg_of(T, B, 2, 1, 2, true),
                  cw = cfg_of(T, 2 * B, 2, 0, 1, true);
-  slt_loader *r0 = slt_loader_new_shards(p, NULL, 0, &c0), *r1 = slt_loader_new_shards(p, NULL, 0, &c1),
+  slt_loader *r0 = slt_loader_new_shards(p, NULL, 0, &c0),
+             *r1 = slt_loader_new_shards(p, NULL, 0, &c1),
              *w1 = slt_loader_new_shards(p, NULL, 0, &cw);
   CU_ASSERT_FATAL(r0 && r1 && w1);
   int32_t x0[B * T], y0[B * T], x1[B * T], y1[B * T], xw[2 * B * T], yw[2 * B * T];
   int same = 0, total = 0, count[ROWS] = {0};
   for (int64_t g0 = 0, step = 0; step < 20; step++)
     for (int m = 0; m < 2; m++, g0 += 2 * B) {
-      CU_ASSERT_FATAL(!slt_loader_batch(r0, step, m, x0, y0) && !slt_loader_batch(r1, step, m, x1, y1) &&
+      CU_ASSERT_FATAL(!slt_loader_batch(r0, step, m, x0, y0) &&
+                      !slt_loader_batch(r1, step, m, x1, y1) &&
                       !slt_loader_batch(w1, step, m, xw, yw));
       same += !memcmp(xw, x0, sizeof x0) && !memcmp(xw + B * T, x1, sizeof x1) &&
               !memcmp(yw, y0, sizeof y0) && !memcmp(yw + B * T, y1, sizeof y1);
@@ -544,7 +559,8 @@ static void test_loader_shuffle(void) {
   slt_loader_cfg ca = cfg_of(1, 1, 1, 0, 1, true), cb = ca;
   cb.seed = 78;
   const char *p = tpath("perm1000.bin");
-  slt_loader *a = slt_loader_new_shards(p, NULL, 0, &ca), *b = slt_loader_new_shards(p, NULL, 0, &cb);
+  slt_loader *a = slt_loader_new_shards(p, NULL, 0, &ca),
+             *b = slt_loader_new_shards(p, NULL, 0, &cb);
   CU_ASSERT_FATAL(a && b);
   int diff = 0;
   for (int i = 0; i < 1000; i++) diff += slt_loader_row_index(a, i) != slt_loader_row_index(b, i);
@@ -577,7 +593,8 @@ static void test_loader_cursor(void) {
   enum { T = 5, B = 2 };
   const char *p = index_shard("cursor.bin", 23 * T + 1);
   slt_loader_cfg cfg = cfg_of(T, B, 3, 1, 2, true);
-  slt_loader *a = slt_loader_new_shards(p, NULL, 0, &cfg), *b = slt_loader_new_shards(p, NULL, 0, &cfg);
+  slt_loader *a = slt_loader_new_shards(p, NULL, 0, &cfg),
+             *b = slt_loader_new_shards(p, NULL, 0, &cfg);
   CU_ASSERT_FATAL(a && b);
   check_resume(a, b, B * T);
   slt_loader_cursor c = slt_loader_get_cursor(a);
@@ -674,23 +691,23 @@ int register_data_suite(void) {
   CU_pSuite s = CU_add_suite("data", suite_init, suite_cleanup);
   if (!s) return -1;
   return !CU_add_test(s, "shard uint16 round trip", test_shard_u16) ||
-         !CU_add_test(s, "shard uint32 round trip", test_shard_u32) ||
-         !CU_add_test(s, "shard glob is one sorted stream", test_shard_glob_concat) ||
-         !CU_add_test(s, "shard writes are atomic", test_shard_write_atomic) ||
-         !CU_add_test(s, "bad shards are refused by name", test_shard_bad) ||
-         !CU_add_test(s, "markov tables and stationarity", test_markov_tables) ||
-         !CU_add_test(s, "markov sampler follows the table", test_markov_sampling) ||
-         !CU_add_test(s, "markov entropy of known chains", test_markov_entropy_known) ||
-         !CU_add_test(s, "markov loss floor", test_markov_floor) ||
-         !CU_add_test(s, "markov determinism", test_markov_determinism) ||
-         !CU_add_test(s, "markov errors", test_markov_errors) ||
-         !CU_add_test(s, "loader rows and shift", test_loader_rows) ||
-         !CU_add_test(s, "loader ranks slice the global batch", test_loader_ranks) ||
-         !CU_add_test(s, "loader epoch permutation", test_loader_shuffle) ||
-         !CU_add_test(s, "loader cursor save/restore", test_loader_cursor) ||
-         !CU_add_test(s, "loader fixed validation batches", test_loader_val) ||
-         !CU_add_test(s, "loader synthetic rows", test_loader_synthetic) ||
-         !CU_add_test(s, "loader errors", test_loader_errors)
+                 !CU_add_test(s, "shard uint32 round trip", test_shard_u32) ||
+                 !CU_add_test(s, "shard glob is one sorted stream", test_shard_glob_concat) ||
+                 !CU_add_test(s, "shard writes are atomic", test_shard_write_atomic) ||
+                 !CU_add_test(s, "bad shards are refused by name", test_shard_bad) ||
+                 !CU_add_test(s, "markov tables and stationarity", test_markov_tables) ||
+                 !CU_add_test(s, "markov sampler follows the table", test_markov_sampling) ||
+                 !CU_add_test(s, "markov entropy of known chains", test_markov_entropy_known) ||
+                 !CU_add_test(s, "markov loss floor", test_markov_floor) ||
+                 !CU_add_test(s, "markov determinism", test_markov_determinism) ||
+                 !CU_add_test(s, "markov errors", test_markov_errors) ||
+                 !CU_add_test(s, "loader rows and shift", test_loader_rows) ||
+                 !CU_add_test(s, "loader ranks slice the global batch", test_loader_ranks) ||
+                 !CU_add_test(s, "loader epoch permutation", test_loader_shuffle) ||
+                 !CU_add_test(s, "loader cursor save/restore", test_loader_cursor) ||
+                 !CU_add_test(s, "loader fixed validation batches", test_loader_val) ||
+                 !CU_add_test(s, "loader synthetic rows", test_loader_synthetic) ||
+                 !CU_add_test(s, "loader errors", test_loader_errors)
              ? -1
              : 0;
 }

@@ -176,7 +176,7 @@ static void check_fixture(const char *name) {
     CU_ASSERT(e <= 1e-5);
     if (step < 5) {
       CU_ASSERT_EQUAL(slt_backward(&c, l), 0);
-      slt_adamw_step(&opt, &m.params, lr, wd, NULL);
+      slt_adamw_step(&opt, &m.params, lr, 1.0f, wd, NULL);
     }
     slt_ctx_reset(&c);
   }
