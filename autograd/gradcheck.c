@@ -7,13 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* L = Σ out ⊙ R in double, with nothing recorded. */
-static int eval_loss(slt_gc_fn f, slt_tensor *const *inputs, const void *user, const float *R,
-                     int64_t nout, double *L) {
-  slt_ctx c;
-  slt_ctx_init(&c);
-  c.no_grad = true;
-  slt_tensor *out = f(&c, inputs, user);
+/* L = Σ out ⊙ R in double, with nothing recorded. The context is reused across the many
+ * evaluations: a fresh arena per call would cost a large allocation each time. */
+static int eval_loss(slt_ctx *c, slt_gc_fn f, slt_tensor *const *inputs, const void *user,
+                     const float *R, int64_t nout, double *L) {
+  slt_ctx_reset(c);
+  c->no_grad = true;
+  slt_tensor *out = f(c, inputs, user);
   int rc = -1;
   if (out && out->numel == nout) {
     double s = 0;
@@ -23,7 +23,6 @@ static int eval_loss(slt_gc_fn f, slt_tensor *const *inputs, const void *user, c
   } else if (out) {
     slt_err_set("gradcheck: output size changed between calls");
   }
-  slt_ctx_free(&c);
   return rc;
 }
 
@@ -47,15 +46,15 @@ static int analytic_pass(slt_gc_fn f, slt_tensor *const *inputs, const void *use
   return rc;
 }
 
-static int numeric_grad(slt_gc_fn f, slt_tensor *const *inputs, const void *user, slt_tensor *x,
-                        const float *R, int64_t nout, double h, double *g) {
+static int numeric_grad(slt_ctx *c, slt_gc_fn f, slt_tensor *const *inputs, const void *user,
+                        slt_tensor *x, const float *R, int64_t nout, double h, double *g) {
   static const double offs[4] = {1, -1, 2, -2};
   for (int64_t i = 0; i < x->numel; i++) {
     float saved = x->data[i];
     double L[4];
     for (int k = 0; k < 4; k++) {
       x->data[i] = (float)(saved + offs[k] * h);
-      if (eval_loss(f, inputs, user, R, nout, &L[k])) {
+      if (eval_loss(c, f, inputs, user, R, nout, &L[k])) {
         x->data[i] = saved;
         return -1;
       }
@@ -96,6 +95,8 @@ int slt_gradcheck(slt_gc_fn f, int nin, slt_tensor *const *inputs, const void *u
   double *num = NULL;
   int64_t nout = 0;
   int rc = -1;
+  slt_ctx ctx;
+  slt_ctx_init(&ctx);
   for (int i = 0; i < nin; i++)
     if (inputs[i]->requires_grad) memset(inputs[i]->grad, 0, inputs[i]->numel * sizeof(float));
   if (analytic_pass(f, inputs, user, &rng, &R, &nout)) goto done;
@@ -110,7 +111,7 @@ int slt_gradcheck(slt_gc_fn f, int nin, slt_tensor *const *inputs, const void *u
     slt_tensor *x = inputs[i];
     if (!x->requires_grad) continue;
     num = realloc(num, x->numel * sizeof(double));
-    if (!num || numeric_grad(f, inputs, user, x, R, nout, h, num)) goto done;
+    if (!num || numeric_grad(&ctx, f, inputs, user, x, R, nout, h, num)) goto done;
     res->rel_err[i] = rel_norm_err(once[i], num, x->numel, 1.0);
     res->injected_err[i] = rel_norm_err(once[i], num, x->numel, 1.01);
     res->accum_err[i] = accum_err(once[i], x->grad, x->numel);
@@ -121,6 +122,7 @@ int slt_gradcheck(slt_gc_fn f, int nin, slt_tensor *const *inputs, const void *u
   rc = 0;
 done:
   if (rc && !*slt_err_msg()) slt_err_set("gradcheck: out of memory");
+  slt_ctx_free(&ctx);
   for (int i = 0; i < nin; i++) free(once[i]);
   free(num);
   free(R);

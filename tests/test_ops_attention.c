@@ -1,5 +1,6 @@
 /* Fused causal attention: gradchecks (GQA, several query blocks, partial blocks), forward and
- * backward against a double-precision reference, causality, shape errors, determinism. */
+ * backward against a double-precision reference, the exp's precision, causality, shape errors,
+ * determinism. */
 #include "suites.h"
 #include "test_util.h"
 

@@ -27,16 +27,17 @@ static slt_tensor *f_norm(slt_ctx *c, slt_tensor *const *in, const void *u) {
 }
 
 static void test_norm_gradcheck(void) {
-  /* (3, 37) has rows longer than the 16 lanes plus a tail; (300, 4) has more rows than the
-   * 256 row pieces, so some pieces hold two rows. */
-  int shapes[3][3] = {{2, 3, 5}, {3, 37, 0}, {300, 4, 0}};
+  /* (2, 67) has rows longer than the 64 lanes plus a tail. (300, 4) has more rows than the 256
+   * row pieces, so some pieces sum two rows: checked for gain and bias only (dx is per row and
+   * covered above; checking it here would cost 4800 forward passes). */
+  int shapes[3][3] = {{2, 3, 5}, {2, 67, 0}, {300, 4, 0}};
   int ndims[3] = {3, 2, 2};
   for (int s = 0; s < 3; s++)
     for (int v = 0; v < 6; v++) {
       norm_cfg k = {.gain = v & 1, .bias = (v & 2) != 0, .rms = v >= 4};
-      if (k.rms && k.bias) continue;
+      if ((k.rms && k.bias) || (s == 2 && !k.gain && !k.bias)) continue;
       int C = shapes[s][ndims[s] - 1];
-      slt_tensor *x = test_randn(21, ndims[s], shapes[s], 1.0f, true);
+      slt_tensor *x = test_randn(21, ndims[s], shapes[s], 1.0f, s < 2);
       slt_tensor *g = test_randn(22, 1, &C, 1.0f, true), *b = test_randn(23, 1, &C, 1.0f, true);
       slt_tensor *in[3] = {x};
       int nin = 1;
@@ -166,7 +167,8 @@ static void test_act_gradcheck(void) {
     for (int k = 0; k < 5; k++) {
       slt_tensor *x = test_randn(51 + s, 3, shapes[s], 2.0f, true);
       /* relu² has a jump in its second derivative at 0: a difference stencil reaching across
-       * 0 (within 2h) is wrong by O(h²) there, whatever the backward. Keep |x| ≥ 0.05 > 2h. */
+       * 0 is off by up to h/3 there whatever the backward does (at x = 0 it gives h/3 for
+       * f' = 0). Keep |x| ≥ 0.05, beyond the stencil's reach of 2h = 0.02. */
       for (int64_t i = 0; k == 2 && i < x->numel; i++)
         x->data[i] += x->data[i] < 0 ? -0.05f : 0.05f;
       char label[64];
@@ -273,19 +275,16 @@ static void test_softmax_forward(void) {
 
 /* ---- rope ---- */
 
-typedef struct {
-  int pos0;
-} rope_cfg;
+/* user: the pos0 */
 static slt_tensor *f_rope(slt_ctx *c, slt_tensor *const *in, const void *u) {
-  return slt_rope(c, in[0], ((const rope_cfg *)u)->pos0, 10000.0f);
+  return slt_rope(c, in[0], *(const int *)u, 10000.0f);
 }
 
 static void test_rope_gradcheck(void) {
-  int shapes[2][4] = {{1, 2, 3, 4}, {2, 1, 5, 8}};
-  rope_cfg cfg[2] = {{0}, {7}};
+  int shapes[2][4] = {{1, 2, 3, 4}, {2, 1, 5, 8}}, pos0[2] = {0, 7};
   for (int s = 0; s < 2; s++) {
     slt_tensor *x = test_randn(81 + s, 4, shapes[s], 1.0f, true);
-    test_gradcheck(s ? "rope pos0=7" : "rope pos0=0", f_rope, 1, &x, &cfg[s], 1e-2);
+    test_gradcheck(s ? "rope pos0=7" : "rope pos0=0", f_rope, 1, &x, &pos0[s], 1e-2);
     slt_tensor_free(x);
   }
 }

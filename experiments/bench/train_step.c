@@ -1,0 +1,173 @@
+/* Whole training step (forward, backward, clip, AdamW) of slt vs PyTorch on the same model.
+ * usage: bench_train_step [a] [b] [--steps N] [--warmup N] [--no-torch]
+ *   (a) 4 layers, d 256, 4 heads, T 256, micro-batch 8, vocab 8192
+ *   (b) 12 layers, d 768, 12 heads, T 1024, micro-batch 4, vocab 32000 (SPEC's "s" size)
+ * Each configuration runs in a child process so its peak memory is its own. MFU is model FLOPs
+ * (layers/gpt.c: slt_gpt_flops_per_token) over the cblas_sgemm peak measured in this run. */
+#include "autograd/error.h"
+#include "layers/gpt.h"
+#include "optim/adamw.h"
+#include "optim/clip.h"
+#include "train/metrics.h"
+
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+typedef struct {
+  const char *name;
+  int layers, d, heads, T, B, V;
+} bench_cfg;
+
+static const bench_cfg configs[] = {{"a", 4, 256, 4, 256, 8, 8192},
+                                    {"b", 12, 768, 12, 1024, 4, 32000}};
+
+typedef struct {
+  double ms_per_step, tok_per_s, flops_per_token, loss;
+  int ok;
+} bench_result;
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static bench_result run_slt(const bench_cfg *b, int steps, int warmup) {
+  bench_result r = {0};
+  slt_gpt_config g = {.vocab_size = b->V, .seq_len = b->T, .layers = b->layers, .d_model = b->d,
+                      .heads = b->heads, .kv_heads = b->heads, .ffn_dim = 4 * b->d,
+                      .norm = SLT_NORM_LAYERNORM, .norm_eps = 1e-5f, .pos = SLT_POS_ROPE,
+                      .rope_base = 10000.0f, .act = SLT_ACT_GELU_TANH, .bias = true,
+                      .tie_embeddings = true, .init_std = 0.02f};
+  slt_gpt m;
+  slt_adamw opt;
+  if (slt_gpt_build(&m, &g) || slt_adamw_init(&opt, &m.params, 0.9f, 0.999f, 1e-8f)) {
+    fprintf(stderr, "bench: %s\n", slt_err_msg());
+    return r;
+  }
+  slt_gpt_init_weights(&m, 1);
+  float *wd = malloc(m.params.count * sizeof *wd);
+  int32_t *x = malloc(sizeof(int32_t) * b->B * b->T), *y = malloc(sizeof(int32_t) * b->B * b->T);
+  slt_rng rng;
+  slt_rng_seed(&rng, 2);
+  for (int i = 0; i < b->B * b->T; i++) x[i] = (int32_t)slt_rng_below(&rng, b->V);
+  for (int i = 0; i < b->B * b->T; i++) y[i] = (int32_t)slt_rng_below(&rng, b->V);
+  for (int i = 0; i < m.params.count; i++) wd[i] = 0.1f;
+  double *times = malloc(sizeof(double) * (steps + warmup));
+  slt_ctx c;
+  slt_ctx_init(&c);
+  for (int s = 0; s < warmup + steps; s++) {
+    double t0 = slt_now();
+    slt_params_zero_grad(&m.params);
+    slt_tensor *loss = slt_gpt_loss(&m, &c, x, y, b->B, b->T);
+    if (!loss || slt_backward(&c, loss)) {
+      fprintf(stderr, "bench: %s\n", slt_err_msg());
+      return r;
+    }
+    r.loss = loss->data[0];
+    slt_ctx_reset(&c);
+    slt_clip_grad_norm(&m.params, 1.0);
+    slt_adamw_step(&opt, &m.params, 6e-4f, 1.0f, wd, NULL);
+    times[s] = slt_now() - t0;
+  }
+  qsort(times + warmup, steps, sizeof(double), cmp_double);
+  r.ms_per_step = 1000 * times[warmup + steps / 2]; /* median */
+  r.tok_per_s = b->B * b->T / (r.ms_per_step / 1000);
+  r.flops_per_token = slt_gpt_flops_per_token(&g, b->T);
+  r.ok = 1;
+  slt_ctx_free(&c);
+  slt_adamw_free(&opt);
+  slt_gpt_free(&m);
+  free(wd);
+  free(x);
+  free(y);
+  free(times);
+  return r;
+}
+
+/* Run one configuration in a child; its peak RSS comes back through wait4. */
+static bench_result run_slt_isolated(const bench_cfg *b, int steps, int warmup, double *peak_mb) {
+  int fd[2];
+  bench_result r = {0};
+  if (pipe(fd)) return r;
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fd[0]);
+    bench_result cr = run_slt(b, steps, warmup);
+    ssize_t n = write(fd[1], &cr, sizeof cr);
+    _exit(n == (ssize_t)sizeof cr ? 0 : 1);
+  }
+  close(fd[1]);
+  if (read(fd[0], &r, sizeof r) != (ssize_t)sizeof r) r.ok = 0;
+  close(fd[0]);
+  struct rusage ru;
+  int status;
+  wait4(pid, &status, 0, &ru);
+  *peak_mb = ru.ru_maxrss / 1024.0;
+  return r;
+}
+
+/* The PyTorch baseline's figures, or ok = 0 when PyTorch is not installed. */
+static bench_result run_torch(const bench_cfg *b, int threads, int steps, int warmup,
+                              double *peak_mb, char *version, size_t vlen) {
+  bench_result r = {0};
+  char cmd[1024], line[512] = "";
+  snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/experiments/bench/torch_baseline.py %s %d %d %d 2>&1",
+           SLT_SOURCE_DIR, b->name, threads, steps, warmup);
+  FILE *p = popen(cmd, "r");
+  if (!p) return r;
+  while (fgets(line, sizeof line, p))
+    if (sscanf(line, "torch ms_per_step=%lf tok_per_s=%lf peak_mb=%lf loss=%lf version=%31s",
+               &r.ms_per_step, &r.tok_per_s, peak_mb, &r.loss, version) == 5)
+      r.ok = 1;
+  pclose(p);
+  if (!r.ok) fprintf(stderr, "bench: PyTorch baseline unavailable (%s)", line);
+  (void)vlen;
+  return r;
+}
+
+int main(int argc, char **argv) {
+  int steps = 10, warmup = 2, use_torch = 1, want[2] = {0, 0}, any = 0;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--warmup") && i + 1 < argc) warmup = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--no-torch")) use_torch = 0;
+    else if (!strcmp(argv[i], "a")) want[0] = any = 1;
+    else if (!strcmp(argv[i], "b")) want[1] = any = 1;
+    else {
+      fprintf(stderr, "usage: bench_train_step [a] [b] [--steps N] [--warmup N] [--no-torch]\n");
+      return 2;
+    }
+  }
+  if (steps < 1 || warmup < 0) return 2;
+  int threads = omp_get_max_threads();
+  double peak = slt_sgemm_peak_gflops();
+  printf("threads %d; cblas_sgemm peak (1024^3) %.1f GFLOP/s; median of %d steps after %d warmup\n\n",
+         threads, peak, steps, warmup);
+  printf("%-3s %-8s %10s %10s %8s %10s %8s\n", "cfg", "impl", "ms/step", "tok/s", "MFU", "peak MB",
+         "loss");
+  for (int k = 0; k < 2; k++) {
+    if (any && !want[k]) continue;
+    const bench_cfg *b = &configs[k];
+    double slt_mb = 0, torch_mb = 0;
+    char version[32] = "?";
+    bench_result s = run_slt_isolated(b, steps, warmup, &slt_mb);
+    if (!s.ok) return 1;
+    double mfu = s.tok_per_s * s.flops_per_token / (peak * 1e9);
+    printf("%-3s %-8s %10.2f %10.1f %7.1f%% %10.0f %8.4f\n", b->name, "slt", s.ms_per_step,
+           s.tok_per_s, 100 * mfu, slt_mb, s.loss);
+    if (!use_torch) continue;
+    bench_result t = run_torch(b, threads, steps, warmup, &torch_mb, version, sizeof version);
+    if (!t.ok) continue;
+    printf("%-3s %-8s %10.2f %10.1f %7.1f%% %10.0f %8.4f   (torch %s)\n", b->name, "pytorch",
+           t.ms_per_step, t.tok_per_s, 100 * t.tok_per_s * s.flops_per_token / (peak * 1e9),
+           torch_mb, t.loss, version);
+    printf("%-3s ratio slt/PyTorch tokens/s: %.2fx\n", b->name, s.tok_per_s / t.tok_per_s);
+  }
+  return 0;
+}
