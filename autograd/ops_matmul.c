@@ -93,20 +93,14 @@ slt_tensor *slt_matmul(slt_ctx *c, slt_tensor *a, slt_tensor *b, bool trans_a, b
 /* ---- linear: y = x·Wᵀ + b in one node ---- */
 
 static void linear_backward(slt_ctx *c, slt_node *n) {
-  (void)c;
   slt_tensor *x = n->in[0], *w = n->in[1], *bias = n->nin > 2 ? n->in[2] : NULL;
   const float *dy = n->out->grad;
   int rows = (int)slt_tensor_rows(x), in = w->shape[1], out = w->shape[0];
   if (x->requires_grad) slt_gemm(false, false, rows, in, out, dy, w->data, 1.0f, x->grad);
   if (w->requires_grad) slt_gemm(true, false, out, in, rows, dy, x->data, 1.0f, w->grad);
   if (bias && bias->requires_grad) {
-    /* Column sums: each thread owns whole columns, so the order is fixed. */
-#pragma omp parallel for schedule(static) if ((int64_t)rows * out >= SLT_PAR_MIN)
-    for (int j = 0; j < out; j++) {
-      float s = 0;
-      for (int r = 0; r < rows; r++) s += dy[(int64_t)r * out + j];
-      bias->grad[j] += s;
-    }
+    float *scratch = slt_arena_alloc(&c->arena, sizeof(float) * SLT_COLSUM_PIECES * out);
+    slt_column_sums(bias->grad, dy, NULL, rows, out, 1.0f, scratch);
   }
 }
 

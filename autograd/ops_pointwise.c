@@ -12,20 +12,7 @@ typedef struct {
   bool broadcast;
 } binary_saved;
 
-/* Gradient of a broadcast row operand: column sums of g (rows × cols), optionally weighted
- * by w; each thread owns whole columns so the summation order is fixed. */
-static void add_column_sums(float *db, const float *g, const float *w, int64_t rows, int cols,
-                            float sign) {
-#pragma omp parallel for schedule(static) if (rows * cols >= SLT_PAR_MIN)
-  for (int j = 0; j < cols; j++) {
-    float s = 0;
-    for (int64_t r = 0; r < rows; r++) s += g[r * cols + j] * (w ? w[r * cols + j] : 1.0f);
-    db[j] += sign * s;
-  }
-}
-
 static void binary_backward(slt_ctx *c, slt_node *n) {
-  (void)c;
   const binary_saved *s = n->saved;
   slt_tensor *a = n->in[0], *b = n->in[1];
   const float *g = n->out->grad;
@@ -45,7 +32,8 @@ static void binary_backward(slt_ctx *c, slt_node *n) {
     float sign = s->kind == OP_SUB ? -1.0f : 1.0f;
     const float *w = s->kind == OP_MUL ? a->data : NULL;
     if (s->broadcast) {
-      add_column_sums(b->grad, g, w, N / cols, cols, sign);
+      float *scratch = slt_arena_alloc(&c->arena, sizeof(float) * SLT_COLSUM_PIECES * cols);
+      slt_column_sums(b->grad, g, w, N / cols, cols, sign, scratch);
     } else {
       float *db = b->grad;
 #pragma omp parallel for schedule(static) if (N >= SLT_PAR_MIN)

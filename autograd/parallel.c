@@ -1,5 +1,7 @@
 #include "parallel.h"
 
+#include <stddef.h>
+
 double slt_sum_fixed(const float *x, int64_t n) {
   double part[SLT_REDUCE_PIECES];
 #pragma omp parallel for schedule(static) if (n >= SLT_PAR_MIN)
@@ -28,4 +30,43 @@ double slt_dot_fixed(const float *x, const float *y, int64_t n) {
   double s = 0;
   for (int p = 0; p < SLT_REDUCE_PIECES; p++) s += part[p];
   return s;
+}
+
+static void column_sums_strided(float *out, const float *g, const float *w, int64_t rows,
+                                int cols, float sign) {
+#pragma omp parallel for schedule(static) if (rows * cols >= SLT_PAR_MIN)
+  for (int j = 0; j < cols; j++) {
+    float s = 0;
+    for (int64_t r = 0; r < rows; r++) s += g[r * cols + j] * (w ? w[r * cols + j] : 1.0f);
+    out[j] += sign * s;
+  }
+}
+
+void slt_column_sums(float *out, const float *g, const float *w, int64_t rows, int cols,
+                     float sign, float *scratch) {
+  if (!scratch || rows < 2 * SLT_COLSUM_PIECES) {
+    column_sums_strided(out, g, w, rows, cols, sign);
+    return;
+  }
+  /* scratch (pieces, cols): piece p sums rows [b, e) in row order. */
+#pragma omp parallel for schedule(static) if (rows * cols >= SLT_PAR_MIN)
+  for (int p = 0; p < SLT_COLSUM_PIECES; p++) {
+    int64_t b, e;
+    slt_piece(rows, SLT_COLSUM_PIECES, p, &b, &e);
+    float *acc = scratch + (int64_t)p * cols;
+    for (int j = 0; j < cols; j++) acc[j] = 0;
+    for (int64_t r = b; r < e; r++) {
+      const float *gr = g + r * cols, *wr = w ? w + r * cols : NULL;
+      if (wr)
+        for (int j = 0; j < cols; j++) acc[j] += gr[j] * wr[j];
+      else
+        for (int j = 0; j < cols; j++) acc[j] += gr[j];
+    }
+  }
+#pragma omp parallel for schedule(static) if (rows * cols >= SLT_PAR_MIN)
+  for (int j = 0; j < cols; j++) {
+    float s = 0;
+    for (int p = 0; p < SLT_COLSUM_PIECES; p++) s += scratch[(int64_t)p * cols + j];
+    out[j] += sign * s;
+  }
 }

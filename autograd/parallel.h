@@ -22,4 +22,13 @@ double slt_sum_fixed(const float *x, int64_t n);
 /* Dot product of x and y in double, in an order fixed by n alone. */
 double slt_dot_fixed(const float *x, const float *y, int64_t n);
 
+/* Row pieces of a column reduction: partial sums over contiguous rows vectorise and stream. */
+#define SLT_COLSUM_PIECES 16
+
+/* out[j] += sign · Σ_r g[r, j] (· w[r, j] when w is given) for g (rows, cols). Summed per fixed
+ * row piece into scratch (SLT_COLSUM_PIECES · cols floats), then the pieces in order, so the
+ * result does not depend on the thread count. scratch NULL: a slower column-by-column loop. */
+void slt_column_sums(float *out, const float *g, const float *w, int64_t rows, int cols,
+                     float sign, float *scratch);
+
 #endif

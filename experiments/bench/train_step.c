@@ -89,8 +89,10 @@ static bench_result run_slt(const bench_cfg *b, int steps, int warmup) {
   return r;
 }
 
-/* Run one configuration in a child; its peak RSS comes back through wait4. */
-static bench_result run_slt_isolated(const bench_cfg *b, int steps, int warmup, double *peak_mb) {
+/* Run one configuration in a fresh process (this program re-executed with --child), so its
+ * peak RSS is its own; fork alone is not enough: libgomp's thread pool does not survive it. */
+static bench_result run_slt_isolated(const char *self, const bench_cfg *b, int steps, int warmup,
+                                     double *peak_mb) {
   int fd[2];
   bench_result r = {0};
   if (pipe(fd)) return r;
@@ -98,9 +100,12 @@ static bench_result run_slt_isolated(const bench_cfg *b, int steps, int warmup, 
   pid_t pid = fork();
   if (pid == 0) {
     close(fd[0]);
-    bench_result cr = run_slt(b, steps, warmup);
-    ssize_t n = write(fd[1], &cr, sizeof cr);
-    _exit(n == (ssize_t)sizeof cr ? 0 : 1);
+    dup2(fd[1], STDOUT_FILENO);
+    char s[16], w[16];
+    snprintf(s, sizeof s, "%d", steps);
+    snprintf(w, sizeof w, "%d", warmup);
+    execl(self, self, "--child", b->name, s, w, (char *)NULL);
+    _exit(127);
   }
   close(fd[1]);
   if (read(fd[0], &r, sizeof r) != (ssize_t)sizeof r) r.ok = 0;
@@ -110,6 +115,16 @@ static bench_result run_slt_isolated(const bench_cfg *b, int steps, int warmup, 
   wait4(pid, &status, 0, &ru);
   *peak_mb = ru.ru_maxrss / 1024.0;
   return r;
+}
+
+/* --child NAME STEPS WARMUP: run one configuration, write the result struct to stdout. */
+static int child_main(char **argv) {
+  for (int k = 0; k < 2; k++)
+    if (!strcmp(argv[0], configs[k].name)) {
+      bench_result r = run_slt(&configs[k], atoi(argv[1]), atoi(argv[2]));
+      return write(STDOUT_FILENO, &r, sizeof r) == (ssize_t)sizeof r && r.ok ? 0 : 1;
+    }
+  return 2;
 }
 
 /* The PyTorch baseline's figures, or ok = 0 when PyTorch is not installed. */
@@ -132,6 +147,7 @@ static bench_result run_torch(const bench_cfg *b, int threads, int steps, int wa
 }
 
 int main(int argc, char **argv) {
+  if (argc == 5 && !strcmp(argv[1], "--child")) return child_main(argv + 2);
   int steps = 10, warmup = 2, use_torch = 1, want[2] = {0, 0}, any = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
@@ -147,7 +163,7 @@ int main(int argc, char **argv) {
   if (steps < 1 || warmup < 0) return 2;
   int threads = omp_get_max_threads();
   double peak = slt_sgemm_peak_gflops();
-  printf("threads %d; cblas_sgemm peak (1024^3) %.1f GFLOP/s; median of %d steps after %d warmup\n\n",
+  printf("threads %d; cblas_sgemm peak (2048^3) %.1f GFLOP/s; median of %d steps after %d warmup\n\n",
          threads, peak, steps, warmup);
   printf("%-3s %-8s %10s %10s %8s %10s %8s\n", "cfg", "impl", "ms/step", "tok/s", "MFU", "peak MB",
          "loss");
@@ -156,7 +172,7 @@ int main(int argc, char **argv) {
     const bench_cfg *b = &configs[k];
     double slt_mb = 0, torch_mb = 0;
     char version[32] = "?";
-    bench_result s = run_slt_isolated(b, steps, warmup, &slt_mb);
+    bench_result s = run_slt_isolated("/proc/self/exe", b, steps, warmup, &slt_mb);
     if (!s.ok) return 1;
     double mfu = s.tok_per_s * s.flops_per_token / (peak * 1e9);
     printf("%-3s %-8s %10.2f %10.1f %7.1f%% %10.0f %8.4f\n", b->name, "slt", s.ms_per_step,
