@@ -10,6 +10,10 @@ int register_ops_loss_suite(void);     /* test_ops_loss.c: embedding, cross-entr
 int register_config_suite(void);       /* test_config.c: YAML configs, overrides, validation */
 int register_data_suite(void);         /* test_data.c: token shards, synthetic Markov source */
 int register_gpt_suite(void);          /* test_gpt.c: the model against PyTorch fixtures */
+int register_tokenizer_suite(void);    /* test_tokenizer.c: GPT-2 BPE, bytes tokenizer */
+int register_ingest_suite(void);       /* test_ingest.c: JSONL and parquet readers */
+int register_checkpoint_suite(void);   /* test_checkpoint.c: HDF5 checkpoints, resume */
+int register_optim_suite(void);        /* test_optim.c: AdamW/AdamP/SGDP, groups, schedules */
 
 #define SLT_SUITES                                                                                 \
   X(engine, register_engine_suite)                                                                 \
@@ -19,6 +23,10 @@ int register_gpt_suite(void);          /* test_gpt.c: the model against PyTorch 
   X(ops_loss, register_ops_loss_suite)                                                             \
   X(config, register_config_suite)                                                                 \
   X(data, register_data_suite)                                                                     \
-  X(gpt, register_gpt_suite)
+  X(gpt, register_gpt_suite)                                                                       \
+  X(tokenizer, register_tokenizer_suite)                                                           \
+  X(ingest, register_ingest_suite)                                                                 \
+  X(checkpoint, register_checkpoint_suite)                                                         \
+  X(optim, register_optim_suite)
 
 #endif
