@@ -5,6 +5,7 @@
 #include "autograd/error.h"
 #include "autograd/params.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -141,6 +142,30 @@ static void test_determinism(void) {
   CU_ASSERT_EQUAL(memcmp(g1, g2, n1 * sizeof(float)), 0);
 }
 
+/* An op whose backward is deliberately 1% wrong: the gradcheck harness must reject it. */
+static void wrong_scale_backward(slt_ctx *c, slt_node *n) {
+  (void)c;
+  for (int64_t i = 0; i < n->in[0]->numel; i++) n->in[0]->grad[i] += 2.0f * 1.01f * n->out->grad[i];
+}
+
+static slt_tensor *f_wrong_scale(slt_ctx *c, slt_tensor *const *in, const void *u) {
+  (void)u;
+  slt_tensor *x = in[0], *y = slt_new(c, x->ndim, x->shape);
+  for (int64_t i = 0; i < x->numel; i++) y->data[i] = 2.0f * x->data[i];
+  if (slt_needs_grad(c, 1, &x)) slt_record(c, "wrong_scale", wrong_scale_backward, y, 1, &x, 0);
+  return y;
+}
+
+static void test_gradcheck_catches_injected_error(void) {
+  slt_tensor *x = test_randn(7, 2, (int[]){4, 5}, 1.0f, true);
+  slt_gc_result r;
+  CU_ASSERT_EQUAL_FATAL(slt_gradcheck(f_wrong_scale, 1, &x, NULL, 1e-2, 5, &r), 0);
+  /* The numerical gradient is exact here; the 1% error must show as ~1e-2 > tolerance. */
+  CU_ASSERT(r.max_rel_err > SLT_GRADCHECK_TOL);
+  CU_ASSERT(fabs(r.max_rel_err - 0.01) < 1e-3);
+  slt_tensor_free(x);
+}
+
 int register_engine_suite(void) {
   CU_pSuite s = CU_add_suite("engine", NULL, NULL);
   if (!s) return -1;
@@ -149,5 +174,6 @@ int register_engine_suite(void) {
          !CU_add_test(s, "backward accumulates, shared inputs", test_backward_accumulates_and_shares) ||
          !CU_add_test(s, "backward errors", test_backward_errors) ||
          !CU_add_test(s, "parameter store", test_params_store) ||
-         !CU_add_test(s, "bitwise determinism", test_determinism);
+         !CU_add_test(s, "bitwise determinism", test_determinism) ||
+         !CU_add_test(s, "gradcheck rejects a 1% wrong backward", test_gradcheck_catches_injected_error);
 }
