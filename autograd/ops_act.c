@@ -2,34 +2,14 @@
  * saving anything: one exp per element is cheaper than another activation-sized buffer. */
 #include "ops.h"
 
+#include "fastmath.h"
+
 #include "op_util.h"
 #include "parallel.h"
 
 #include <stdint.h>
 #include <string.h>
 
-/* exp(x) with Cephes' expf polynomial (~1 ulp). Only arithmetic and bit moves, so loops that
- * call it vectorise; libm's expf does not without -ffast-math. Saturates at ~2e38 above the
- * float range (so products like x·e·σ stay finite) and returns 0 below it. */
-static inline float act_exp(float x) {
-  float xc = x < -87.3f ? -87.3f : x > 88.3f ? 88.3f : x;
-  float t = xc * 1.44269504f + 12582912.0f; /* + 1.5·2^23 rounds x·log2(e) to an integer n */
-  float n = t - 12582912.0f;
-  float r = xc - n * 0.693359375f - n * -2.12194440e-4f; /* x − n·ln2 in two parts */
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * (r * r) + r + 1.0f;
-  uint32_t tb, sb;
-  memcpy(&tb, &t, 4);
-  sb = (tb - 0x4B400000u + 127u) << 23; /* n sits in t's low mantissa bits: 2^n */
-  float s;
-  memcpy(&s, &sb, 4);
-  return x < -87.3f ? 0.0f : p * s;
-}
 
 #define GELU_K 0.7978845608028654f /* √(2/π) */
 #define GELU_C 0.044715f
@@ -38,20 +18,20 @@ static inline float act_exp(float x) {
  * With e = exp(−z), σ = 1/(1+e) and 1 − σ = e·σ. */
 static inline float gelu_f(float x) {
   float z = 2.0f * GELU_K * (x + GELU_C * x * x * x);
-  return x / (1.0f + act_exp(-z));
+  return x / (1.0f + slt_expf(-z));
 }
 static inline float gelu_df(float x) {
   float z = 2.0f * GELU_K * (x + GELU_C * x * x * x);
-  float e = act_exp(-z), s = 1.0f / (1.0f + e);
+  float e = slt_expf(-z), s = 1.0f / (1.0f + e);
   float dz = 2.0f * GELU_K * (1.0f + 3.0f * GELU_C * x * x);
   return s + (x * s) * (e * s) * dz;
 }
 static inline float silu_f(float x) {
-  return x / (1.0f + act_exp(-x));
+  return x / (1.0f + slt_expf(-x));
 }
 /* σ + x·σ(1 − σ), grouped so no intermediate overflows for large |x| */
 static inline float silu_df(float x) {
-  float e = act_exp(-x), s = 1.0f / (1.0f + e);
+  float e = slt_expf(-x), s = 1.0f / (1.0f + e);
   return s * (1.0f + x * (e * s));
 }
 static inline float relu2_f(float x) {

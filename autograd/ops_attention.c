@@ -5,6 +5,8 @@
  * our OpenMP regions OpenBLAS runs single-threaded, so the parallelism is ours. */
 #include "ops.h"
 
+#include "fastmath.h"
+
 #include "error.h"
 #include "op_util.h"
 
@@ -26,29 +28,6 @@ typedef struct {
   float *lse;  /* (B, H, T): log Σ exp of each row's scaled, masked scores */
 } attn_saved;
 
-/* e^x for x ≤ 88 (Cephes expf: Cody–Waite reduction, degree-7 polynomial, ~1 ulp); 0 below -87.
- * Branch-free and inline so GCC vectorises the loops calling it; libm's expf would not. */
-static inline float exp_fast(float x) {
-  const float shift = 0x1.8p23f; /* t − shift rounds x·log2(e) to nearest; n sits in t's low bits */
-  float xc = x < -87.0f ? -87.0f : x; /* keeps 2^n a normal float */
-  float t = xc * 1.44269504088896341f + shift;
-  float n = t - shift;
-  float r = fmaf(n, -0.693359375f, xc);
-  r = fmaf(n, 2.12194440e-4f, r);
-  float y = 1.9875691500e-4f;
-  y = fmaf(y, r, 1.3981999507e-3f);
-  y = fmaf(y, r, 8.3334519073e-3f);
-  y = fmaf(y, r, 4.1665795894e-2f);
-  y = fmaf(y, r, 1.6666665459e-1f);
-  y = fmaf(y, r, 5.0000001201e-1f);
-  y = fmaf(y, r * r, r) + 1.0f;
-  uint32_t ti, yi;
-  memcpy(&ti, &t, 4);
-  memcpy(&yi, &y, 4);
-  yi += ti << 23; /* add n to the exponent */
-  memcpy(&y, &yi, 4);
-  return x < -87.0f ? 0.0f : y;
-}
 
 /* Σ x[0..n) in 16 fixed lanes: vectorisable, and the order depends on n alone (not on the
  * alignment or the thread), which keeps results bitwise reproducible. */
@@ -69,7 +48,7 @@ static float softmax_row(float *s, int valid, int n, float *lse) {
   float m = -INFINITY;
 #pragma omp simd reduction(max : m)
   for (int j = 0; j < valid; j++) m = s[j] > m ? s[j] : m; /* max is exact in any order */
-  for (int j = 0; j < valid; j++) s[j] = exp_fast(s[j] - m);
+  for (int j = 0; j < valid; j++) s[j] = slt_expf(s[j] - m);
   for (int j = valid; j < n; j++) s[j] = 0.0f;
   float sum = sum16(s, valid);
   *lse = m + logf(sum);
@@ -79,7 +58,7 @@ static float softmax_row(float *s, int valid, int n, float *lse) {
 /* Backward of one row: p = exp(s − lse) (s scaled), and when dp is given
  * dS = p ⊙ (dp − delta) in place of dp, delta = Σ dO ⊙ O; both 0 on the masked keys. */
 static void softmax_grad_row(float *s, float *dp, float lse, float delta, int valid, int n) {
-  for (int j = 0; j < valid; j++) s[j] = exp_fast(s[j] - lse);
+  for (int j = 0; j < valid; j++) s[j] = slt_expf(s[j] - lse);
   for (int j = valid; j < n; j++) s[j] = 0.0f;
   if (!dp) return;
   for (int j = 0; j < valid; j++) dp[j] = s[j] * (dp[j] - delta);

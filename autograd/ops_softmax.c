@@ -2,6 +2,8 @@
  *   dx = y ⊙ (dy − Σ dy ⊙ y). */
 #include "ops.h"
 
+#include "fastmath.h"
+
 #include "parallel.h"
 
 #include <math.h>
@@ -13,28 +15,6 @@
 #define LANES 64
 _Static_assert(LANES == 64, "fold_lanes is written out for 64 lanes");
 
-/* exp(x) with Cephes' expf polynomial (~1 ulp), vectorisable unlike libm's expf. Returns 0
- * below the float range (so masked −inf scores give exactly 0), saturates above it.
- * The same helper as in ops_act.c. */
-static inline float sm_exp(float x) {
-  float xc = x < -87.3f ? -87.3f : x > 88.3f ? 88.3f : x;
-  float t = xc * 1.44269504f + 12582912.0f; /* + 1.5·2^23 rounds x·log2(e) to an integer n */
-  float n = t - 12582912.0f;
-  float r = xc - n * 0.693359375f - n * -2.12194440e-4f; /* x − n·ln2 in two parts */
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * (r * r) + r + 1.0f;
-  uint32_t tb, sb;
-  memcpy(&tb, &t, 4);
-  sb = (tb - 0x4B400000u + 127u) << 23; /* n sits in t's low mantissa bits: 2^n */
-  float s;
-  memcpy(&s, &sb, 4);
-  return x < -87.3f ? 0.0f : p * s;
-}
 
 static inline float fold_lanes(float *acc) {
   /* Level by level with constant trip counts: as one loop over levels it stays scalar. */
@@ -62,8 +42,8 @@ static void softmax_row(const float *x, float *y, int C) {
   float m = row_max(x, C), acc[LANES] = {0};
   int j = 0;
   for (; j + LANES <= C; j += LANES)
-    for (int l = 0; l < LANES; l++) acc[l] += y[j + l] = sm_exp(x[j + l] - m);
-  for (int l = 0; j + l < C; l++) acc[l] += y[j + l] = sm_exp(x[j + l] - m);
+    for (int l = 0; l < LANES; l++) acc[l] += y[j + l] = slt_expf(x[j + l] - m);
+  for (int l = 0; j + l < C; l++) acc[l] += y[j + l] = slt_expf(x[j + l] - m);
   float inv = 1.0f / fold_lanes(acc);
   for (j = 0; j < C; j++) y[j] *= inv;
 }

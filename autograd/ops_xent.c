@@ -13,6 +13,8 @@
  * The mean sums the per-row losses in double, in row order: deterministic for any thread count. */
 #include "ops.h"
 
+#include "fastmath.h"
+
 #include "op_util.h"
 #include "parallel.h"
 
@@ -30,32 +32,6 @@ typedef struct {
   int32_t *targets; /* (rows), copied: the caller's buffer may change before backward */
 } xent_saved;
 
-/* exp(x) for x <= 0 (callers pass x − max or x − lse), relative error < 1e-7 (Cephes expf
- * polynomial on r = x − k·ln2, |r| <= ln2/2), branch-free so loops over it vectorise.
- * x < -87 is clamped (exp(-87) ≈ 1.6e-38, still a normal float, and negligible in a sum that
- * holds exp(0) = 1); a NaN stays NaN, so a NaN logit reaches the loss. */
-static inline float exp_poly(float x) {
-  x = x < -87.0f ? -87.0f : x;
-  /* t = 1.5·2^23 + round(x/ln2): the addition pushes the fraction out of the mantissa, so
-   * t's low bits hold k (floorf would not vectorise without -fno-trapping-math) */
-  float t = x * 1.44269504088896341f + 12582912.0f;
-  float k = t - 12582912.0f;
-  float r = x - k * 0.693359375f; /* ln2 in two parts: the first has few bits, so k·it is exact */
-  r = r + k * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  uint32_t bits; /* 2^k = (k + 127) << 23; the 1.5·2^23 in t's bits shifts out */
-  memcpy(&bits, &t, sizeof bits);
-  bits = (bits + 127u) << 23;
-  float two_k;
-  memcpy(&two_k, &bits, sizeof two_k);
-  return p * two_k;
-}
 
 /* max of x[0..V). A max is exact in any order, so the simd reduction is deterministic; GCC
  * vectorises it only when told the order is free. */
@@ -71,8 +47,8 @@ static float row_sum_exp(const float *x, int V, float m) {
   float acc[LANES] = {0};
   int j = 0;
   for (; j + LANES <= V; j += LANES)
-    for (int l = 0; l < LANES; l++) acc[l] += exp_poly(x[j + l] - m);
-  for (; j < V; j++) acc[0] += exp_poly(x[j] - m);
+    for (int l = 0; l < LANES; l++) acc[l] += slt_expf(x[j + l] - m);
+  for (; j < V; j++) acc[0] += slt_expf(x[j] - m);
   double s = 0;
   for (int l = 0; l < LANES; l++) s += acc[l];
   return (float)s;
@@ -80,7 +56,7 @@ static float row_sum_exp(const float *x, int V, float m) {
 
 /* dx[0..V) += s·exp(x − lse), then dx[t] −= s: s·(softmax − onehot) for one row. */
 static void row_backward(const float *x, float lse, int t, float s, float *dx, int V) {
-  for (int j = 0; j < V; j++) dx[j] += s * exp_poly(x[j] - lse);
+  for (int j = 0; j < V; j++) dx[j] += s * slt_expf(x[j] - lse);
   dx[t] -= s;
 }
 
