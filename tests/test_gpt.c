@@ -206,11 +206,47 @@ static void test_bad_model_configs(void) {
   CU_ASSERT_PTR_NOT_NULL(strstr(slt_err_msg(), "model.layers"));
 }
 
+/* Loss and every gradient of a GPT step with all op kinds (rope, GQA, swiglu, rmsnorm), big
+ * enough that the ops take their multi-threaded paths; copied out for comparison. */
+static float gpt_step(float *grads, int64_t *n) {
+  slt_gpt_config g = {.vocab_size = 512, .seq_len = 64, .layers = 2, .d_model = 128, .heads = 4,
+                      .kv_heads = 2, .ffn_dim = 256, .norm = SLT_NORM_RMSNORM, .norm_eps = 1e-5f,
+                      .pos = SLT_POS_ROPE, .rope_base = 1e4f, .act = SLT_ACT_SWIGLU,
+                      .bias = true, .tie_embeddings = true, .init_std = 0.02f};
+  slt_gpt m;
+  if (slt_gpt_build(&m, &g)) return NAN;
+  slt_gpt_init_weights(&m, 11);
+  int32_t x[4 * 64], y[4 * 64];
+  for (int i = 0; i < 4 * 64; i++) x[i] = (i * 37) % 512, y[i] = (i * 101 + 7) % 512;
+  slt_ctx c;
+  slt_ctx_init(&c);
+  slt_tensor *l = slt_gpt_loss(&m, &c, x, y, 4, 64);
+  float loss = l && !slt_backward(&c, l) ? l->data[0] : NAN;
+  if (grads) memcpy(grads, m.params.grad, m.params.numel * sizeof(float));
+  *n = m.params.numel;
+  slt_ctx_free(&c);
+  slt_gpt_free(&m);
+  return loss;
+}
+
+static void test_step_determinism(void) {
+  int64_t n;
+  gpt_step(NULL, &n);
+  float *g1 = malloc(n * sizeof(float)), *g2 = malloc(n * sizeof(float));
+  float l1 = gpt_step(g1, &n), l2 = gpt_step(g2, &n);
+  CU_ASSERT(isfinite(l1));
+  CU_ASSERT_EQUAL(memcmp(&l1, &l2, sizeof l1), 0);
+  CU_ASSERT_EQUAL(memcmp(g1, g2, n * sizeof(float)), 0);
+  free(g1);
+  free(g2);
+}
+
 int register_gpt_suite(void) {
   CU_pSuite s = CU_add_suite("gpt", NULL, NULL);
   if (!s) return -1;
   return !CU_add_test(s, "parity: layernorm + rope + gelu_tanh + bias", test_ln_rope_gelu) ||
          !CU_add_test(s, "parity: rmsnorm + swiglu + no bias + GQA, untied", test_rms_swiglu_gqa) ||
          !CU_add_test(s, "parity: layernorm + learned positions + relu2", test_ln_learned_relu2) ||
-         !CU_add_test(s, "bad model configs", test_bad_model_configs);
+         !CU_add_test(s, "bad model configs", test_bad_model_configs) ||
+         !CU_add_test(s, "bitwise determinism of a whole step", test_step_determinism);
 }
