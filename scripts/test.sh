@@ -14,6 +14,6 @@ ctest --test-dir build --output-on-failure
 
 echo "== Sanitizer build (AddressSanitizer + UndefinedBehaviorSanitizer) and tests"
 cmake -S . -B build-san -DCMAKE_BUILD_TYPE=Debug -DSLT_SANITIZE=ON >/dev/null
-cmake --build build-san -j"$jobs" --target slt_tests
+cmake --build build-san -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-san --output-on-failure
