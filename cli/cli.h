@@ -10,5 +10,6 @@ typedef struct slt_command {
 } slt_command;
 
 int slt_cmd_train(int argc, char **argv);
+int slt_cmd_tokenize(int argc, char **argv);
 
 #endif

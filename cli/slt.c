@@ -6,6 +6,7 @@
 
 static const slt_command commands[] = {
     {"train", "train a GPT from a YAML config: slt train CONFIG.yaml [key=value ...]", slt_cmd_train},
+    {"tokenize", "encode a file, count its tokens, optionally write a shard", slt_cmd_tokenize},
 };
 
 static void usage(FILE *f) {

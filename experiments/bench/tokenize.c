@@ -1,0 +1,85 @@
+/* GPT-2 BPE speed on one thread over Tiny Shakespeare: encoding with a cold cache (a fresh state
+ * each run: every distinct word merged once), with a warm cache (the same state again), and
+ * decoding. Each figure is the best of several runs; the token count is printed as a check.
+ * Usage: bench_tokenize [DATA_DIR]   (default: $SLT_TEST_DATA or <source>/../shared/data) */
+#include "autograd/error.h"
+#include "data/tokenizer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum { RUNS = 5 };
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+static char *read_file(const char *path, size_t *n) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  fseek(f, 0, SEEK_END);
+  long len = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *buf = len > 0 ? malloc((size_t)len) : NULL;
+  *n = buf ? fread(buf, 1, (size_t)len, f) : 0;
+  fclose(f);
+  return buf;
+}
+
+static void die(const char *what) {
+  fprintf(stderr, "bench_tokenize: %s: %s\n", what, slt_err_msg());
+  exit(1);
+}
+
+int main(int argc, char **argv) {
+  const char *data = argc > 1 ? argv[1] : getenv("SLT_TEST_DATA");
+  if (!data || !*data) data = SLT_SOURCE_DIR "/../shared/data";
+  char path[4096];
+  snprintf(path, sizeof path, "%s/gpt2", data);
+  slt_tokenizer *t = slt_tokenizer_gpt2_load(path);
+  if (!t) die("loading the tokenizer");
+  snprintf(path, sizeof path, "%s/tinyshakespeare/input.txt", data);
+  size_t n;
+  char *text = read_file(path, &n);
+  if (!text) {
+    fprintf(stderr, "bench_tokenize: cannot read %s\n", path);
+    return 1;
+  }
+  double cold = 1e30, warm = 1e30, dec = 1e30;
+  slt_tokens ids = {0};
+  slt_bytebuf back = {0};
+  for (int r = 0; r < RUNS; r++) {
+    slt_tokenizer_state *st = slt_tokenizer_state_new(t);
+    if (!st) die("state");
+    for (int pass = 0; pass < 2; pass++) {
+      ids.n = 0;
+      double t0 = now();
+      if (slt_tokenizer_encode(t, st, text, n, 0, &ids)) die("encode");
+      double dt = now() - t0;
+      if (pass == 0 && dt < cold) cold = dt;
+      if (pass == 1 && dt < warm) warm = dt;
+    }
+    slt_tokenizer_state_free(st);
+    back.n = 0;
+    double t0 = now();
+    if (slt_tokenizer_decode(t, ids.ids, ids.n, &back)) die("decode");
+    double dt = now() - t0;
+    dec = dt < dec ? dt : dec;
+  }
+  int same = back.n == (int64_t)n && !memcmp(back.data, text, n);
+  printf("tinyshakespeare: %zu bytes -> %lld tokens (whole file, one document), round trip %s\n", n,
+         (long long)ids.n, same ? "exact" : "DIFFERS");
+  printf("encode, cold cache: %7.1f MB/s  (%.1f ms)\n", n / 1e6 / cold, 1e3 * cold);
+  printf("encode, warm cache: %7.1f MB/s  (%.1f ms)\n", n / 1e6 / warm, 1e3 * warm);
+  printf("decode:             %7.1f MB/s  (%.1f ms)\n", n / 1e6 / dec, 1e3 * dec);
+  printf("target >= 10 MB/s on one thread: %s\n", n / 1e6 / cold >= 10 ? "met" : "NOT met");
+  slt_tokens_free(&ids);
+  slt_bytebuf_free(&back);
+  free(text);
+  slt_tokenizer_free(t);
+  return same ? 0 : 1;
+}
