@@ -76,4 +76,12 @@ slt_tensor *slt_attention(slt_ctx *c, slt_tensor *q, slt_tensor *k, slt_tensor *
 slt_tensor *slt_cross_entropy(slt_ctx *c, slt_tensor *logits, const int32_t *targets,
                               int32_t ignore_index);
 
+/* ---- structured linears (ops_blockdiag.c) ---- */
+/* Block-diagonal product: x (..., B·n), w (B, m, n) -> (..., B·m), block b maps x's b-th
+ * n-slice through W_bᵀ into y's b-th m-slice. */
+slt_tensor *slt_blockdiag(slt_ctx *c, slt_tensor *x, slt_tensor *w);
+/* x (..., r·l) read per row as (r, l) -> its transpose (l, r), flattened: y[j·r + i] = x[i·l + j],
+ * plus bias (r·l) when not NULL (fused: saves a pass over y). */
+slt_tensor *slt_interleave(slt_ctx *c, slt_tensor *x, int r, int l, slt_tensor *bias);
+
 #endif

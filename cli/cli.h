@@ -11,5 +11,6 @@ typedef struct slt_command {
 
 int slt_cmd_train(int argc, char **argv);
 int slt_cmd_tokenize(int argc, char **argv);
+int slt_cmd_prepare(int argc, char **argv);
 
 #endif

@@ -7,6 +7,7 @@
 static const slt_command commands[] = {
     {"train", "train a GPT from a YAML config: slt train CONFIG.yaml [key=value ...]", slt_cmd_train},
     {"tokenize", "encode a file, count its tokens, optionally write a shard", slt_cmd_tokenize},
+    {"prepare", "documents (text, jsonl, parquet) -> train/val token shards", slt_cmd_prepare},
 };
 
 static void usage(FILE *f) {

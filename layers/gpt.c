@@ -1,4 +1,5 @@
 #include "gpt.h"
+#include "structured.h"
 
 #include "autograd/error.h"
 #include "autograd/ops.h"
@@ -52,6 +53,9 @@ static int declare_block(slt_gpt *m, int i) {
   const slt_gpt_config *g = &m->cfg;
   slt_gpt_block *b = &m->blocks[i];
   int hd = g->d_model / g->heads, fc1_out = g->act == SLT_ACT_SWIGLU ? 2 * g->ffn_dim : g->ffn_dim;
+  slt_lin_spec ffn = {(slt_lin_struct)g->ffn.kind, g->ffn.rank, g->ffn.nblocks,
+                      (slt_lin_init_kind)g->ffn.init};
+  if (i == 0 && g->ffn.first_layer_dense) ffn.kind = SLT_LIN_DENSE;
   char p[64];
 #define PREFIX(leaf) (snprintf(p, sizeof p, "blocks.%d.%s", i, leaf), p)
   if (declare_norm(m, PREFIX("ln1"), &b->ln1_w, &b->ln1_b) ||
@@ -60,8 +64,10 @@ static int declare_block(slt_gpt *m, int i) {
       slt_lin_declare_dense(&b->proj, &m->params, PREFIX("attn.proj"), g->d_model, g->d_model,
                             g->bias) ||
       declare_norm(m, PREFIX("ln2"), &b->ln2_w, &b->ln2_b) ||
-      slt_lin_declare_dense(&b->fc1, &m->params, PREFIX("ffn.fc1"), g->d_model, fc1_out, g->bias) ||
-      slt_lin_declare_dense(&b->fc2, &m->params, PREFIX("ffn.fc2"), g->ffn_dim, g->d_model, g->bias))
+      slt_lin_declare_spec(&b->fc1, &m->params, PREFIX("ffn.fc1"), g->d_model, fc1_out, g->bias,
+                           &ffn) ||
+      slt_lin_declare_spec(&b->fc2, &m->params, PREFIX("ffn.fc2"), g->ffn_dim, g->d_model, g->bias,
+                           &ffn))
     return -1;
 #undef PREFIX
   return 0;

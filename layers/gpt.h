@@ -10,6 +10,13 @@ typedef enum { SLT_NORM_LAYERNORM, SLT_NORM_RMSNORM } slt_norm_kind;
 typedef enum { SLT_POS_ROPE, SLT_POS_LEARNED, SLT_POS_NONE } slt_pos_kind;
 typedef enum { SLT_ACT_GELU_TANH, SLT_ACT_SWIGLU, SLT_ACT_RELU2 } slt_act_kind;
 
+/* FFN linears' structure (SPEC §2); values of layers/structured.h's slt_lin_struct and
+ * slt_lin_init_kind (the same order as train/config.h's). Zero = dense everywhere. */
+typedef struct slt_gpt_ffn_config {
+  int kind, rank, nblocks, init;
+  bool first_layer_dense; /* layer 0's fc1/fc2 stay dense */
+} slt_gpt_ffn_config;
+
 typedef struct slt_gpt_config {
   int vocab_size, seq_len, layers, d_model, heads, kv_heads, ffn_dim;
   slt_norm_kind norm;
@@ -19,6 +26,7 @@ typedef struct slt_gpt_config {
   slt_act_kind act;
   bool bias, tie_embeddings;
   float init_std;
+  slt_gpt_ffn_config ffn;
 } slt_gpt_config;
 
 typedef struct slt_gpt_block {
@@ -46,5 +54,26 @@ slt_tensor *slt_gpt_logits(slt_gpt *m, slt_ctx *c, const int32_t *ids, int B, in
 slt_tensor *slt_gpt_loss(slt_gpt *m, slt_ctx *c, const int32_t *x, const int32_t *y, int B, int T);
 /* Training FLOPs per token (forward + backward) of the matmuls and attention, for MFU. */
 double slt_gpt_flops_per_token(const slt_gpt_config *cfg, int T);
+
+/* ---- generation with a KV cache (gpt_infer.c) ---- */
+
+/* Every layer's rotated keys and values of the positions seen so far, for one sequence. */
+typedef struct slt_gpt_kv {
+  int layers, kv_heads, head_dim, cap;
+  int len;      /* positions cached */
+  float *k, *v; /* (layers, kv_heads, cap, head_dim) each */
+} slt_gpt_kv;
+
+/* A cache for up to cap positions (learned positions: at most model.seq_len). 0 or -1. */
+int slt_gpt_kv_init(slt_gpt_kv *kv, const slt_gpt *m, int cap);
+void slt_gpt_kv_free(slt_gpt_kv *kv);
+/* Run ids[0..n) at positions kv->len .. kv->len+n-1 under no-grad, attending to the cached
+ * positions and appending their keys and values -> logits (1, n, V) in c's arena. Prefill a
+ * prompt with one call, then one token per call. NULL (error recorded) past the cache. */
+slt_tensor *slt_gpt_forward_cached(slt_gpt *m, slt_ctx *c, slt_gpt_kv *kv, const int32_t *ids,
+                                   int n);
+/* Draw a token from logits (V): temperature <= 0 takes the argmax, top_k > 0 keeps the k most
+ * likely. Deterministic for a given rng state. */
+int slt_gpt_sample(const float *logits, int V, float temperature, int top_k, slt_rng *rng);
 
 #endif

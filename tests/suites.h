@@ -14,6 +14,8 @@ int register_tokenizer_suite(void);    /* test_tokenizer.c: GPT-2 BPE, bytes tok
 int register_ingest_suite(void);       /* test_ingest.c: JSONL and parquet readers */
 int register_checkpoint_suite(void);   /* test_checkpoint.c: HDF5 checkpoints, resume */
 int register_optim_suite(void);        /* test_optim.c: AdamW/AdamP/SGDP, groups, schedules */
+int register_prepare_suite(void);      /* test_prepare.c: documents -> shards */
+int register_structured_suite(void);  /* test_structured.c: LowRank, BlockDense, BlockShuffle */
 
 #define SLT_SUITES                                                                                 \
   X(engine, register_engine_suite)                                                                 \
@@ -27,6 +29,8 @@ int register_optim_suite(void);        /* test_optim.c: AdamW/AdamP/SGDP, groups
   X(tokenizer, register_tokenizer_suite)                                                           \
   X(ingest, register_ingest_suite)                                                                 \
   X(checkpoint, register_checkpoint_suite)                                                         \
-  X(optim, register_optim_suite)
+  X(optim, register_optim_suite)                                                                   \
+  X(prepare, register_prepare_suite)                                                               \
+  X(structured, register_structured_suite)
 
 #endif

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Build the libFuzzer harnesses in tests/fuzz (clang, ASan + UBSan) and run them concurrently,
+# each for SECONDS (default 600), starting from the seed corpus in tests/fuzz/corpus/NAME.
+#   scripts/fuzz.sh [SECONDS] [NAME...]      NAME: parquet jsonl shard (default: all three)
+# New corpus entries, logs and crash artifacts go to $SLT_FUZZ_OUT (default /tmp/slt-fuzz), never
+# into the repository. Exit status: non-zero when a harness found a crash (or failed to build).
+set -euo pipefail
+
+# One function, parsed whole before it runs, so editing this file mid-run is harmless.
+main() {
+  cd "$(dirname "$0")/.."
+
+  secs=${1:-600}
+  [ $# -gt 0 ] && shift
+  names=("$@")
+  [ ${#names[@]} -eq 0 ] && names=(parquet jsonl shard)
+  out=${SLT_FUZZ_OUT:-/tmp/slt-fuzz}
+  cc=${CC:-clang}
+  mkdir -p "$out"
+
+  declare -A sources=(
+    [parquet]="data/parquet.c data/parquet_thrift.c data/parquet_meta.c data/parquet_page.c data/parquet_codec.c"
+    [jsonl]="data/jsonl.c"
+    [shard]="data/shard.c"
+  )
+
+  for n in "${names[@]}"; do
+    [ -n "${sources[$n]:-}" ] || { echo "unknown harness '$n' (parquet, jsonl, shard)" >&2; exit 2; }
+    echo "== building fuzz_$n"
+    # shellcheck disable=SC2086
+    "$cc" -std=gnu11 -g -O1 -Wall -Wextra -Wno-unknown-pragmas -I. \
+      -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+      tests/fuzz/fuzz_$n.c ${sources[$n]} autograd/error.c -lsnappy -lzstd -lz -lm \
+      -o "$out/fuzz_$n"
+  done
+
+  stamp="$out/.started"
+  touch "$stamp"
+  pids=()
+  for n in "${names[@]}"; do
+    mkdir -p "$out/corpus_$n" "$out/artifacts_$n"
+    echo "== running fuzz_$n for ${secs}s (log: $out/fuzz_$n.log)"
+    # The first corpus directory receives new inputs; the seeds are only read.
+    ASAN_OPTIONS=detect_leaks=1 "$out/fuzz_$n" -max_total_time="$secs" -timeout=25 \
+      -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$out/artifacts_$n/" \
+      "$out/corpus_$n" "tests/fuzz/corpus/$n" >"$out/fuzz_$n.log" 2>&1 &
+    pids+=($!)
+  done
+
+  status=0
+  for i in "${!names[@]}"; do
+    n=${names[$i]}
+    rc=0
+    wait "${pids[$i]}" || rc=$?
+    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$out/fuzz_$n.log" | grep -o '[0-9]*$' || echo "?")
+    took=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$out/fuzz_$n.log" | awk '{print $5 "s"}')
+    [ -n "$took" ] || took="under ${secs}s (stopped early)"
+    found=$(find "$out/artifacts_$n" -type f -newer "$stamp" | head -5 | tr '\n' ' ')
+    if [ "$rc" -ne 0 ] || [ -n "$found" ]; then
+      echo "fuzz_$n: $execs executions in $took: CRASH (exit $rc) ${found:+artifacts: $found}"
+      status=1
+    else
+      echo "fuzz_$n: $execs executions in $took: no crash"
+    fi
+  done
+  return $status
+}
+
+main "$@"
