@@ -12,5 +12,8 @@ typedef struct slt_command {
 int slt_cmd_train(int argc, char **argv);
 int slt_cmd_tokenize(int argc, char **argv);
 int slt_cmd_prepare(int argc, char **argv);
+int slt_cmd_info(int argc, char **argv);
+int slt_cmd_eval(int argc, char **argv);
+int slt_cmd_generate(int argc, char **argv);
 
 #endif

@@ -27,8 +27,13 @@ static void usage(FILE *f) {
           "Train the GPT described by CONFIG. Any key can be overridden on the command line,\n"
           "e.g. model.layers=6 optim.lr=3e-4 optim.betas=[0.9,0.95] train.steps=100.\n"
           "The resolved config is printed and saved as <out_dir>/config.yaml; metrics go to\n"
-          "<out_dir>/metrics.jsonl. Ctrl-C finishes the current step and stops cleanly.\n\n"
+          "<out_dir>/metrics.jsonl. Checkpoints (<out_dir>/ckpt_<step>.h5) are written every\n"
+          "train.ckpt_every steps and at the end. Ctrl-C (or SIGTERM) finishes the current step,\n"
+          "writes a checkpoint and stops; train.stop_after and train.time_limit split a run.\n\n"
           "options:\n"
+          "  --resume auto   continue from the newest complete checkpoint in out_dir\n"
+          "                  (starts fresh when there is none)\n"
+          "  --resume PATH   continue from that checkpoint (same model config required)\n"
           "  --help          this text\n"
           "  --keys          list every config key with its type, default and meaning\n");
 }
@@ -47,10 +52,17 @@ int slt_cmd_train(int argc, char **argv) {
   }
   slt_config cfg;
   slt_config_defaults(&cfg);
+  const char *resume = NULL;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
-    int rc;
-    if (a[0] == '-') {
+    int rc = 0;
+    if (!strcmp(a, "--resume") || !strncmp(a, "--resume=", 9)) {
+      resume = a[8] == '=' ? a + 9 : i + 1 < argc ? argv[++i] : NULL;
+      if (!resume || !*resume) {
+        fprintf(stderr, "slt train: --resume needs 'auto' or a checkpoint path\n");
+        return 2;
+      }
+    } else if (a[0] == '-') {
       fprintf(stderr, "slt train: unknown option '%s' (see 'slt train --help')\n", a);
       return 2;
     } else if (strchr(a, '=')) {
@@ -80,7 +92,7 @@ int slt_cmd_train(int argc, char **argv) {
   signal(SIGINT, on_signal);
   signal(SIGTERM, on_signal);
   slt_trainer t;
-  int rc = slt_trainer_init(&t, &cfg);
+  int rc = slt_trainer_init_resume(&t, &cfg, resume);
   if (!rc) rc = slt_trainer_run(&t, &stop_requested);
   if (rc) fprintf(stderr, "slt train: %s\n", slt_err_msg());
   slt_trainer_free(&t);

@@ -8,6 +8,9 @@ static const slt_command commands[] = {
     {"train", "train a GPT from a YAML config: slt train CONFIG.yaml [key=value ...]", slt_cmd_train},
     {"tokenize", "encode a file, count its tokens, optionally write a shard", slt_cmd_tokenize},
     {"prepare", "documents (text, jsonl, parquet) -> train/val token shards", slt_cmd_prepare},
+    {"info", "show a checkpoint: step, tokens, parameters by group, config", slt_cmd_info},
+    {"eval", "validation loss of a checkpoint on shards: slt eval --ckpt PATH --data GLOB", slt_cmd_eval},
+    {"generate", "sample tokens from a checkpoint (KV cache): slt generate --ckpt PATH ...", slt_cmd_generate},
 };
 
 static void usage(FILE *f) {

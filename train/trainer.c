@@ -4,16 +4,19 @@
 #include "autograd/error.h"
 #include "autograd/ops.h"
 #include "optim/clip.h"
+#include "train/checkpoint.h"
 
 #include <math.h>
 #include <stdio.h>
 
 /* One micro-batch forward and backward; the loss is scaled so accumulated gradients are the
  * mean over the step's micro-batches. Returns the unscaled loss, NAN on error. */
-static double micro_step(slt_trainer *t, int micro) {
+static double micro_step(slt_trainer *t) {
   const slt_config *c = &t->cfg;
   int B = c->train.micro_batch, T = c->model.seq_len;
-  if (slt_loader_batch(t->loader, t->step, micro, t->x, t->y)) return NAN;
+  /* The batch at the loader's cursor (step, micro step), so a checkpoint stores where the data
+   * stands and a resumed loader continues from there. */
+  if (slt_loader_next(t->loader, t->x, t->y)) return NAN;
   slt_tensor *loss = slt_gpt_loss(&t->model, &t->ctx, t->x, t->y, B, T);
   double value = loss ? loss->data[0] : NAN;
   slt_tensor *scaled = slt_scale(&t->ctx, loss, 1.0f / (float)c->train.grad_accum);
@@ -27,7 +30,7 @@ int slt_trainer_step(slt_trainer *t, double *loss, double *grad_norm) {
   slt_params_zero_grad(&t->model.params);
   double sum = 0;
   for (int micro = 0; micro < c->train.grad_accum; micro++) {
-    double l = micro_step(t, micro);
+    double l = micro_step(t);
     if (isnan(l)) return -1;
     sum += l;
   }
@@ -69,6 +72,8 @@ static int64_t last_step(const slt_config *c) {
 typedef struct {
   double t_start, t_mark; /* run start; start of the current logging interval */
   int64_t tokens_mark;
+  int64_t step0;          /* step the run started at (after a resume) */
+  double step_s, eval_s;  /* estimates of a training step's and an evaluation's seconds */
 } run_clock;
 
 static void fill_record(const slt_trainer *t, run_clock *clk, slt_step_record *r, double loss,
@@ -79,48 +84,49 @@ static void fill_record(const slt_trainer *t, run_clock *clk, slt_step_record *r
                          .grad_norm = grad_norm, .tokens = t->tokens, .val_loss = NAN};
   r->tok_per_s = dt > 0 ? (double)(t->tokens - clk->tokens_mark) / dt : 0;
   r->mfu = t->peak_gflops > 0 ? r->tok_per_s * t->flops_per_token / (t->peak_gflops * 1e9) : 0;
-  double per_step = (now - clk->t_start) / (double)(t->step > 0 ? t->step : 1);
+  int64_t done = t->step - clk->step0;
+  double per_step = (now - clk->t_start) / (double)(done > 0 ? done : 1);
   r->eta_s = per_step * (double)(last_step(&t->cfg) - t->step);
   clk->t_mark = now;
   clk->tokens_mark = t->tokens;
 }
 
-int slt_trainer_run(slt_trainer *t, volatile sig_atomic_t *stop) {
-  const slt_config *c = &t->cfg;
-  int64_t last = last_step(c);
-  run_clock clk = {slt_now(), slt_now(), t->tokens};
-  double loss = NAN, grad_norm = NAN, val = NAN;
-  slt_step_record r;
-  while (t->step < last) {
-    if (slt_trainer_step(t, &loss, &grad_norm)) return -1;
-    if (!isfinite(loss)) {
-      slt_err_set("loss is %g at step %lld: training diverged (lower optim.lr?)", loss,
-                  (long long)t->step);
-      return -1;
-    }
-    bool interrupted = stop && *stop;
-    bool out_of_time = c->train.time_limit > 0 && slt_now() - clk.t_start >= c->train.time_limit;
-    bool eval_now = c->train.eval_every > 0 &&
-                    (t->step % c->train.eval_every == 0 || t->step == last);
-    bool log_now = t->step % c->train.log_every == 0 || t->step == last || eval_now ||
-                   interrupted || out_of_time;
-    if (!log_now) continue;
-    fill_record(t, &clk, &r, loss, grad_norm);
-    if (eval_now) {
-      double t0 = slt_now();
-      r.val_loss = val = slt_trainer_eval(t);
-      if (isnan(val)) return -1;
-      clk.t_mark += slt_now() - t0; /* eval time is not training throughput */
-    }
-    slt_metrics_log(&t->metrics, &r);
-    slt_metrics_progress(&t->metrics, &r);
-    if (interrupted || out_of_time) {
-      slt_metrics_say(&t->metrics, "%s: stopping cleanly after step %lld",
-                      interrupted ? "interrupted" : "train.time_limit reached", (long long)t->step);
-      break;
-    }
-  }
-  double elapsed = slt_now() - clk.t_start;
+/* Every eval_every steps and at the end of training; not at a stop_after or time_limit stop,
+ * so a run split in pieces logs exactly what the straight run logs. */
+static bool is_eval_step(const slt_config *c, int64_t step) {
+  return c->train.eval_every > 0 && (step % c->train.eval_every == 0 || step == c->train.steps);
+}
+
+/* Seconds the final checkpoint will take: the last one's time, or before any was written the
+ * checkpoint's size at a slow disk's 100 MB/s, so the first estimate errs on the safe side. */
+static double ckpt_estimate(const slt_trainer *t) {
+  if (t->ckpt_step >= 0 && t->ckpt_s > 0) return t->ckpt_s;
+  return (double)t->model.params.numel * 3 * sizeof(float) / 100e6;
+}
+
+/* train.time_limit: would the next step, its evaluation and the checkpoint written on stopping
+ * end after the limit? Counted from the trainer's creation, as a job scheduler counts. */
+static bool out_of_time(const slt_trainer *t, const run_clock *clk, int64_t last) {
+  double limit = t->cfg.train.time_limit;
+  if (limit <= 0 || t->step >= last) return false;
+  double next = clk->step_s + (is_eval_step(&t->cfg, t->step + 1) ? clk->eval_s : 0);
+  return slt_now() - t->t_created + next + ckpt_estimate(t) > limit;
+}
+
+/* A step's time varies (page faults, other load): follow increases at once, decreases slowly. */
+static void update_estimate(double *est, double seconds) {
+  *est = seconds > *est ? seconds : 0.9 * *est + 0.1 * seconds;
+}
+
+static int checkpoint(slt_trainer *t) {
+  char path[SLT_CFG_STR + 32];
+  if (slt_trainer_save(t, path, sizeof path)) return -1;
+  slt_metrics_say(&t->metrics, "checkpoint: %s (%.2f s)", path, t->ckpt_s);
+  return 0;
+}
+
+static void report_end(slt_trainer *t, const run_clock *clk, double loss, double val) {
+  double elapsed = slt_now() - clk->t_start;
   slt_metrics_say(&t->metrics, "done: %lld steps, %lld tokens in %.1f s; final train loss %.4f",
                   (long long)t->step, (long long)t->tokens, elapsed, loss);
   if (isfinite(val)) {
@@ -130,5 +136,65 @@ int slt_trainer_run(slt_trainer *t, volatile sig_atomic_t *stop) {
     else
       slt_metrics_say(&t->metrics, "final val loss %.4f (ppl %.2f)", val, exp(val));
   }
+}
+
+/* The progress line, the metrics record when `record` (and the evaluation on eval steps); 0,
+ * or -1 when evaluation failed. */
+static int log_step(slt_trainer *t, run_clock *clk, double loss, double grad_norm, bool eval,
+                    bool record, double *val) {
+  slt_step_record r;
+  fill_record(t, clk, &r, loss, grad_norm);
+  if (eval) {
+    double e0 = slt_now();
+    r.val_loss = *val = slt_trainer_eval(t);
+    if (isnan(*val)) return -1;
+    update_estimate(&clk->eval_s, slt_now() - e0);
+    clk->t_mark += slt_now() - e0; /* eval time is not training throughput */
+  }
+  if (record) slt_metrics_log(&t->metrics, &r);
+  slt_metrics_progress(&t->metrics, &r);
+  return 0;
+}
+
+int slt_trainer_run(slt_trainer *t, volatile sig_atomic_t *stop) {
+  const slt_config *c = &t->cfg;
+  int64_t last = last_step(c);
+  run_clock clk = {slt_now(), slt_now(), t->tokens, t->step, 0, 0};
+  double loss = NAN, grad_norm = NAN, val = NAN;
+  if (t->step >= last) {
+    slt_metrics_say(&t->metrics, "nothing to do: already at step %lld of %lld",
+                    (long long)t->step, (long long)last);
+    return 0;
+  }
+  while (t->step < last) {
+    double t0 = slt_now();
+    if (slt_trainer_step(t, &loss, &grad_norm)) return -1;
+    update_estimate(&clk.step_s, slt_now() - t0);
+    if (!isfinite(loss)) {
+      slt_err_set("loss is %g at step %lld: training diverged (lower optim.lr?)", loss,
+                  (long long)t->step);
+      return -1;
+    }
+    bool eval_now = is_eval_step(c, t->step), interrupted = stop && *stop;
+    /* The metrics log gets the same records however the run is split; a stop only shows. */
+    bool record = t->step % c->train.log_every == 0 || eval_now || t->step == c->train.steps;
+    bool shown = record || t->step == last || interrupted;
+    if (shown && log_step(t, &clk, loss, grad_norm, eval_now, record, &val)) return -1;
+    /* Decided after this step's evaluation, which the estimate cannot know about. */
+    bool late = !interrupted && out_of_time(t, &clk, last);
+    if (late && !shown && log_step(t, &clk, loss, grad_norm, false, false, &val)) return -1;
+    if (t->step == last || interrupted || late ||
+        (c->train.ckpt_every > 0 && t->step % c->train.ckpt_every == 0)) {
+      double k0 = slt_now();
+      if (checkpoint(t)) return -1;
+      clk.t_mark += slt_now() - k0; /* nor is checkpoint time */
+    }
+    if (interrupted || late) {
+      slt_metrics_say(&t->metrics, "%s: stopped cleanly after step %lld",
+                      interrupted ? "interrupted" : "train.time_limit reached", (long long)t->step);
+      break;
+    }
+  }
+  report_end(t, &clk, loss, val);
   return 0;
 }

@@ -13,6 +13,8 @@
 
 #include <signal.h>
 
+#define SLT_TRAINER_RNG "trainer" /* its name in a checkpoint's /state/rng */
+
 typedef struct slt_trainer {
   slt_config cfg;
   slt_gpt model;
@@ -26,6 +28,11 @@ typedef struct slt_trainer {
   slt_metrics metrics;
   int64_t step;        /* optimizer steps done */
   int64_t tokens;      /* training tokens seen */
+  slt_rng rng;         /* for stochastic training features (SGT's reduce_flop); checkpointed */
+  int64_t resumed_at;  /* step the run resumed from, -1 for a fresh start */
+  double t_created;    /* slt_now() at init: train.time_limit counts from here */
+  double ckpt_s;       /* seconds the last checkpoint took to write, 0 before the first */
+  int64_t ckpt_step;   /* step of the last checkpoint written, -1 before the first */
   double loss_floor;   /* best achievable loss (synthetic source), else NAN */
   double flops_per_token, peak_gflops;
 } slt_trainer;
@@ -33,13 +40,26 @@ typedef struct slt_trainer {
 /* Build everything from a validated config and prepare out_dir (config.yaml saved there).
  * Prints a summary of the model and data. 0 or -1 (error recorded). */
 int slt_trainer_init(slt_trainer *t, const slt_config *cfg);
+/* slt_trainer_init, then continue from a checkpoint: resume is NULL (fresh start), "auto" (the
+ * newest complete checkpoint in out_dir, or a fresh start when there is none, said so) or a
+ * checkpoint path. The checkpoint's model config must equal cfg's and its world size this
+ * run's. The metrics log is appended to, cut back to the checkpoint's step. 0 or -1. */
+int slt_trainer_init_resume(slt_trainer *t, const slt_config *cfg, const char *resume);
+/* Load model, optimizer and state from a checkpoint into an initialised trainer. 0 or -1. */
+int slt_trainer_load(slt_trainer *t, const char *path);
+/* Write out_dir/ckpt_<step>.h5 (atomically) and prune to train.keep_last; the path written
+ * goes to path (may be NULL). 0 or -1. */
+int slt_trainer_save(slt_trainer *t, char *path, size_t len);
+/* The model part of a run config. */
+void slt_trainer_model_config(const slt_config *c, slt_gpt_config *g);
 void slt_trainer_free(slt_trainer *t);
 /* One optimizer step (grad_accum micro-batches); reports the mean loss and the grad norm. */
 int slt_trainer_step(slt_trainer *t, double *loss, double *grad_norm);
 /* Mean loss over train.eval_batches validation batches; NAN with the error recorded on failure. */
 double slt_trainer_eval(slt_trainer *t);
-/* Train to train.steps (or stop_after / time_limit / *stop set by a signal handler).
- * 0 on success, -1 on error. */
+/* Train to train.steps (or stop_after / time_limit / *stop set by a signal handler), writing a
+ * checkpoint every train.ckpt_every steps and whenever it stops. time_limit stops before the
+ * next step (and its checkpoint) would pass it. 0 on success, -1 on error. */
 int slt_trainer_run(slt_trainer *t, volatile sig_atomic_t *stop);
 
 #endif

@@ -1,7 +1,9 @@
-/* Building a trainer from a config: threads, output directory, model, data, optimizer. */
+/* Building a trainer from a config: threads, output directory, model, data, optimizer; and
+ * resuming one from a checkpoint. */
 #include "trainer.h"
 
 #include "autograd/error.h"
+#include "train/checkpoint.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -12,14 +14,17 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static void model_config(const slt_config *c, slt_gpt_config *g) {
+void slt_trainer_model_config(const slt_config *c, slt_gpt_config *g) {
   const slt_config_model *m = &c->model;
   *g = (slt_gpt_config){
       .vocab_size = m->vocab_size, .seq_len = m->seq_len, .layers = m->layers,
       .d_model = m->d_model, .heads = m->heads, .kv_heads = slt_config_kv_heads(c),
       .ffn_dim = slt_config_ffn_dim(c), .norm = m->norm, .norm_eps = (float)m->norm_eps,
       .pos = m->pos, .rope_base = (float)m->rope_base, .act = m->act, .bias = m->bias,
-      .tie_embeddings = m->tie_embeddings, .init_std = (float)m->init_std};
+      .tie_embeddings = m->tie_embeddings, .init_std = (float)m->init_std,
+      /* The config's enums are in layers/structured.h's order (config.h says so). */
+      .ffn = {.kind = (int)m->ffn.kind, .rank = m->ffn.rank, .nblocks = m->ffn.nblocks,
+              .init = (int)m->ffn.init, .first_layer_dense = m->ffn.first_layer_dense}};
 }
 
 /* mkdir -p */
@@ -95,6 +100,18 @@ static int open_data(slt_trainer *t) {
   return t->loader ? 0 : -1;
 }
 
+/* The sgemm peak for MFU: measured once per process and thread count (it takes about a second
+ * and does not change while the process runs). */
+static double peak_gflops(void) {
+  static double peak;
+  static int threads;
+  if (threads != omp_get_max_threads()) {
+    threads = omp_get_max_threads();
+    peak = slt_sgemm_peak_gflops();
+  }
+  return peak;
+}
+
 static void print_summary(const slt_trainer *t) {
   const slt_gpt_config *g = &t->model.cfg;
   const slt_config *c = &t->cfg;
@@ -115,17 +132,22 @@ static void print_summary(const slt_trainer *t) {
          omp_get_max_threads());
 }
 
-int slt_trainer_init(slt_trainer *t, const slt_config *cfg) {
+/* Everything but the metrics log, which a resumed run appends to. */
+static int init_parts(slt_trainer *t, const slt_config *cfg) {
   memset(t, 0, sizeof *t);
+  t->t_created = slt_now();
   t->cfg = *cfg;
+  t->resumed_at = t->ckpt_step = -1;
   const slt_config *c = &t->cfg;
+  /* Its own stream, apart from the init stream, so using it never shifts the weights drawn. */
+  slt_rng_seed(&t->rng, (uint64_t)c->seed ^ UINT64_C(0x747261696e6572)); /* "trainer" */
   set_threads(c->train.threads);
   slt_ctx_init(&t->ctx);
   char path[SLT_CFG_STR + 16];
   snprintf(path, sizeof path, "%s/config.yaml", c->out_dir);
   if (make_dirs(c->out_dir) || slt_config_save(c, path)) return -1;
   slt_gpt_config g;
-  model_config(c, &g);
+  slt_trainer_model_config(c, &g);
   if (slt_gpt_build(&t->model, &g)) return -1;
   slt_gpt_init_weights(&t->model, (uint64_t)c->seed);
   if (decay_groups(t) || open_data(t)) return -1;
@@ -145,9 +167,143 @@ int slt_trainer_init(slt_trainer *t, const slt_config *cfg) {
     return -1;
   }
   t->flops_per_token = slt_gpt_flops_per_token(&g, g.seq_len);
-  t->peak_gflops = slt_sgemm_peak_gflops();
+  t->peak_gflops = peak_gflops();
   print_summary(t);
-  return slt_metrics_open(&t->metrics, c->out_dir, c->train.metrics, false);
+  return 0;
+}
+
+int slt_trainer_init(slt_trainer *t, const slt_config *cfg) {
+  return slt_trainer_init_resume(t, cfg, NULL);
+}
+
+/* ---- checkpoints ---- */
+
+/* AdamW's state as the checkpoint's (slot name, flat buffer) pairs: the one place to change when
+ * optimizers expose named slots. */
+static slt_ckpt_optim optim_view(slt_trainer *t) {
+  return (slt_ckpt_optim){.name = "adamw", .step = t->opt.step, .nslots = 2,
+                          .slot_names = {"m", "v"}, .slots = {t->opt.m, t->opt.v}};
+}
+
+int slt_trainer_save(slt_trainer *t, char *path, size_t len) {
+  slt_loader_cursor cur = slt_loader_get_cursor(t->loader);
+  if (cur.step != t->step || cur.micro_step) {
+    slt_err_set("checkpoint: the data cursor (step %lld, micro step %lld) is not at the trainer's "
+                "step %lld", (long long)cur.step, (long long)cur.micro_step, (long long)t->step);
+    return -1;
+  }
+  slt_ckpt_data d = {.cfg = &t->cfg, .params = &t->model.params, .optim = optim_view(t),
+                     .state = {.step = t->step, .tokens = t->tokens, .world = 1, .cursors = &cur,
+                               .nrngs = 1, .rng_names = {SLT_TRAINER_RNG}, .rngs = {&t->rng}}};
+  double t0 = slt_now();
+  if (slt_ckpt_save(t->cfg.out_dir, &d, path, len) ||
+      slt_ckpt_prune(t->cfg.out_dir, t->cfg.train.keep_last) < 0)
+    return -1;
+  t->ckpt_s = slt_now() - t0;
+  t->ckpt_step = t->step;
+  return 0;
+}
+
+/* Prefix the recorded message with the checkpoint's path. */
+static int fail_with_path(const char *path) {
+  char msg[1024];
+  snprintf(msg, sizeof msg, "%s", slt_err_msg());
+  slt_err_set("%s: %s", path, msg);
+  return -1;
+}
+
+static int load_from(slt_trainer *t, const slt_ckpt *ck) {
+  const slt_ckpt_state *s = &ck->state;
+  if (slt_ckpt_check_model(ck, &t->cfg)) return -1;
+  if (s->world != 1) {
+    slt_err_set("%s: written by a run of %d ranks, this run has 1: resuming with another world "
+                "size is not supported yet", ck->path, s->world);
+    return -1;
+  }
+  int r = slt_ckpt_find_rng(ck, SLT_TRAINER_RNG);
+  if (r < 0) {
+    slt_err_set("%s: missing /state/rng/%s (the trainer's RNG)", ck->path, SLT_TRAINER_RNG);
+    return -1;
+  }
+  slt_ckpt_optim o = optim_view(t);
+  if (slt_ckpt_read_params(ck, &t->model.params) || slt_ckpt_read_optim(ck, &t->model.params, &o))
+    return -1;
+  if (slt_loader_set_cursor(t->loader, &s->cursors[0])) return fail_with_path(ck->path);
+  t->opt.step = o.step;
+  t->rng = s->rngs[r][0];
+  t->step = t->resumed_at = t->ckpt_step = s->step;
+  t->tokens = s->tokens;
+  char diff[1024];
+  if (slt_config_diff(&ck->cfg, &t->cfg, NULL, diff, sizeof diff))
+    slt_metrics_say(NULL, "resume: config changed since the checkpoint: %s (then vs now)", diff);
+  return 0;
+}
+
+int slt_trainer_load(slt_trainer *t, const char *path) {
+  slt_ckpt ck;
+  if (slt_ckpt_open(&ck, path)) return -1;
+  int rc = load_from(t, &ck);
+  slt_ckpt_close(&ck);
+  return rc;
+}
+
+/* Cut the metrics log back to records of steps <= step: a run that died after its last
+ * checkpoint logged steps it is about to redo, and plots should not see them twice. */
+static int trim_metrics(const slt_config *c, int64_t step) {
+  char path[SLT_CFG_STR + 32], tmp[SLT_CFG_STR + 48];
+  bool csv = c->train.metrics == SLT_METRICS_CSV;
+  snprintf(path, sizeof path, "%s/metrics.%s", c->out_dir, csv ? "csv" : "jsonl");
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  FILE *in = fopen(path, "r");
+  if (!in) return 0; /* no log yet */
+  FILE *out = fopen(tmp, "w");
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t n;
+  for (bool first = true; out && (n = getline(&line, &cap, in)) > 0; first = false) {
+    long long s;
+    bool has = csv ? sscanf(line, "%lld,", &s) == 1 : sscanf(line, "{\"step\":%lld", &s) == 1;
+    if (has ? s > step : !(csv && first)) continue; /* keep records up to step, CSV's header */
+    fwrite(line, 1, (size_t)n, out);
+    if (line[n - 1] != '\n') fputc('\n', out); /* a line cut short by a crash */
+  }
+  free(line);
+  fclose(in);
+  if (!out || fclose(out) || rename(tmp, path)) {
+    slt_err_set("%s: cannot rewrite the metrics log: %s", path, strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
+/* The checkpoint to resume from into path ("" for a fresh start). */
+static int resolve_resume(const slt_trainer *t, const char *resume, char *path, size_t len) {
+  path[0] = '\0';
+  if (!resume) return 0;
+  if (strcmp(resume, "auto")) {
+    snprintf(path, len, "%s", resume);
+    return 0;
+  }
+  char skipped[2048];
+  int found = slt_ckpt_latest(t->cfg.out_dir, path, len, skipped, sizeof skipped);
+  if (found < 0) return -1;
+  if (skipped[0]) slt_metrics_say(NULL, "resume: skipped %s", skipped);
+  if (!found) {
+    path[0] = '\0';
+    slt_metrics_say(NULL, "resume: no complete checkpoint in %s: starting fresh", t->cfg.out_dir);
+  }
+  return 0;
+}
+
+int slt_trainer_init_resume(slt_trainer *t, const slt_config *cfg, const char *resume) {
+  char path[SLT_CKPT_PATH];
+  if (init_parts(t, cfg) || resolve_resume(t, resume, path, sizeof path)) return -1;
+  if (path[0]) {
+    if (slt_trainer_load(t, path) || trim_metrics(&t->cfg, t->step)) return -1;
+    slt_metrics_say(NULL, "resumed from %s at step %lld (%lld tokens seen)", path,
+                    (long long)t->step, (long long)t->tokens);
+  }
+  return slt_metrics_open(&t->metrics, t->cfg.out_dir, t->cfg.train.metrics, path[0] != '\0');
 }
 
 void slt_trainer_free(slt_trainer *t) {

@@ -1,0 +1,142 @@
+/* slt eval --ckpt PATH --data GLOB [--batches N] [--batch B] [--threads N]
+ * Mean next-token loss of a checkpoint's model over token shards: every full row of T+1 tokens
+ * (row i = stream tokens [i·T, i·T + T + 1), as the loader reads them), in order, B rows per
+ * forward; the mean is over all predicted tokens. experiments/tools/ckpt_to_torch.py computes the
+ * same number in PyTorch. */
+#include "cli.h"
+
+#include "autograd/error.h"
+#include "autograd/ops.h"
+#include "data/shard.h"
+#include "train/checkpoint.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+  const char *ckpt, *data;
+  long batches, batch, threads;
+} eval_args;
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: slt eval --ckpt PATH --data GLOB [--batches N] [--batch B] [--threads N]\n\n"
+          "Print val_loss=<mean next-token loss> ppl=<exp of it> of the checkpoint's model over\n"
+          "every full row of seq_len+1 tokens in the shards matching GLOB (quote it).\n\n"
+          "options:\n"
+          "  --batches N   only the first N batches (default: all rows)\n"
+          "  --batch B     rows per forward (default: the run's train.micro_batch)\n"
+          "  --threads N   threads (default: all cores)\n");
+}
+
+/* A positive integer option value, or -1. */
+static long positive(const char *s) {
+  char *end;
+  long v = strtol(s, &end, 10);
+  return *s && !*end && v > 0 ? v : -1;
+}
+
+static int parse(int argc, char **argv, eval_args *a) {
+  for (int i = 1; i < argc; i++) {
+    const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    long *num = !strcmp(o, "--batches")   ? &a->batches
+                : !strcmp(o, "--batch")   ? &a->batch
+                : !strcmp(o, "--threads") ? &a->threads
+                                          : NULL;
+    if (!v || (strcmp(o, "--ckpt") && strcmp(o, "--data") && !num)) {
+      fprintf(stderr, "slt eval: %s '%s' (see 'slt eval --help')\n",
+              v ? "unknown option" : "missing value after", o);
+      return 2;
+    }
+    if (!strcmp(o, "--ckpt"))
+      a->ckpt = v;
+    else if (!strcmp(o, "--data"))
+      a->data = v;
+    else if ((*num = positive(v)) < 0) {
+      fprintf(stderr, "slt eval: %s needs a positive integer, got '%s'\n", o, v);
+      return 2;
+    }
+    i++;
+  }
+  if (!a->ckpt || !a->data) {
+    usage(stderr);
+    return 2;
+  }
+  return 0;
+}
+
+/* Sum of the losses of every predicted token over the rows, into *sum and *tokens. */
+static int evaluate(slt_gpt *m, const slt_shards *s, const eval_args *a, double *sum,
+                    int64_t *tokens) {
+  int T = m->cfg.seq_len, B = (int)a->batch;
+  int64_t rows = (slt_shards_tokens(s) - 1) / T;
+  if (a->batches > 0 && a->batches * B < rows) rows = a->batches * B;
+  int32_t *buf = malloc((size_t)B * (T + 1) * sizeof *buf), *x = malloc((size_t)B * T * sizeof *x),
+          *y = malloc((size_t)B * T * sizeof *y);
+  slt_ctx c;
+  slt_ctx_init(&c);
+  slt_ctx_set_no_grad(&c, true);
+  int rc = buf && x && y ? 0 : -1;
+  if (rc) slt_err_set("out of memory");
+  *sum = 0, *tokens = 0;
+  for (int64_t r0 = 0; !rc && r0 < rows; r0 += B) {
+    int n = (int)(rows - r0 < B ? rows - r0 : B);
+    for (int b = 0; b < n && !rc; b++) {
+      rc = slt_shards_read(s, (r0 + b) * T, T + 1, buf + (size_t)b * (T + 1));
+      memcpy(x + (size_t)b * T, buf + (size_t)b * (T + 1), (size_t)T * sizeof *x);
+      memcpy(y + (size_t)b * T, buf + (size_t)b * (T + 1) + 1, (size_t)T * sizeof *y);
+    }
+    slt_tensor *loss = rc ? NULL : slt_gpt_loss(m, &c, x, y, n, T);
+    if (!loss)
+      rc = -1;
+    else
+      *sum += (double)loss->data[0] * n * T, *tokens += (int64_t)n * T;
+    slt_ctx_reset(&c);
+  }
+  slt_ctx_free(&c);
+  free(buf), free(x), free(y);
+  return rc;
+}
+
+int slt_cmd_eval(int argc, char **argv) {
+  for (int i = 1; i < argc; i++)
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      usage(stdout);
+      return 0;
+    }
+  eval_args a = {0};
+  int bad = parse(argc, argv, &a);
+  if (bad) return bad;
+  int threads = a.threads > 0 ? (int)a.threads : omp_get_num_procs();
+  omp_set_num_threads(threads);
+  openblas_set_num_threads(threads);
+  slt_gpt m;
+  slt_config cfg;
+  if (slt_ckpt_load_model(a.ckpt, &m, &cfg)) {
+    fprintf(stderr, "slt eval: %s\n", slt_err_msg());
+    return 1;
+  }
+  if (!a.batch) a.batch = cfg.train.micro_batch;
+  slt_shards *s = slt_shards_open(a.data, m.cfg.vocab_size);
+  double sum = 0;
+  int64_t tokens = 0;
+  int rc = s ? 0 : -1;
+  if (!rc && slt_shards_tokens(s) < m.cfg.seq_len + 1) {
+    slt_err_set("%s: %lld tokens hold no full row of seq_len + 1 = %d tokens", a.data,
+                (long long)slt_shards_tokens(s), m.cfg.seq_len + 1);
+    rc = -1;
+  }
+  if (!rc) rc = evaluate(&m, s, &a, &sum, &tokens);
+  if (rc)
+    fprintf(stderr, "slt eval: %s\n", slt_err_msg());
+  else
+    printf("val_loss=%.7f ppl=%.5f rows=%lld tokens=%lld\n", sum / tokens, exp(sum / tokens),
+           (long long)(tokens / m.cfg.seq_len), (long long)tokens);
+  slt_shards_close(s);
+  slt_gpt_free(&m);
+  return rc ? 1 : 0;
+}

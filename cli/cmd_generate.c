@@ -1,0 +1,234 @@
+/* slt generate --ckpt PATH (--prompt-ids 1,2,3 | --prompt TEXT --tokenizer-dir DIR) --tokens N
+ *              [--temperature T] [--top-k K] [--seed S]
+ * Continue a prompt with the checkpoint's model: the prompt is run once through the model
+ * (prefill), then one token at a time reusing every layer's cached keys and values
+ * (layers/gpt_infer.c). The same seed gives the same tokens. */
+#include "cli.h"
+
+#include "autograd/error.h"
+#include "autograd/ops.h"
+#include "data/tokenizer.h"
+#include "train/checkpoint.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+  const char *ckpt, *prompt_ids, *prompt, *tokenizer, *tokenizer_dir;
+  long tokens, top_k, threads;
+  double temperature;
+  unsigned long long seed;
+} gen_args;
+
+static void usage(FILE *f) {
+  fprintf(
+      f,
+      "usage: slt generate --ckpt PATH --prompt-ids ID,ID,... --tokens N [options]\n"
+      "       slt generate --ckpt PATH --prompt TEXT --tokenizer-dir DIR --tokens N [options]\n\n"
+      "Continue the prompt with N tokens sampled from the checkpoint's model: printed as ids\n"
+      "for --prompt-ids, as text for --prompt.\n\n"
+      "options:\n"
+      "  --tokenizer NAME  gpt2 (default; needs --tokenizer-dir) or bytes, for --prompt\n"
+      "  --tokenizer-dir DIR  holds encoder.json + vocab.bpe or vocab.json + merges.txt\n"
+      "  --temperature T  softmax temperature; 0 = always the most likely token (default 1)\n"
+      "  --top-k K        sample among the K most likely tokens only (default 0 = all)\n"
+      "  --seed S         sampling seed (default 1); the same seed gives the same tokens\n"
+      "  --threads N      threads (default: all cores)\n");
+}
+
+static int bad_value(const char *opt, const char *v) {
+  fprintf(stderr, "slt generate: bad value '%s' for %s (see 'slt generate --help')\n", v, opt);
+  return 2;
+}
+
+/* One option and its value; 0, or 2 for bad usage. */
+static int parse_one(gen_args *a, const char *o, const char *v) {
+  char *end;
+  errno = 0;
+  if (!strcmp(o, "--ckpt"))
+    a->ckpt = v;
+  else if (!strcmp(o, "--prompt-ids"))
+    a->prompt_ids = v;
+  else if (!strcmp(o, "--prompt"))
+    a->prompt = v;
+  else if (!strcmp(o, "--tokenizer"))
+    a->tokenizer = v;
+  else if (!strcmp(o, "--tokenizer-dir"))
+    a->tokenizer_dir = v;
+  else if (!strcmp(o, "--temperature")) {
+    a->temperature = strtod(v, &end);
+    if (!*v || *end || errno || a->temperature < 0) return bad_value(o, v);
+  } else if (!strcmp(o, "--seed")) {
+    a->seed = strtoull(v, &end, 10);
+    if (!*v || *end || errno || *v == '-') return bad_value(o, v);
+  } else {
+    long *num = !strcmp(o, "--tokens")    ? &a->tokens
+                : !strcmp(o, "--top-k")   ? &a->top_k
+                : !strcmp(o, "--threads") ? &a->threads
+                                          : NULL;
+    if (!num) {
+      fprintf(stderr, "slt generate: unknown option '%s' (see 'slt generate --help')\n", o);
+      return 2;
+    }
+    *num = strtol(v, &end, 10);
+    if (!*v || *end || errno || *num < 0) return bad_value(o, v);
+  }
+  return 0;
+}
+
+static int parse(int argc, char **argv, gen_args *a) {
+  *a = (gen_args){.temperature = 1.0, .seed = 1, .tokens = -1};
+  for (int i = 1; i < argc; i += 2) {
+    if (i + 1 >= argc) {
+      fprintf(stderr, "slt generate: missing value after '%s'\n", argv[i]);
+      return 2;
+    }
+    int rc = parse_one(a, argv[i], argv[i + 1]);
+    if (rc) return rc;
+  }
+  if (!a->ckpt || !a->prompt_ids == !a->prompt || a->tokens < 0) {
+    usage(stderr);
+    return 2;
+  }
+  if (a->prompt && !a->tokenizer) a->tokenizer = "gpt2";
+  return 0;
+}
+
+/* "1,2,3" -> ids (malloc'd), each below vocab; NULL with a message on bad input. */
+static int32_t *parse_ids(const char *s, int vocab, int *n) {
+  int cap = 1;
+  for (const char *p = s; *p; p++) cap += *p == ',';
+  int32_t *ids = malloc((size_t)cap * sizeof *ids);
+  *n = 0;
+  for (const char *p = s; ids && *p;) {
+    char *end;
+    long v = strtol(p, &end, 10);
+    if (end == p || v < 0 || v >= vocab || (*end && *end != ',')) {
+      fprintf(stderr,
+              "slt generate: --prompt-ids: bad id near '%s' (expected integers in [0, %d)"
+              " separated by commas)\n",
+              p, vocab);
+      free(ids);
+      return NULL;
+    }
+    ids[(*n)++] = (int32_t)v;
+    p = *end ? end + 1 : end;
+  }
+  if (ids && !*n) {
+    fprintf(stderr, "slt generate: --prompt-ids is empty\n");
+    free(ids);
+    return NULL;
+  }
+  return ids;
+}
+
+/* Prints each new token: its id, or its text when a tokenizer is given. */
+typedef struct {
+  slt_tokenizer *tok; /* NULL: print ids */
+  slt_bytebuf text;
+  long count;
+} emitter;
+
+static int emit(emitter *e, int32_t id) {
+  if (!e->tok) {
+    printf("%s%d", e->count++ ? "," : "", id);
+    return 0;
+  }
+  e->text.n = 0;
+  uint32_t u = (uint32_t)id;
+  if (slt_tokenizer_decode(e->tok, &u, 1, &e->text)) return -1;
+  fwrite(e->text.data, 1, (size_t)e->text.n, stdout);
+  fflush(stdout); /* text appears as it is generated */
+  return 0;
+}
+
+/* Prefill, then sample and feed one token at a time. */
+static int generate(slt_gpt *m, const int32_t *prompt, int n, const gen_args *a, emitter *e) {
+  int V = m->cfg.vocab_size;
+  slt_gpt_kv kv;
+  if (slt_gpt_kv_init(&kv, m, n + (int)a->tokens)) return -1;
+  slt_ctx c;
+  slt_ctx_init(&c);
+  slt_rng rng;
+  slt_rng_seed(&rng, a->seed);
+  float *last = malloc((size_t)V * sizeof *last);
+  slt_tensor *logits = last ? slt_gpt_forward_cached(m, &c, &kv, prompt, n) : NULL;
+  int rc = logits ? 0 : -1;
+  for (long t = 0; !rc && t < a->tokens; t++) {
+    memcpy(last, logits->data + (size_t)(logits->shape[1] - 1) * V, (size_t)V * sizeof *last);
+    slt_ctx_reset(&c);
+    int32_t id = slt_gpt_sample(last, V, (float)a->temperature, (int)a->top_k, &rng);
+    rc = emit(e, id);
+    if (!rc && t + 1 < a->tokens && !(logits = slt_gpt_forward_cached(m, &c, &kv, &id, 1))) rc = -1;
+  }
+  if (!rc) putchar('\n');
+  free(last);
+  slt_ctx_free(&c);
+  slt_gpt_kv_free(&kv);
+  return rc;
+}
+
+/* The prompt text's ids, each checked against the model's vocabulary. NULL on error. */
+static int32_t *encode_prompt(const slt_tokenizer *t, const char *text, int vocab, int *n) {
+  slt_tokens ids = {0};
+  if (slt_tokenizer_encode(t, NULL, text, strlen(text), 0, &ids)) return NULL;
+  int32_t *out = ids.n ? malloc((size_t)ids.n * sizeof *out) : NULL;
+  if (!out) slt_err_set(ids.n ? "out of memory" : "--prompt encodes to no tokens");
+  for (int64_t i = 0; out && i < ids.n; i++) {
+    if (ids.ids[i] >= (uint32_t)vocab) {
+      slt_err_set("the prompt's token %u is outside the model's vocabulary (%d): another "
+                  "tokenizer than the model was trained with?",
+                  ids.ids[i], vocab);
+      free(out);
+      out = NULL;
+      break;
+    }
+    out[i] = (int32_t)ids.ids[i];
+  }
+  *n = (int)ids.n;
+  slt_tokens_free(&ids);
+  return out;
+}
+
+int slt_cmd_generate(int argc, char **argv) {
+  for (int i = 1; i < argc; i++)
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      usage(stdout);
+      return 0;
+    }
+  gen_args a;
+  int bad = parse(argc, argv, &a);
+  if (bad) return bad;
+  int threads = a.threads > 0 ? (int)a.threads : omp_get_num_procs();
+  omp_set_num_threads(threads);
+  openblas_set_num_threads(threads);
+  slt_gpt m;
+  slt_config cfg;
+  if (slt_ckpt_load_model(a.ckpt, &m, &cfg)) {
+    fprintf(stderr, "slt generate: %s\n", slt_err_msg());
+    return 1;
+  }
+  int n = 0, rc = -1;
+  emitter e = {0};
+  int32_t *prompt = NULL;
+  if (a.prompt_ids) {
+    prompt = parse_ids(a.prompt_ids, m.cfg.vocab_size, &n);
+    if (!prompt) { /* parse_ids printed why */
+      slt_gpt_free(&m);
+      return 1;
+    }
+  } else if ((e.tok = slt_tokenizer_open(a.tokenizer, a.tokenizer_dir))) {
+    prompt = encode_prompt(e.tok, a.prompt, m.cfg.vocab_size, &n);
+  }
+  if (prompt) rc = generate(&m, prompt, n, &a, &e);
+  if (rc) fprintf(stderr, "slt generate: %s\n", slt_err_msg());
+  free(prompt);
+  slt_bytebuf_free(&e.text);
+  slt_tokenizer_free(e.tok);
+  slt_gpt_free(&m);
+  return rc ? 1 : 0;
+}

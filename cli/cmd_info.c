@@ -1,0 +1,92 @@
+/* slt info CKPT: what a checkpoint holds, without building the model. */
+#include "cli.h"
+
+#include "autograd/error.h"
+#include "train/checkpoint.h"
+
+#include <stdio.h>
+#include <string.h>
+
+enum { EMBEDDINGS, ATTENTION, FFN, NORMS, HEAD, OTHER, GROUPS };
+static const char *const group_names[GROUPS] = {"embeddings", "attention", "ffn",
+                                                "norms",      "head",      "other"};
+
+typedef struct {
+  int64_t numel[GROUPS], tensors[GROUPS], total;
+} counts;
+
+/* The group of a parameter, from its PyTorch-style name. */
+static int group_of(const char *name) {
+  if (!strncmp(name, "wte.", 4) || !strncmp(name, "wpe.", 4)) return EMBEDDINGS;
+  if (!strncmp(name, "lm_head.", 8)) return HEAD;
+  if (strstr(name, ".attn.")) return ATTENTION;
+  if (strstr(name, ".ffn.")) return FFN;
+  if (!strncmp(name, "ln", 2) || strstr(name, ".ln")) return NORMS;
+  return OTHER;
+}
+
+static int count(const char *name, int ndim, const int64_t *shape, void *user) {
+  counts *c = user;
+  int64_t n = 1;
+  for (int i = 0; i < ndim; i++) n *= shape[i];
+  int g = group_of(name);
+  c->numel[g] += n;
+  c->tensors[g]++;
+  c->total += n;
+  return 0;
+}
+
+static void human_bytes(double b, char *buf, size_t len) {
+  const char *unit[] = {"B", "KB", "MB", "GB", "TB"};
+  int u = 0;
+  while (b >= 1000 && u < 4) b /= 1000, u++;
+  snprintf(buf, len, u ? "%.2f %s" : "%.0f %s", b, unit[u]);
+}
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: slt info CKPT\n\n"
+             "Show a checkpoint's step, tokens seen, optimizer, parameter count by group, file\n"
+             "size and the resolved config it was trained with.\n");
+}
+
+static void print_info(const slt_ckpt *ck, const counts *c) {
+  char size[32];
+  human_bytes((double)ck->file_bytes, size, sizeof size);
+  printf("checkpoint: %s (%s, format version %d)\n", ck->path, size, ck->format_version);
+  printf("step: %lld\ntokens: %lld\nworld: %d rank%s\n", (long long)ck->state.step,
+         (long long)ck->state.tokens, ck->state.world, ck->state.world > 1 ? "s" : "");
+  printf("optimizer: %s (step %lld)\n", ck->optim_name, (long long)ck->optim_step);
+  printf("parameters: %lld (%.2fM)\n", (long long)c->total, c->total / 1e6);
+  for (int g = 0; g < GROUPS; g++) {
+    if (g == OTHER && !c->tensors[g]) continue;
+    printf("  %-11s %12lld  %6.2f%%  (%lld tensors)%s\n", group_names[g], (long long)c->numel[g],
+           c->total ? 100.0 * c->numel[g] / c->total : 0.0, (long long)c->tensors[g],
+           g == HEAD && !c->tensors[g] && ck->cfg.model.tie_embeddings ? " tied to wte" : "");
+  }
+  printf("config:\n");
+  slt_config_write(&ck->cfg, stdout);
+}
+
+int slt_cmd_info(int argc, char **argv) {
+  if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+    usage(stdout);
+    return 0;
+  }
+  if (argc != 2 || argv[1][0] == '-') {
+    usage(stderr);
+    return 2;
+  }
+  slt_ckpt ck;
+  counts c = {0};
+  if (slt_ckpt_open(&ck, argv[1])) {
+    fprintf(stderr, "slt info: %s\n", slt_err_msg());
+    return 1;
+  }
+  int rc = slt_ckpt_each_tensor(&ck, count, &c);
+  if (rc)
+    fprintf(stderr, "slt info: %s\n", slt_err_msg());
+  else
+    print_info(&ck, &c);
+  slt_ckpt_close(&ck);
+  return rc ? 1 : 0;
+}

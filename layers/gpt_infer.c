@@ -1,0 +1,207 @@
+/* Generation: the GPT forward of gpt.c for one sequence, keeping every layer's rotated keys
+ * and values so each new token costs one position's work instead of the whole prefix.
+ * Same ops as training (norms, linears, rope, FFN) except attention, which here reads the cache:
+ * queries at positions pos0.. attend to cached positions 0..their own. */
+#include "gpt.h"
+
+#include "autograd/error.h"
+#include "autograd/ops.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int slt_gpt_kv_init(slt_gpt_kv *kv, const slt_gpt *m, int cap) {
+  const slt_gpt_config *g = &m->cfg;
+  memset(kv, 0, sizeof *kv);
+  if (cap < 1 || (g->pos == SLT_POS_LEARNED && cap > g->seq_len)) {
+    slt_err_set("generate: %d positions requested; the model (learned positions) has %d", cap,
+                g->seq_len);
+    return -1;
+  }
+  *kv = (slt_gpt_kv){g->layers, g->kv_heads, g->d_model / g->heads, cap, 0, NULL, NULL};
+  size_t n = (size_t)kv->layers * kv->kv_heads * cap * kv->head_dim;
+  kv->k = malloc(n * sizeof(float));
+  kv->v = malloc(n * sizeof(float));
+  if (!kv->k || !kv->v) {
+    slt_gpt_kv_free(kv);
+    slt_err_set("generate: out of memory for a KV cache of %d positions", cap);
+    return -1;
+  }
+  return 0;
+}
+
+void slt_gpt_kv_free(slt_gpt_kv *kv) {
+  free(kv->k);
+  free(kv->v);
+  kv->k = kv->v = NULL;
+}
+
+/* Cache rows of layer l, kv head h: (cap, head_dim). */
+static float *cache_at(const slt_gpt_kv *kv, float *base, int l, int h) {
+  return base + ((size_t)l * kv->kv_heads + h) * kv->cap * kv->head_dim;
+}
+
+/* Append k, v (1, Hkv, n, D) at positions pos0.. of layer l. */
+static void cache_put(slt_gpt_kv *kv, int l, const slt_tensor *k, const slt_tensor *v, int pos0) {
+  int n = k->shape[2], D = kv->head_dim;
+  for (int h = 0; h < kv->kv_heads; h++) {
+    size_t src = (size_t)h * n * D, bytes = (size_t)n * D * sizeof(float);
+    memcpy(cache_at(kv, kv->k, l, h) + (size_t)pos0 * D, k->data + src, bytes);
+    memcpy(cache_at(kv, kv->v, l, h) + (size_t)pos0 * D, v->data + src, bytes);
+  }
+}
+
+/* q (1, H, n, D) at positions pos0.. -> out (1, H, n, D): softmax(q·kᵀ/√D)·v over cached
+ * positions 0..pos, online (running max and sum), so no score buffer. GQA: head h reads kv head
+ * h / (H/Hkv), as slt_attention. */
+static void cached_attention(const slt_gpt_kv *kv, int l, const slt_tensor *q, float *out,
+                             int pos0) {
+  int H = q->shape[1], n = q->shape[2], D = kv->head_dim, group = H / kv->kv_heads;
+  float scale = 1.0f / sqrtf((float)D);
+#pragma omp parallel for schedule(static) collapse(2)
+  for (int h = 0; h < H; h++)
+    for (int i = 0; i < n; i++) {
+      const float *qi = q->data + ((size_t)h * n + i) * D;
+      const float *K = cache_at(kv, kv->k, l, h / group), *V = cache_at(kv, kv->v, l, h / group);
+      float *acc = out + ((size_t)h * n + i) * D, mx = -INFINITY, sum = 0.0f;
+      memset(acc, 0, (size_t)D * sizeof(float));
+      for (int j = 0; j <= pos0 + i; j++) {
+        float s = 0.0f;
+        for (int d = 0; d < D; d++) s += qi[d] * K[(size_t)j * D + d];
+        s *= scale;
+        if (s > mx) { /* a new maximum: rescale what was summed so far */
+          float r = expf(mx - s);
+          sum *= r;
+          for (int d = 0; d < D; d++) acc[d] *= r;
+          mx = s;
+        }
+        float w = expf(s - mx);
+        sum += w;
+        for (int d = 0; d < D; d++) acc[d] += w * V[(size_t)j * D + d];
+      }
+      for (int d = 0; d < D; d++) acc[d] /= sum;
+    }
+}
+
+static slt_tensor *norm(const slt_gpt *m, slt_ctx *c, slt_tensor *x, slt_tensor *w, slt_tensor *b) {
+  if (m->cfg.norm == SLT_NORM_RMSNORM) return slt_rmsnorm(c, x, w, m->cfg.norm_eps);
+  return slt_layernorm(c, x, w, b, m->cfg.norm_eps);
+}
+
+/* x (1, n, C) -> attention output (1, n, C), keys and values appended to layer l's cache. */
+static slt_tensor *attention(slt_gpt *m, int l, slt_ctx *c, slt_gpt_kv *kv, slt_tensor *x,
+                             int pos0) {
+  const slt_gpt_config *g = &m->cfg;
+  slt_gpt_block *b = &m->blocks[l];
+  int hd = g->d_model / g->heads;
+  slt_tensor *qkv = slt_lin_forward(&b->qkv, c, x);
+  slt_tensor *q = slt_split_heads_at(c, qkv, 0, g->heads, hd);
+  slt_tensor *k = slt_split_heads_at(c, qkv, g->heads * hd, g->kv_heads, hd);
+  slt_tensor *v = slt_split_heads_at(c, qkv, (g->heads + g->kv_heads) * hd, g->kv_heads, hd);
+  if (g->pos == SLT_POS_ROPE) {
+    q = slt_rope(c, q, pos0, g->rope_base);
+    k = slt_rope(c, k, pos0, g->rope_base);
+  }
+  slt_tensor *a = q ? slt_new(c, 4, q->shape) : NULL;
+  if (!a || !k || !v) return NULL;
+  cache_put(kv, l, k, v, pos0);
+  cached_attention(kv, l, q, a->data, pos0);
+  return slt_lin_forward(&b->proj, c, slt_merge_heads(c, a));
+}
+
+static slt_tensor *ffn(slt_gpt *m, slt_gpt_block *b, slt_ctx *c, slt_tensor *x) {
+  slt_tensor *h = slt_lin_forward(&b->fc1, c, x);
+  switch (m->cfg.act) {
+  case SLT_ACT_SWIGLU:
+    h = slt_swiglu(c, h);
+    break;
+  case SLT_ACT_RELU2:
+    h = slt_relu2(c, h);
+    break;
+  default:
+    h = slt_gelu_tanh(c, h);
+    break;
+  }
+  return slt_lin_forward(&b->fc2, c, h);
+}
+
+static slt_tensor *embed(slt_gpt *m, slt_ctx *c, const int32_t *ids, int n, int pos0) {
+  slt_tensor *x = slt_embedding(c, m->wte, ids, 1, n); /* (1, n, C) */
+  if (!m->wpe || !x) return x;
+  int32_t *pos = slt_arena_alloc(&c->arena, (size_t)n * sizeof *pos);
+  if (!pos) return NULL;
+  for (int t = 0; t < n; t++) pos[t] = pos0 + t;
+  return slt_add(c, x, slt_embedding(c, m->wpe, pos, 1, n));
+}
+
+static slt_tensor *forward(slt_gpt *m, slt_ctx *c, slt_gpt_kv *kv, const int32_t *ids, int n) {
+  int pos0 = kv->len;
+  slt_tensor *x = embed(m, c, ids, n, pos0);
+  for (int l = 0; l < m->cfg.layers && x; l++) {
+    slt_gpt_block *b = &m->blocks[l];
+    slt_tensor *h = norm(m, c, x, b->ln1_w, b->ln1_b);
+    x = h ? slt_add(c, x, attention(m, l, c, kv, h, pos0)) : NULL;
+    x = slt_add(c, x, ffn(m, b, c, norm(m, c, x, b->ln2_w, b->ln2_b)));
+  }
+  x = norm(m, c, x, m->lnf_w, m->lnf_b);
+  return slt_linear(c, x, m->lm_head ? m->lm_head : m->wte, NULL);
+}
+
+slt_tensor *slt_gpt_forward_cached(slt_gpt *m, slt_ctx *c, slt_gpt_kv *kv, const int32_t *ids,
+                                   int n) {
+  if (n < 1 || kv->len + n > kv->cap) {
+    slt_err_set("generate: %d more positions do not fit the KV cache (%d of %d used)", n, kv->len,
+                kv->cap);
+    return NULL;
+  }
+  bool was = slt_ctx_set_no_grad(c, true);
+  slt_tensor *logits = forward(m, c, kv, ids, n);
+  slt_ctx_set_no_grad(c, was);
+  if (logits) kv->len += n;
+  return logits;
+}
+
+/* ---- sampling ---- */
+
+typedef struct {
+  float v;
+  int i;
+} scored;
+
+/* Descending by value, ties by index: a total order, so top-k is deterministic. */
+static int by_score(const void *a, const void *b) {
+  const scored *x = a, *y = b;
+  if (x->v != y->v) return x->v < y->v ? 1 : -1;
+  return (x->i > y->i) - (x->i < y->i);
+}
+
+static int argmax(const float *x, int n) {
+  int best = 0;
+  for (int i = 1; i < n; i++)
+    if (x[i] > x[best]) best = i;
+  return best;
+}
+
+int slt_gpt_sample(const float *logits, int V, float temperature, int top_k, slt_rng *rng) {
+  scored *s = temperature > 0 && top_k != 1 ? malloc((size_t)V * sizeof *s) : NULL;
+  if (!s) return argmax(logits, V);
+  for (int i = 0; i < V; i++) s[i] = (scored){logits[i], i};
+  int k = top_k > 0 && top_k < V ? top_k : V;
+  if (k < V) qsort(s, (size_t)V, sizeof *s, by_score);
+  float mx = s[0].v;
+  for (int i = 1; i < k; i++) mx = s[i].v > mx ? s[i].v : mx;
+  double sum = 0;
+  for (int i = 0; i < k; i++) sum += exp((double)(s[i].v - mx) / temperature);
+  double u = slt_rng_uniform(rng) * sum, acc = 0;
+  int pick = s[k - 1].i;
+  for (int i = 0; i < k; i++) {
+    acc += exp((double)(s[i].v - mx) / temperature);
+    if (u < acc) {
+      pick = s[i].i;
+      break;
+    }
+  }
+  free(s);
+  return pick;
+}

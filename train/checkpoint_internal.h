@@ -1,0 +1,63 @@
+/* Shared by train/checkpoint*.c only: thin HDF5 helpers that turn HDF5's error stack into one
+ * recorded message and hide the handle bookkeeping. */
+#ifndef SLT_CHECKPOINT_INTERNAL_H
+#define SLT_CHECKPOINT_INTERNAL_H
+
+#include "checkpoint.h"
+
+#include <hdf5.h>
+
+#define CK_FORMAT_NAME "slt-checkpoint"
+
+/* Once per process: initialise HDF5 and silence its own error printing (we report one line). */
+void ck_h5_init(void);
+/* The innermost message of HDF5's current error stack ("truncated file: eof = ...") into buf,
+ * or "" when the stack is empty; the stack is cleared. Returns buf. */
+const char *ck_h5_reason(char *buf, size_t len);
+
+/* ---- raw data (checkpoint_raw.c) ---- */
+/* Bytes that belong at a file offset: a dataset's contents, written after HDF5 laid it out. */
+typedef struct ck_extent {
+  int64_t offset, bytes;
+  const void *src;
+} ck_extent;
+typedef struct ck_extents {
+  ck_extent *v;
+  int n, cap;
+} ck_extents;
+int ck_extents_push(ck_extents *x, int64_t offset, const void *src, int64_t bytes);
+void ck_extents_free(ck_extents *x);
+/* Write every extent into the existing file at path (x is sorted by offset). 0, or -1 with the
+ * error recorded. */
+int ck_write_extents(const char *path, ck_extents *x);
+/* Read every extent from the file at path into its (writable) src. 0, or -1 with the error
+ * recorded (a short read names the file as truncated). */
+int ck_read_extents(const char *path, ck_extents *x);
+
+/* ---- attributes ---- */
+int ck_attr_put_i64(hid_t obj, const char *name, int64_t v);
+int ck_attr_put_str(hid_t obj, const char *name, const char *s);
+/* 0 with *v, or -1 (no message) when absent or not an integer scalar. */
+int ck_attr_get_i64(hid_t obj, const char *name, int64_t *v);
+/* A malloc'd copy of a string attribute (fixed or variable length), or NULL (no message). */
+char *ck_attr_get_str(hid_t obj, const char *name);
+
+/* ---- datasets ---- */
+/* Create a contiguous float32 dataset of the given shape with its space allocated but not
+ * written; returns its byte offset in the file, or -1. */
+int64_t ck_create_f32(hid_t loc, const char *name, int ndim, const int *shape);
+/* Read loc/name into out after checking it is a float dataset of exactly this shape; on
+ * failure records "<file>: <what>/<name> ... expected ...". With x, a plain contiguous
+ * float32 dataset is not read but noted in x for ck_read_extents (others are read here).
+ * 0 or -1. */
+int ck_get_f32(hid_t loc, const char *file, const char *what, const char *name, int ndim,
+               const int *shape, float *out, ck_extents *x);
+/* The compound HDF5 type of slt_loader_cursor (close with H5Tclose). */
+hid_t ck_cursor_type(void);
+/* "(3, 4)" into buf from dims. */
+const char *ck_shape_str(int ndim, const hsize_t *dims, char *buf, size_t len);
+
+/* The last path component. */
+const char *ck_basename(const char *path);
+
+#endif
