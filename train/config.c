@@ -197,11 +197,18 @@ int cfg_set_text(slt_config *c, const slt_config_key *k, const char *text) {
   return -1;
 }
 
-/* Shortest of %.15g..%.17g that reads back bit-identical, so 0.1 stays "0.1". */
+/* Shortest of %.15g..%.17g that reads back bit-identical, so 0.1 stays "0.1". An exponent form
+ * gets a ".0" in its mantissa ("1.0e-05"): YAML 1.1 readers such as PyYAML take "1e-05" for a
+ * string. */
 static void format_double(double v, char *buf, size_t len) {
   for (int p = 15; p <= 17; p++) {
     snprintf(buf, len, "%.*g", p, v);
-    if (strtod(buf, NULL) == v) return;
+    if (strtod(buf, NULL) == v) break;
+  }
+  char *e = strchr(buf, 'e');
+  if (e && !memchr(buf, '.', (size_t)(e - buf)) && strlen(buf) + 3 <= len) {
+    memmove(e + 2, e, strlen(e) + 1);
+    e[0] = '.', e[1] = '0';
   }
 }
 

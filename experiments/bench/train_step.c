@@ -163,7 +163,7 @@ int main(int argc, char **argv) {
   if (steps < 1 || warmup < 0) return 2;
   int threads = omp_get_max_threads();
   double peak = slt_sgemm_peak_gflops();
-  printf("threads %d; cblas_sgemm peak (2048^3) %.1f GFLOP/s; median of %d steps after %d warmup\n\n",
+  printf("threads %d; cblas_sgemm peak (1536^3) %.1f GFLOP/s; median of %d steps after %d warmup\n\n",
          threads, peak, steps, warmup);
   printf("%-3s %-8s %10s %10s %8s %10s %8s\n", "cfg", "impl", "ms/step", "tok/s", "MFU", "peak MB",
          "loss");
