@@ -10,6 +10,7 @@
 #include "autograd/error.h"
 #include "data/shard.h"
 #include "layers/gpt.h"
+#include "optim/adamw.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
 
@@ -394,10 +395,14 @@ static int train(const slt_config *cfg, const char *resume, volatile sig_atomic_
   if (!rc && out) {
     size_t bytes = (size_t)t.model.params.numel * sizeof(float);
     *out = (snapshot){malloc(bytes), malloc(bytes), malloc(bytes), t.model.params.numel,
-                      t.step,        t.tokens,      t.opt.step};
+                      t.step,        t.tokens,      slt_optim_get_step(t.opt)};
+    float *slots[SLT_OPTIM_MAX_SLOTS];
+    int nslots = slt_optim_slots(t.opt, NULL, slots); /* adam*: m, v; sgd*: buf */
     memcpy(out->p, t.model.params.data, bytes);
-    memcpy(out->m, t.opt.m, bytes);
-    memcpy(out->v, t.opt.v, bytes);
+    memset(out->m, 0, bytes);
+    memset(out->v, 0, bytes);
+    if (nslots > 0) memcpy(out->m, slots[0], bytes);
+    if (nslots > 1) memcpy(out->v, slots[1], bytes);
   }
   slt_trainer_free(&t);
   return rc;
@@ -476,6 +481,20 @@ static void test_resume_synthetic(void) {
   /* Evals at 3, 6, 8: resume right before one (2), right after one (3), and at N/2. */
   int64_t ks[] = {2, 3, 4};
   check_splits("synthetic", &c, ks, 3);
+}
+
+/* AdamP's state (m, v and its step) resumes bitwise too; SGDP's momentum buffer as well. */
+static void test_resume_adamp_sgdp(void) {
+  slt_config c;
+  tiny_config(&c, "", 6);
+  c.optim.name = SLT_OPTIM_ADAMP;
+  c.optim.weight_decay = 0.05;
+  int64_t ks[] = {3};
+  check_splits("adamp", &c, ks, 1);
+  c.optim.name = SLT_OPTIM_SGDP;
+  c.optim.lr = 0.05;
+  c.optim.momentum = 0.9;
+  check_splits("sgdp", &c, ks, 1);
 }
 
 /* Shards of a simple token process (next = (a·prev + noise) mod V) so the model has something
@@ -644,6 +663,7 @@ static int register_resume_tests(CU_pSuite s) {
   return !CU_add_test(s, "resume is bitwise identical: synthetic, grad accum, around evals",
                       test_resume_synthetic) ||
          !CU_add_test(s, "resume is bitwise identical: shuffled shards", test_resume_shards) ||
+         !CU_add_test(s, "resume is bitwise identical: AdamP and SGDP", test_resume_adamp_sgdp) ||
          !CU_add_test(s, "resume from a path cuts the metrics log back",
                       test_resume_path_trims_log) ||
          !CU_add_test(s, "signal and time limit stop with a checkpoint",

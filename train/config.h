@@ -93,6 +93,7 @@ typedef struct slt_config_optim {
   double momentum, dampening; /* sgd, sgdp */
   bool nesterov;
   double delta, wd_ratio; /* adamp, sgdp */
+  char groups[SLT_CFG_STR]; /* parameter-group rules, ';'-separated (optim/groups.h syntax) */
 } slt_config_optim;
 
 typedef struct slt_config_schedule {

@@ -86,6 +86,9 @@ static const slt_config_key rows[] = {
     BOOL(optim.nesterov, "false", "Nesterov momentum (sgd, sgdp, adamp)"),
     DBL(optim.delta, "0.1", 0, INF, SLT_CFG_MIN_OPEN, "projection threshold (adamp, sgdp)"),
     DBL(optim.wd_ratio, "0.1", 0, 1, 0, "decay factor on projected params (adamp, sgdp)"),
+    STR(optim.groups, "",
+        "parameter groups, ';'-separated rules '[glob] [ndim=N|ndim<=N|ndim>=N] [wd=X] "
+        "[lr_mult=X]', later rules win, e.g. '*.bias wd=0; wte.* lr_mult=0.5'"),
 
     ENUM(schedule.name, "cosine", slt_sched_names, "learning-rate schedule"),
     DBL(schedule.warmup, "0.1", 0, INF, 0, "warmup: fraction of steps when < 1, else steps"),

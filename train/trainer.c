@@ -37,7 +37,7 @@ int slt_trainer_step(slt_trainer *t, double *loss, double *grad_norm) {
   *loss = sum / c->train.grad_accum;
   *grad_norm = slt_clip_grad_norm(&t->model.params, c->optim.clip);
   slt_schedule_point pt = slt_schedule_at(&t->sched, t->step);
-  slt_adamw_step(&t->opt, &t->model.params, (float)pt.lr, (float)pt.wd_scale, t->wd, NULL);
+  slt_optim_step(t->opt, &t->model.params, (float)pt.lr, (float)pt.wd_scale, t->wd, t->lr_mult);
   t->step++;
   t->tokens += (int64_t)c->train.grad_accum * c->train.micro_batch * c->model.seq_len;
   return 0;

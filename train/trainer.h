@@ -6,7 +6,8 @@
 #include "data/loader.h"
 #include "data/synthetic.h"
 #include "layers/gpt.h"
-#include "optim/adamw.h"
+#include "optim/groups.h"
+#include "optim/optimizer.h"
 #include "optim/schedule.h"
 #include "train/config.h"
 #include "train/metrics.h"
@@ -18,9 +19,9 @@
 typedef struct slt_trainer {
   slt_config cfg;
   slt_gpt model;
-  slt_adamw opt;
+  slt_optim *opt;
   slt_schedule sched;
-  float *wd;           /* per parameter: the configured decay, or 0 for excluded groups */
+  float *wd, *lr_mult; /* per parameter, from the groups (optim.no_decay_*, optim.groups) */
   slt_markov *chain;   /* synthetic source, or NULL */
   slt_loader *loader;
   int32_t *x, *y;      /* one micro-batch (B, T) */

@@ -52,20 +52,45 @@ static void set_threads(int n) {
   openblas_set_num_threads(n);
 }
 
-/* Weight decay per parameter: optim.no_decay_1d exempts vectors (biases, norm gains),
- * optim.no_decay_embeddings the token and position tables. */
-static int decay_groups(slt_trainer *t) {
+/* Weight decay and lr multiplier per parameter: optim.no_decay_1d exempts vectors (biases, norm
+ * gains), optim.no_decay_embeddings the token and position tables, then the optim.groups rules. */
+static int param_groups(slt_trainer *t) {
   const slt_params *p = &t->model.params;
-  t->wd = malloc((size_t)(p->count ? p->count : 1) * sizeof *t->wd);
-  if (!t->wd) return -1;
-  for (int i = 0; i < p->count; i++) {
-    const slt_param *q = p->items[i];
-    bool embedding = !strcmp(q->name, "wte.weight") || !strcmp(q->name, "wpe.weight");
-    bool exempt = (t->cfg.optim.no_decay_1d && q->t.ndim == 1) ||
-                  (t->cfg.optim.no_decay_embeddings && embedding);
-    t->wd[i] = exempt ? 0.0f : (float)t->cfg.optim.weight_decay;
+  const slt_config_optim *o = &t->cfg.optim;
+  size_t n = (size_t)(p->count ? p->count : 1);
+  t->wd = malloc(n * sizeof *t->wd);
+  t->lr_mult = malloc(n * sizeof *t->lr_mult);
+  if (!t->wd || !t->lr_mult) return -1;
+  slt_groups g;
+  slt_groups_init(&g, o->weight_decay);
+  int rc = slt_groups_add_defaults(&g, o->no_decay_1d, o->no_decay_embeddings);
+  char rules[SLT_CFG_STR];
+  snprintf(rules, sizeof rules, "%s", o->groups);
+  for (char *save = NULL, *r = strtok_r(rules, ";", &save); r && !rc; r = strtok_r(NULL, ";", &save))
+    if (r[strspn(r, " \t")] && slt_groups_parse(&g, r)) {
+      char msg[600];
+      snprintf(msg, sizeof msg, "optim.groups: %s", slt_err_msg());
+      slt_err_set("%s", msg);
+      rc = -1;
+    }
+  if (!rc) {
+    int unused = slt_groups_unused(&g, p);
+    if (unused >= 0)
+      printf("warning: optim.groups rule %d matches no parameter\n", unused + 1);
+    slt_groups_apply(&g, p, t->wd, t->lr_mult);
   }
-  return 0;
+  slt_groups_free(&g);
+  return rc;
+}
+
+static int make_optimizer(slt_trainer *t) {
+  const slt_config_optim *o = &t->cfg.optim;
+  slt_optim_hparams h = {.beta1 = o->betas[0], .beta2 = o->betas[1], .eps = o->eps,
+                         .momentum = o->momentum, .dampening = o->dampening,
+                         .nesterov = o->nesterov, .delta = o->delta, .wd_ratio = o->wd_ratio};
+  /* slt_optim_kind lists the optimizers in optim.name's order. */
+  t->opt = slt_optim_new((slt_optim_kind)o->name, &t->model.params, &h);
+  return t->opt ? 0 : -1;
 }
 
 static int open_data(slt_trainer *t) {
@@ -150,10 +175,7 @@ static int init_parts(slt_trainer *t, const slt_config *cfg) {
   slt_trainer_model_config(c, &g);
   if (slt_gpt_build(&t->model, &g)) return -1;
   slt_gpt_init_weights(&t->model, (uint64_t)c->seed);
-  if (decay_groups(t) || open_data(t)) return -1;
-  if (slt_adamw_init(&t->opt, &t->model.params, (float)c->optim.betas[0],
-                     (float)c->optim.betas[1], (float)c->optim.eps))
-    return -1;
+  if (param_groups(t) || open_data(t) || make_optimizer(t)) return -1;
   t->sched = (slt_schedule){.kind = c->schedule.name, .peak_lr = c->optim.lr,
                             .min_lr_ratio = c->schedule.min_lr_ratio,
                             .warmup = c->schedule.warmup,
@@ -178,11 +200,12 @@ int slt_trainer_init(slt_trainer *t, const slt_config *cfg) {
 
 /* ---- checkpoints ---- */
 
-/* AdamW's state as the checkpoint's (slot name, flat buffer) pairs: the one place to change when
- * optimizers expose named slots. */
+/* The optimizer's state as the checkpoint's (slot name, flat buffer) pairs. */
 static slt_ckpt_optim optim_view(slt_trainer *t) {
-  return (slt_ckpt_optim){.name = "adamw", .step = t->opt.step, .nslots = 2,
-                          .slot_names = {"m", "v"}, .slots = {t->opt.m, t->opt.v}};
+  slt_ckpt_optim v = {.name = slt_optim_kind_str(slt_optim_get_kind(t->opt)),
+                      .step = slt_optim_get_step(t->opt)};
+  v.nslots = slt_optim_slots(t->opt, v.slot_names, v.slots);
+  return v;
 }
 
 int slt_trainer_save(slt_trainer *t, char *path, size_t len) {
@@ -226,10 +249,15 @@ static int load_from(slt_trainer *t, const slt_ckpt *ck) {
     return -1;
   }
   slt_ckpt_optim o = optim_view(t);
+  if (strcmp(ck->optim_name, o.name)) {
+    slt_err_set("%s: written with optimizer '%s', the config says optim.name=%s", ck->path,
+                ck->optim_name, o.name);
+    return -1;
+  }
   if (slt_ckpt_read_params(ck, &t->model.params) || slt_ckpt_read_optim(ck, &t->model.params, &o))
     return -1;
   if (slt_loader_set_cursor(t->loader, &s->cursors[0])) return fail_with_path(ck->path);
-  t->opt.step = o.step;
+  slt_optim_set_step(t->opt, o.step);
   t->rng = s->rngs[r][0];
   t->step = t->resumed_at = t->ckpt_step = s->step;
   t->tokens = s->tokens;
@@ -309,11 +337,12 @@ int slt_trainer_init_resume(slt_trainer *t, const slt_config *cfg, const char *r
 void slt_trainer_free(slt_trainer *t) {
   slt_metrics_close(&t->metrics);
   slt_ctx_free(&t->ctx);
-  slt_adamw_free(&t->opt);
+  slt_optim_free(t->opt);
   slt_gpt_free(&t->model);
   slt_loader_free(t->loader);
   slt_markov_free(t->chain);
   free(t->wd);
+  free(t->lr_mult);
   free(t->x);
   free(t->y);
   memset(t, 0, sizeof *t);
