@@ -24,36 +24,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char tmpdir[64];
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st, (void)flag, (void)ftw;
-  return remove(path);
-}
-static int suite_init(void) {
-  snprintf(tmpdir, sizeof tmpdir, "/tmp/slt_ckpt_XXXXXX");
-  return mkdtemp(tmpdir) ? 0 : -1;
-}
-static int suite_cleanup(void) {
-  return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
-/* tmpdir/name in a rotating set of buffers. */
-static const char *tpath(const char *name) {
-  static char buf[8][512];
-  static int next;
-  char *p = buf[next++ % 8];
-  snprintf(p, 512, "%s/%s", tmpdir, name);
-  return p;
-}
 
-/* The last error mentions a and b (printed when it does not). */
-static bool err_has(const char *a, const char *b) {
-  const char *m = slt_err_msg();
-  bool ok = strstr(m, a) && (!b || strstr(m, b)) && !strchr(m, '\n');
-  if (!ok) printf("\n  error \"%s\" lacks \"%s\" / \"%s\"\n", m, a, b ? b : "");
-  return ok;
-}
 
 /* Trainer output off (on = false) and back on, so the test log stays readable. */
 static void quiet(bool on) {
@@ -151,7 +124,7 @@ static int count_tensor(const char *name, int ndim, const int64_t *shape, void *
 
 static void test_round_trip(void) {
   slt_config cfg;
-  tiny_config(&cfg, tpath("rt"), 10);
+  tiny_config(&cfg, test_tpath("rt"), 10);
   mkdir(cfg.out_dir, 0777);
   fake_run a, b;
   fake_build(&a, &cfg, 1);
@@ -159,7 +132,7 @@ static void test_round_trip(void) {
   slt_ckpt_data d = fake_data(&a, &cfg, 1);
   char path[SLT_CKPT_PATH];
   CU_ASSERT_EQUAL_FATAL(slt_ckpt_save(cfg.out_dir, &d, path, sizeof path), 0);
-  CU_ASSERT_STRING_EQUAL(path, tpath("rt/ckpt_00000007.h5"));
+  CU_ASSERT_STRING_EQUAL(path, test_tpath("rt/ckpt_00000007.h5"));
   slt_ckpt ck;
   CU_ASSERT_EQUAL_FATAL(slt_ckpt_open(&ck, path), 0);
   CU_ASSERT_EQUAL(slt_config_diff(&ck.cfg, &cfg, NULL, NULL, 0), 0);
@@ -185,8 +158,8 @@ static void test_round_trip(void) {
   CU_ASSERT_EQUAL(n, a.m.params.count);
   slt_ckpt_close(&ck);
   /* A directory that does not exist: an error naming the file, nothing left behind. */
-  CU_ASSERT(slt_ckpt_save(tpath("rt/missing"), &d, path, sizeof path) == -1 &&
-            err_has("rt/missing/.ckpt_00000007.h5.tmp", "cannot write the checkpoint"));
+  CU_ASSERT(slt_ckpt_save(test_tpath("rt/missing"), &d, path, sizeof path) == -1 &&
+            test_err_has("rt/missing/.ckpt_00000007.h5.tmp", "cannot write the checkpoint"));
   fake_free(&a);
   fake_free(&b);
 }
@@ -232,27 +205,27 @@ static void h5_delete(const char *path, const char *link, const char *attr) {
 
 static void test_latest_skips_incomplete(void) {
   char dir[512];
-  snprintf(dir, sizeof dir, "%s", tpath("latest"));
+  snprintf(dir, sizeof dir, "%s", test_tpath("latest"));
   char path[SLT_CKPT_PATH], skipped[2048];
   CU_ASSERT_EQUAL(slt_ckpt_latest(dir, path, sizeof path, skipped, sizeof skipped), 0);
   fake_save(dir, 1);
   fake_save(dir, 2);
   /* Newer names that must not be taken: truncated, not HDF5, no completion marker, and a
    * complete file under a temporary name. */
-  truncate(tpath("latest/ckpt_00000002.h5"), 0);
+  truncate(test_tpath("latest/ckpt_00000002.h5"), 0);
   fake_save(dir, 2);
-  copy_file(tpath("latest/ckpt_00000002.h5"), tpath("latest/ckpt_00000003.h5"));
-  truncate(tpath("latest/ckpt_00000003.h5"), 4000);
-  FILE *f = fopen(tpath("latest/ckpt_00000004.h5"), "w");
+  copy_file(test_tpath("latest/ckpt_00000002.h5"), test_tpath("latest/ckpt_00000003.h5"));
+  truncate(test_tpath("latest/ckpt_00000003.h5"), 4000);
+  FILE *f = fopen(test_tpath("latest/ckpt_00000004.h5"), "w");
   fputs("not hdf5\n", f);
   fclose(f);
-  copy_file(tpath("latest/ckpt_00000002.h5"), tpath("latest/ckpt_00000005.h5"));
-  h5_delete(tpath("latest/ckpt_00000005.h5"), NULL, "complete");
-  copy_file(tpath("latest/ckpt_00000002.h5"), tpath("latest/.ckpt_00000009.h5.tmp"));
+  copy_file(test_tpath("latest/ckpt_00000002.h5"), test_tpath("latest/ckpt_00000005.h5"));
+  h5_delete(test_tpath("latest/ckpt_00000005.h5"), NULL, "complete");
+  copy_file(test_tpath("latest/ckpt_00000002.h5"), test_tpath("latest/.ckpt_00000009.h5.tmp"));
   int found = slt_ckpt_latest(dir, path, sizeof path, skipped, sizeof skipped);
   if (found != 1) printf("\n  latest: %d (%s); skipped %s\n", found, slt_err_msg(), skipped);
   CU_ASSERT_EQUAL(found, 1);
-  CU_ASSERT_STRING_EQUAL(path, tpath("latest/ckpt_00000002.h5"));
+  CU_ASSERT_STRING_EQUAL(path, test_tpath("latest/ckpt_00000002.h5"));
   CU_ASSERT_PTR_NOT_NULL(strstr(skipped, "ckpt_00000003.h5"));
   CU_ASSERT_PTR_NOT_NULL(strstr(skipped, "ckpt_00000004.h5"));
   CU_ASSERT_PTR_NOT_NULL(strstr(skipped, "ckpt_00000005.h5"));
@@ -261,14 +234,14 @@ static void test_latest_skips_incomplete(void) {
 
 static void test_prune(void) {
   char dir[512];
-  snprintf(dir, sizeof dir, "%s", tpath("prune"));
+  snprintf(dir, sizeof dir, "%s", test_tpath("prune"));
   for (int s = 1; s <= 5; s++) fake_save(dir, s);
-  copy_file(tpath("prune/ckpt_00000001.h5"), tpath("prune/.ckpt_00000006.h5.tmp"));
+  copy_file(test_tpath("prune/ckpt_00000001.h5"), test_tpath("prune/.ckpt_00000006.h5.tmp"));
   CU_ASSERT_EQUAL(slt_ckpt_prune(dir, 2), 4); /* three old checkpoints and the stale temporary */
-  CU_ASSERT(access(tpath("prune/ckpt_00000005.h5"), F_OK) == 0);
-  CU_ASSERT(access(tpath("prune/ckpt_00000004.h5"), F_OK) == 0);
-  CU_ASSERT(access(tpath("prune/ckpt_00000003.h5"), F_OK) != 0);
-  CU_ASSERT(access(tpath("prune/.ckpt_00000006.h5.tmp"), F_OK) != 0);
+  CU_ASSERT(access(test_tpath("prune/ckpt_00000005.h5"), F_OK) == 0);
+  CU_ASSERT(access(test_tpath("prune/ckpt_00000004.h5"), F_OK) == 0);
+  CU_ASSERT(access(test_tpath("prune/ckpt_00000003.h5"), F_OK) != 0);
+  CU_ASSERT(access(test_tpath("prune/.ckpt_00000006.h5.tmp"), F_OK) != 0);
   CU_ASSERT_EQUAL(slt_ckpt_prune(dir, 0), 0);
 }
 
@@ -293,38 +266,38 @@ static int open_and_read(const char *path, const slt_config *cfg) {
 
 /* A copy of a good checkpoint under a new name. */
 static const char *variant(const char *name) {
-  const char *p = tpath(name);
-  copy_file(tpath("bad/ckpt_00000003.h5"), p);
+  const char *p = test_tpath(name);
+  copy_file(test_tpath("bad/ckpt_00000003.h5"), p);
   return p;
 }
 
 static void test_bad_files(void) {
   slt_config cfg;
-  tiny_config(&cfg, tpath("bad"), 10);
+  tiny_config(&cfg, test_tpath("bad"), 10);
   fake_save(cfg.out_dir, 3);
   /* Everything HDF5 would print goes to stderr: capture it to check it stays silent. */
   fflush(stderr);
-  int saved = dup(2), cap = open(tpath("stderr.txt"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  int saved = dup(2), cap = open(test_tpath("stderr.txt"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   dup2(cap, 2);
   CU_ASSERT_EQUAL(open_and_read(variant("bad/good.h5"), &cfg), 0);
   const char *p = variant("bad/text.h5");
   FILE *f = fopen(p, "w");
   fputs("hello\n", f);
   fclose(f);
-  CU_ASSERT(open_and_read(p, &cfg) == -1 && err_has(p, "not an HDF5 file"));
+  CU_ASSERT(open_and_read(p, &cfg) == -1 && test_err_has(p, "not an HDF5 file"));
   p = variant("bad/trunc.h5");
   struct stat st;
   stat(p, &st);
   truncate(p, st.st_size / 2);
-  CU_ASSERT(open_and_read(p, &cfg) == -1 && err_has(p, "truncated"));
+  CU_ASSERT(open_and_read(p, &cfg) == -1 && test_err_has(p, "truncated"));
   p = variant("bad/nomodel.h5");
   h5_delete(p, "model/blocks.1.attn.qkv.weight", NULL);
   CU_ASSERT(
       open_and_read(p, &cfg) == -1 &&
-      err_has(p, "missing dataset /model/blocks.1.attn.qkv.weight (expected float32 (96, 32))"));
+      test_err_has(p, "missing dataset /model/blocks.1.attn.qkv.weight (expected float32 (96, 32))"));
   p = variant("bad/noslot.h5");
   h5_delete(p, "optim/wte.weight/v", NULL);
-  CU_ASSERT(open_and_read(p, &cfg) == -1 && err_has(p, "missing dataset /optim/wte.weight/v"));
+  CU_ASSERT(open_and_read(p, &cfg) == -1 && test_err_has(p, "missing dataset /optim/wte.weight/v"));
   p = variant("bad/shape.h5");
   h5_delete(p, "model/ln_f.weight", NULL);
   hid_t h = H5Fopen(p, H5F_ACC_RDWR, H5P_DEFAULT);
@@ -335,27 +308,27 @@ static void test_bad_files(void) {
   H5Sclose(sp);
   H5Fclose(h);
   CU_ASSERT(open_and_read(p, &cfg) == -1 &&
-            err_has(p, "/model/ln_f.weight has shape (16), expected (32)"));
+            test_err_has(p, "/model/ln_f.weight has shape (16), expected (32)"));
   p = variant("bad/incomplete.h5");
   h5_delete(p, NULL, "complete");
-  CU_ASSERT(open_and_read(p, &cfg) == -1 && err_has(p, "incomplete checkpoint"));
+  CU_ASSERT(open_and_read(p, &cfg) == -1 && test_err_has(p, "incomplete checkpoint"));
   slt_config other = cfg;
   other.model.layers = 3, other.model.d_model = 48;
-  CU_ASSERT(open_and_read(tpath("bad/good.h5"), &other) == -1 &&
-            err_has("model.layers (2 vs 3)", "model.d_model (32 vs 48)"));
-  CU_ASSERT(open_and_read(tpath("bad/none.h5"), &cfg) == -1 &&
-            err_has(tpath("bad/none.h5"), "No such file"));
+  CU_ASSERT(open_and_read(test_tpath("bad/good.h5"), &other) == -1 &&
+            test_err_has("model.layers (2 vs 3)", "model.d_model (32 vs 48)"));
+  CU_ASSERT(open_and_read(test_tpath("bad/none.h5"), &cfg) == -1 &&
+            test_err_has(test_tpath("bad/none.h5"), "No such file"));
   fflush(stderr);
   dup2(saved, 2);
   close(saved);
   close(cap);
-  stat(tpath("stderr.txt"), &st);
+  stat(test_tpath("stderr.txt"), &st);
   CU_ASSERT_EQUAL(st.st_size, 0); /* HDF5 printed nothing of its own */
 }
 
 static void test_world_size_refused(void) {
   slt_config cfg;
-  tiny_config(&cfg, tpath("world"), 10);
+  tiny_config(&cfg, test_tpath("world"), 10);
   mkdir(cfg.out_dir, 0777);
   fake_run f;
   fake_build(&f, &cfg, 1);
@@ -367,7 +340,7 @@ static void test_world_size_refused(void) {
   quiet(true);
   int rc = slt_trainer_init_resume(&t, &cfg, "auto");
   quiet(false);
-  CU_ASSERT(rc == -1 && err_has(path, "2 ranks"));
+  CU_ASSERT(rc == -1 && test_err_has(path, "2 ranks"));
   slt_trainer_free(&t);
 }
 
@@ -445,14 +418,14 @@ static void check_splits(const char *name, const slt_config *base, const int64_t
   slt_config a = *base;
   char dir[256];
   snprintf(dir, sizeof dir, "%s/straight", name);
-  snprintf(a.out_dir, sizeof a.out_dir, "%s", tpath(dir));
+  snprintf(a.out_dir, sizeof a.out_dir, "%s", test_tpath(dir));
   snapshot sa = {0}, sb = {0};
   CU_ASSERT_EQUAL_FATAL(train(&a, NULL, NULL, &sa), 0);
   char *log_a = loss_log(a.out_dir);
   for (int i = 0; i < nk; i++) {
     slt_config b = *base;
     snprintf(dir, sizeof dir, "%s/split_%lld", name, (long long)ks[i]);
-    snprintf(b.out_dir, sizeof b.out_dir, "%s", tpath(dir));
+    snprintf(b.out_dir, sizeof b.out_dir, "%s", test_tpath(dir));
     b.train.stop_after = ks[i];
     CU_ASSERT_EQUAL_FATAL(train(&b, NULL, NULL, NULL), 0);
     char ck[SLT_CKPT_PATH];
@@ -500,7 +473,7 @@ static void test_resume_adamp_sgdp(void) {
 /* Shards of a simple token process (next = (a·prev + noise) mod V) so the model has something
  * to learn; few rows, so the shuffled epochs wrap during the run. */
 static void write_shards(void) {
-  mkdir(tpath("shards"), 0777);
+  mkdir(test_tpath("shards"), 0777);
   slt_rng r;
   slt_rng_seed(&r, 77);
   uint32_t tok[700], prev = 1;
@@ -509,7 +482,7 @@ static void write_shards(void) {
   for (int f = 0; f < 3; f++) {
     for (int i = 0; i < sizes[f]; i++)
       tok[i] = prev = (5 * prev + (uint32_t)slt_rng_below(&r, 3)) % 64;
-    CU_ASSERT_EQUAL_FATAL(slt_shard_write(tpath(files[f]), tok, sizes[f], 2), 0);
+    CU_ASSERT_EQUAL_FATAL(slt_shard_write(test_tpath(files[f]), tok, sizes[f], 2), 0);
   }
 }
 
@@ -520,8 +493,8 @@ static void test_resume_shards(void) {
   c.data.source = SLT_DATA_SHARDS;
   c.data.shuffle = true;
   c.train.log_every = 2; /* the stops (odd steps) show progress but add no record */
-  snprintf(c.data.train, sizeof c.data.train, "%s", tpath("shards/train_*.bin"));
-  snprintf(c.data.val, sizeof c.data.val, "%s", tpath("shards/val_*.bin"));
+  snprintf(c.data.train, sizeof c.data.train, "%s", test_tpath("shards/train_*.bin"));
+  snprintf(c.data.val, sizeof c.data.val, "%s", test_tpath("shards/val_*.bin"));
   int64_t ks[] = {5, 3};
   check_splits("shards", &c, ks, 2);
 }
@@ -529,12 +502,12 @@ static void test_resume_shards(void) {
 /* --resume PATH from an older checkpoint: the log is cut back to it, steps are not repeated. */
 static void test_resume_path_trims_log(void) {
   slt_config c;
-  tiny_config(&c, tpath("trim"), 8);
+  tiny_config(&c, test_tpath("trim"), 8);
   c.train.ckpt_every = 2, c.train.stop_after = 6;
   CU_ASSERT_EQUAL_FATAL(train(&c, NULL, NULL, NULL), 0);
   c.train.stop_after = 0;
-  CU_ASSERT_EQUAL_FATAL(train(&c, tpath("trim/ckpt_00000002.h5"), NULL, NULL), 0);
-  char *log = loss_log(c.out_dir), *straight = loss_log(tpath("synthetic/straight"));
+  CU_ASSERT_EQUAL_FATAL(train(&c, test_tpath("trim/ckpt_00000002.h5"), NULL, NULL), 0);
+  char *log = loss_log(c.out_dir), *straight = loss_log(test_tpath("synthetic/straight"));
   CU_ASSERT_STRING_EQUAL(log, straight); /* steps 1..8 once each, same numbers */
   free(log);
   free(straight);
@@ -542,23 +515,23 @@ static void test_resume_path_trims_log(void) {
 
 static void test_stops_write_checkpoints(void) {
   slt_config c;
-  tiny_config(&c, tpath("signal"), 8);
+  tiny_config(&c, test_tpath("signal"), 8);
   volatile sig_atomic_t stop = 1; /* as if SIGINT arrived during the first step */
   snapshot s = {0};
   CU_ASSERT_EQUAL_FATAL(train(&c, NULL, &stop, &s), 0);
   CU_ASSERT_EQUAL(s.step, 1);
-  CU_ASSERT(access(tpath("signal/ckpt_00000001.h5"), F_OK) == 0);
+  CU_ASSERT(access(test_tpath("signal/ckpt_00000001.h5"), F_OK) == 0);
   snapshot_free(&s);
-  tiny_config(&c, tpath("time"), 8);
+  tiny_config(&c, test_tpath("time"), 8);
   c.train.time_limit = 1e-6; /* already over after the first step */
   CU_ASSERT_EQUAL_FATAL(train(&c, NULL, NULL, &s), 0);
   CU_ASSERT_EQUAL(s.step, 1);
-  CU_ASSERT(access(tpath("time/ckpt_00000001.h5"), F_OK) == 0);
+  CU_ASSERT(access(test_tpath("time/ckpt_00000001.h5"), F_OK) == 0);
   snapshot_free(&s);
   c.train.time_limit = 3600; /* resumes and finishes well within it */
   CU_ASSERT_EQUAL_FATAL(train(&c, "auto", NULL, &s), 0);
   CU_ASSERT_EQUAL(s.step, 8);
-  CU_ASSERT(access(tpath("time/ckpt_00000008.h5"), F_OK) == 0);
+  CU_ASSERT(access(test_tpath("time/ckpt_00000008.h5"), F_OK) == 0);
   snapshot_free(&s);
 }
 
@@ -672,8 +645,10 @@ static int register_resume_tests(CU_pSuite s) {
          !CU_add_test(s, "sampling: argmax, top-k, determinism", test_sampling);
 }
 
+static int suite_init_ckpt(void) { return test_tmpdir_init("ckpt"); }
+
 int register_checkpoint_suite(void) {
-  CU_pSuite s = CU_add_suite("checkpoint", suite_init, suite_cleanup);
+  CU_pSuite s = CU_add_suite("checkpoint", suite_init_ckpt, test_tmpdir_cleanup);
   if (!s) return -1;
   return !CU_add_test(s, "save, open, read back bitwise", test_round_trip) ||
          !CU_add_test(s, "checkpoint names", test_names) ||

@@ -21,38 +21,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char tmpdir[64];
 
-static int suite_init(void) {
-  snprintf(tmpdir, sizeof tmpdir, "/tmp/slt_data_XXXXXX");
-  return mkdtemp(tmpdir) ? 0 : -1;
-}
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st, (void)flag, (void)ftw;
-  return remove(path);
-}
 
-static int suite_cleanup(void) {
-  return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
-/* tmpdir/name, in a rotating set of buffers so a few can be live at once. */
-static const char *tpath(const char *name) {
-  static char buf[8][512];
-  static int next;
-  char *p = buf[next++ % 8];
-  snprintf(p, 512, "%s/%s", tmpdir, name);
-  return p;
-}
 
-/* The last error mentions every one of the given strings (printed when it does not). */
-static bool err_has(const char *a, const char *b) {
-  const char *m = slt_err_msg();
-  bool ok = strstr(m, a) && (!b || strstr(m, b));
-  if (!ok) printf("\n  error \"%s\" lacks \"%s\" / \"%s\"\n", m, a, b ? b : "");
-  return ok;
-}
 
 static int entries_in(const char *dir) {
   DIR *d = opendir(dir);
@@ -75,7 +48,7 @@ static void roundtrip(const char *name, int width, uint32_t modulus) {
   const int64_t n = 5000;
   uint32_t *tok = ramp(n, 7919, 3, modulus);
   tok[10] = modulus - 1; /* the largest value the width allows */
-  const char *p = tpath(name);
+  const char *p = test_tpath(name);
   CU_ASSERT_EQUAL_FATAL(slt_shard_write(p, tok, n, width), 0);
   struct stat st;
   CU_ASSERT(stat(p, &st) == 0 && st.st_size == 1024 + n * width);
@@ -98,7 +71,7 @@ static void roundtrip(const char *name, int width, uint32_t modulus) {
   CU_ASSERT(out[0] == (int32_t)tok[4990] && out[9] == (int32_t)tok[4999]);
   slt_err_clear();
   CU_ASSERT_EQUAL(slt_shards_read(s, 4991, 10, out), -1); /* one past the end */
-  CU_ASSERT(err_has("offset 4991", "5,000 tokens"));
+  CU_ASSERT(test_err_has("offset 4991", "5,000 tokens"));
   slt_shards_close(s);
   free(out);
   free(tok);
@@ -114,12 +87,12 @@ static void test_shard_u32(void) {
 /* Files of a glob are one stream in name order (not creation order); empty files and mixed
  * widths are fine; reads span file boundaries. */
 static void test_shard_glob_concat(void) {
-  mkdir(tpath("cat"), 0755);
+  mkdir(test_tpath("cat"), 0755);
   uint32_t *a = ramp(100, 1, 0, 1u << 30), *b = ramp(50, 1, 100, 1u << 30);
-  CU_ASSERT_EQUAL_FATAL(slt_shard_write(tpath("cat/s_1.bin"), b, 50, 4), 0);
-  CU_ASSERT_EQUAL_FATAL(slt_shard_write(tpath("cat/s_0a.bin"), NULL, 0, 2), 0);
-  CU_ASSERT_EQUAL_FATAL(slt_shard_write(tpath("cat/s_0.bin"), a, 100, 2), 0);
-  slt_shards *s = slt_shards_open(tpath("cat/s_*.bin"), 1000);
+  CU_ASSERT_EQUAL_FATAL(slt_shard_write(test_tpath("cat/s_1.bin"), b, 50, 4), 0);
+  CU_ASSERT_EQUAL_FATAL(slt_shard_write(test_tpath("cat/s_0a.bin"), NULL, 0, 2), 0);
+  CU_ASSERT_EQUAL_FATAL(slt_shard_write(test_tpath("cat/s_0.bin"), a, 100, 2), 0);
+  slt_shards *s = slt_shards_open(test_tpath("cat/s_*.bin"), 1000);
   CU_ASSERT_PTR_NOT_NULL_FATAL(s);
   CU_ASSERT_EQUAL(slt_shards_files(s), 3);
   CU_ASSERT_PTR_NOT_NULL(strstr(slt_shards_path(s, 0), "s_0.bin"));
@@ -138,21 +111,21 @@ static void test_shard_glob_concat(void) {
 }
 
 static void test_shard_write_atomic(void) {
-  mkdir(tpath("w"), 0755);
+  mkdir(test_tpath("w"), 0755);
   uint32_t big[3] = {1, 70000, 2};
   slt_err_clear();
-  CU_ASSERT_EQUAL(slt_shard_write(tpath("w/x.bin"), big, 3, 2), -1);
-  CU_ASSERT(err_has("w/x.bin", "70000"));
-  CU_ASSERT_EQUAL(entries_in(tpath("w")), 0); /* neither the file nor a temporary */
-  CU_ASSERT_EQUAL(slt_shard_write(tpath("w/x.bin"), big, 3, 3), -1);
-  CU_ASSERT_EQUAL(slt_shard_write(tpath("nodir/x.bin"), big, 3, 4), -1);
-  CU_ASSERT(err_has("nodir/x.bin", NULL));
+  CU_ASSERT_EQUAL(slt_shard_write(test_tpath("w/x.bin"), big, 3, 2), -1);
+  CU_ASSERT(test_err_has("w/x.bin", "70000"));
+  CU_ASSERT_EQUAL(entries_in(test_tpath("w")), 0); /* neither the file nor a temporary */
+  CU_ASSERT_EQUAL(slt_shard_write(test_tpath("w/x.bin"), big, 3, 3), -1);
+  CU_ASSERT_EQUAL(slt_shard_write(test_tpath("nodir/x.bin"), big, 3, 4), -1);
+  CU_ASSERT(test_err_has("nodir/x.bin", NULL));
   /* overwriting replaces the whole file */
   uint32_t one[1] = {5};
-  CU_ASSERT_EQUAL(slt_shard_write(tpath("w/x.bin"), big, 3, 4), 0);
-  CU_ASSERT_EQUAL(slt_shard_write(tpath("w/x.bin"), one, 1, 2), 0);
-  CU_ASSERT_EQUAL(entries_in(tpath("w")), 1);
-  slt_shards *s = slt_shards_open(tpath("w/x.bin"), 0);
+  CU_ASSERT_EQUAL(slt_shard_write(test_tpath("w/x.bin"), big, 3, 4), 0);
+  CU_ASSERT_EQUAL(slt_shard_write(test_tpath("w/x.bin"), one, 1, 2), 0);
+  CU_ASSERT_EQUAL(entries_in(test_tpath("w")), 1);
+  slt_shards *s = slt_shards_open(test_tpath("w/x.bin"), 0);
   CU_ASSERT_PTR_NOT_NULL_FATAL(s);
   int32_t v = -1;
   CU_ASSERT(slt_shards_tokens(s) == 1 && slt_shards_read(s, 0, 1, &v) == 0 && v == 5);
@@ -168,7 +141,7 @@ static void patch_i32(const char *path, int index, int32_t v) {
 /* A fresh valid uint16 shard of 1,000 tokens (< 256) named name; returns its path. */
 static const char *good_shard(const char *name) {
   uint32_t *t = ramp(1000, 13, 0, 256);
-  const char *p = tpath(name);
+  const char *p = test_tpath(name);
   CU_ASSERT_EQUAL(slt_shard_write(p, t, 1000, 2), 0);
   free(t);
   return p;
@@ -180,47 +153,47 @@ static void expect_bad(const char *pattern, int vocab, const char *name, const c
   slt_shards *s = slt_shards_open(pattern, vocab);
   CU_ASSERT_PTR_NULL(s);
   slt_shards_close(s);
-  CU_ASSERT(err_has(name, detail));
+  CU_ASSERT(test_err_has(name, detail));
 }
 
 static void test_shard_bad(void) {
-  mkdir(tpath("bad"), 0755);
+  mkdir(test_tpath("bad"), 0755);
   patch_i32(good_shard("bad/magic.bin"), 0, 12345);
-  expect_bad(tpath("bad/magic.bin"), 0, "bad/magic.bin", "magic 12345");
+  expect_bad(test_tpath("bad/magic.bin"), 0, "bad/magic.bin", "magic 12345");
   patch_i32(good_shard("bad/version.bin"), 1, 7);
-  expect_bad(tpath("bad/version.bin"), 0, "bad/version.bin", "version");
+  expect_bad(test_tpath("bad/version.bin"), 0, "bad/version.bin", "version");
   CU_ASSERT_EQUAL(truncate(good_shard("bad/trunc.bin"), 3021), 0);
-  expect_bad(tpath("bad/trunc.bin"), 0, "bad/trunc.bin",
+  expect_bad(test_tpath("bad/trunc.bin"), 0, "bad/trunc.bin",
              "truncated: header says 1,000 tokens (3,024 bytes) but file has 3,021 bytes");
   CU_ASSERT_EQUAL(truncate(good_shard("bad/extra.bin"), 3026), 0);
-  expect_bad(tpath("bad/extra.bin"), 0, "bad/extra.bin", "extra bytes");
+  expect_bad(test_tpath("bad/extra.bin"), 0, "bad/extra.bin", "extra bytes");
   CU_ASSERT_EQUAL(truncate(good_shard("bad/short.bin"), 100), 0);
-  expect_bad(tpath("bad/short.bin"), 0, "bad/short.bin", "truncated");
+  expect_bad(test_tpath("bad/short.bin"), 0, "bad/short.bin", "truncated");
   patch_i32(good_shard("bad/negative.bin"), 2, -5);
-  expect_bad(tpath("bad/negative.bin"), 0, "bad/negative.bin", "negative");
+  expect_bad(test_tpath("bad/negative.bin"), 0, "bad/negative.bin", "negative");
   /* token 17 is 300: fine without a vocabulary, an error with vocab 256 or 300 */
   uint32_t *t = ramp(1000, 13, 0, 256);
   t[17] = 300;
-  CU_ASSERT_EQUAL(slt_shard_write(tpath("bad/vocab.bin"), t, 1000, 2), 0);
-  slt_shards *ok = slt_shards_open(tpath("bad/vocab.bin"), 0);
+  CU_ASSERT_EQUAL(slt_shard_write(test_tpath("bad/vocab.bin"), t, 1000, 2), 0);
+  slt_shards *ok = slt_shards_open(test_tpath("bad/vocab.bin"), 0);
   CU_ASSERT_PTR_NOT_NULL(ok);
   slt_shards_close(ok);
-  expect_bad(tpath("bad/vocab.bin"), 256, "bad/vocab.bin", "token 17 (byte offset 1,058) is 300");
-  expect_bad(tpath("bad/vocab.bin"), 300, "bad/vocab.bin", "vocabulary size 300");
-  ok = slt_shards_open(tpath("bad/vocab.bin"), 301);
+  expect_bad(test_tpath("bad/vocab.bin"), 256, "bad/vocab.bin", "token 17 (byte offset 1,058) is 300");
+  expect_bad(test_tpath("bad/vocab.bin"), 300, "bad/vocab.bin", "vocabulary size 300");
+  ok = slt_shards_open(test_tpath("bad/vocab.bin"), 301);
   CU_ASSERT_PTR_NOT_NULL(ok);
   slt_shards_close(ok);
   t[17] = 1u << 31; /* uint32 shards must fit int32 even without a vocabulary */
-  CU_ASSERT_EQUAL(slt_shard_write(tpath("bad/vocab32.bin"), t, 1000, 4), 0);
-  expect_bad(tpath("bad/vocab32.bin"), 0, "bad/vocab32.bin", "int32");
+  CU_ASSERT_EQUAL(slt_shard_write(test_tpath("bad/vocab32.bin"), t, 1000, 4), 0);
+  expect_bad(test_tpath("bad/vocab32.bin"), 0, "bad/vocab32.bin", "int32");
   free(t);
-  expect_bad(tpath("bad/none_*.bin"), 0, "bad/none_*.bin", "no files match");
+  expect_bad(test_tpath("bad/none_*.bin"), 0, "bad/none_*.bin", "no files match");
   /* one bad file among good ones: the bad one is named */
-  mkdir(tpath("mix"), 0755);
+  mkdir(test_tpath("mix"), 0755);
   good_shard("mix/a.bin");
   patch_i32(good_shard("mix/b.bin"), 0, 1);
   good_shard("mix/c.bin");
-  expect_bad(tpath("mix/*.bin"), 0, "mix/b.bin", "magic");
+  expect_bad(test_tpath("mix/*.bin"), 0, "mix/b.bin", "magic");
 }
 
 /* ---------------- synthetic Markov source ---------------- */
@@ -424,15 +397,15 @@ static void test_markov_determinism(void) {
 static void test_markov_errors(void) {
   slt_err_clear();
   CU_ASSERT_PTR_NULL(slt_markov_new(256, 3, 0.1, 1));
-  CU_ASSERT(err_has("vocab 256, order 3", "2^26"));
+  CU_ASSERT(test_err_has("vocab 256, order 3", "2^26"));
   CU_ASSERT_PTR_NULL(slt_markov_new(16, 1, 0, 1));
-  CU_ASSERT(err_has("alpha", NULL));
+  CU_ASSERT(test_err_has("alpha", NULL));
   CU_ASSERT_PTR_NULL(slt_markov_new(0, 1, 1, 1));
-  CU_ASSERT(err_has("vocab", NULL));
+  CU_ASSERT(test_err_has("vocab", NULL));
   CU_ASSERT_PTR_NULL(slt_markov_from_table(2, 1, (double[]){0.5, 0.5, 0.5, 0.6}, 1));
-  CU_ASSERT(err_has("context 1", "sums to"));
+  CU_ASSERT(test_err_has("context 1", "sums to"));
   CU_ASSERT_PTR_NULL(slt_markov_from_table(2, 1, (double[]){0.5, 0.5, 1.5, -0.5}, 1));
-  CU_ASSERT(err_has("context 1", "not a probability"));
+  CU_ASSERT(test_err_has("context 1", "not a probability"));
 }
 
 /* ---------------- loader ---------------- */
@@ -440,7 +413,7 @@ static void test_markov_errors(void) {
 /* A uint32 shard whose token i is i: a row's first token names the row (row = x[0] / T). */
 static const char *index_shard(const char *name, int64_t n) {
   uint32_t *t = ramp(n, 1, 0, 1u << 30);
-  const char *p = tpath(name);
+  const char *p = test_tpath(name);
   CU_ASSERT_EQUAL(slt_shard_write(p, t, n, 4), 0);
   free(t);
   return p;
@@ -478,7 +451,7 @@ static void test_loader_rows(void) {
   slt_err_clear();
   CU_ASSERT_EQUAL(slt_loader_batch(l, 0, 2, x, y), -1);
   CU_ASSERT_EQUAL(slt_loader_val_batch(l, 0, x, y), -1);
-  CU_ASSERT(err_has("validation", NULL));
+  CU_ASSERT(test_err_has("validation", NULL));
   slt_loader_free(l);
 }
 
@@ -558,7 +531,7 @@ static void test_loader_shuffle(void) {
   /* a different seed gives a different order */
   slt_loader_cfg ca = cfg_of(1, 1, 1, 0, 1, true), cb = ca;
   cb.seed = 78;
-  const char *p = tpath("perm1000.bin");
+  const char *p = test_tpath("perm1000.bin");
   slt_loader *a = slt_loader_new_shards(p, NULL, 0, &ca),
              *b = slt_loader_new_shards(p, NULL, 0, &cb);
   CU_ASSERT_FATAL(a && b);
@@ -604,7 +577,7 @@ static void test_loader_cursor(void) {
   slt_loader *d = slt_loader_new_shards(p, NULL, 0, &other);
   slt_err_clear();
   CU_ASSERT_EQUAL(slt_loader_set_cursor(d, &c), -1);
-  CU_ASSERT(err_has("cursor", "micro_batch 4"));
+  CU_ASSERT(test_err_has("cursor", "micro_batch 4"));
   c.seed++;
   CU_ASSERT_EQUAL(slt_loader_set_cursor(b, &c), -1);
   slt_loader_free(a);
@@ -677,18 +650,20 @@ static void test_loader_errors(void) {
   const char *p = index_shard("tiny.bin", 8), *ok = index_shard("errs.bin", 1000); /* ids to 999 */
   slt_err_clear();
   CU_ASSERT_PTR_NULL(slt_loader_new_shards(p, NULL, 0, &cfg));
-  CU_ASSERT(err_has("tiny.bin", "no full row"));
-  CU_ASSERT_PTR_NULL(slt_loader_new_shards(ok, tpath("nothing*.bin"), 0, &cfg));
-  CU_ASSERT(err_has("nothing*.bin", "no files match"));
+  CU_ASSERT(test_err_has("tiny.bin", "no full row"));
+  CU_ASSERT_PTR_NULL(slt_loader_new_shards(ok, test_tpath("nothing*.bin"), 0, &cfg));
+  CU_ASSERT(test_err_has("nothing*.bin", "no files match"));
   CU_ASSERT_PTR_NULL(slt_loader_new_shards(ok, NULL, 500, &cfg));
-  CU_ASSERT(err_has("errs.bin", "vocabulary size 500"));
+  CU_ASSERT(test_err_has("errs.bin", "vocabulary size 500"));
   cfg.rank = 1;
   CU_ASSERT_PTR_NULL(slt_loader_new_shards(ok, NULL, 0, &cfg));
-  CU_ASSERT(err_has("rank", NULL));
+  CU_ASSERT(test_err_has("rank", NULL));
 }
 
+static int suite_init_data(void) { return test_tmpdir_init("data"); }
+
 int register_data_suite(void) {
-  CU_pSuite s = CU_add_suite("data", suite_init, suite_cleanup);
+  CU_pSuite s = CU_add_suite("data", suite_init_data, test_tmpdir_cleanup);
   if (!s) return -1;
   return !CU_add_test(s, "shard uint16 round trip", test_shard_u16) ||
                  !CU_add_test(s, "shard uint32 round trip", test_shard_u32) ||

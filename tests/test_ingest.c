@@ -24,29 +24,10 @@
 #include <zlib.h>
 #include <zstd.h>
 
-static char tmpdir[64];
 
-static int suite_init(void) {
-  snprintf(tmpdir, sizeof tmpdir, "/tmp/slt_ingest_XXXXXX");
-  return mkdtemp(tmpdir) ? 0 : -1;
-}
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st, (void)flag, (void)ftw;
-  return remove(path);
-}
 
-static int suite_cleanup(void) {
-  return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
-static const char *tpath(const char *name) {
-  static char buf[8][512];
-  static int next;
-  char *p = buf[next++ % 8];
-  snprintf(p, 512, "%s/%s", tmpdir, name);
-  return p;
-}
 
 static void write_file(const char *path, const void *data, size_t n) {
   FILE *f = fopen(path, "wb");
@@ -55,13 +36,6 @@ static void write_file(const char *path, const void *data, size_t n) {
   fclose(f);
 }
 
-/* The last error mentions every one of the given strings (printed when it does not). */
-static bool err_has(const char *a, const char *b) {
-  const char *m = slt_err_msg();
-  bool ok = strstr(m, a) && (!b || strstr(m, b));
-  if (!ok) printf("\n  error \"%s\" lacks \"%s\" / \"%s\"\n", m, a, b ? b : "");
-  return ok;
-}
 
 /* ---------------- a minimal parquet writer ---------------- */
 
@@ -538,13 +512,13 @@ static void test_samples_refused_columns(void) {
   const char *snappy = sample("ingest sample columns", "rw-snappy.parquet", a, sizeof a);
   if (!snappy) return;
   CU_ASSERT_PTR_NULL(slt_parquet_open(snappy, "contnet"));
-  CU_ASSERT(err_has("column 'contnet': no column named 'contnet' (columns: content, url, "
+  CU_ASSERT(test_err_has("column 'contnet': no column named 'contnet' (columns: content, url, "
                     "timestamp, dump, segment, image_urls)",
                     "rw-snappy.parquet"));
   CU_ASSERT_PTR_NULL(slt_parquet_open(snappy, "timestamp"));
-  CU_ASSERT(err_has("column 'timestamp'", "type INT64 is unsupported"));
+  CU_ASSERT(test_err_has("column 'timestamp'", "type INT64 is unsupported"));
   CU_ASSERT_PTR_NULL(slt_parquet_open(snappy, "image_urls"));
-  CU_ASSERT(err_has("column 'image_urls'", "nested"));
+  CU_ASSERT(test_err_has("column 'image_urls'", "nested"));
 }
 
 /* Every prefix of the sample (at a stride) fails to open or to read, with a message. */
@@ -557,7 +531,7 @@ static void test_samples_truncated(void) {
   uint8_t *buf = malloc(1 << 20);
   size_t n = fread(buf, 1, 1 << 20, f);
   fclose(f);
-  const char *path = tpath("trunc.parquet");
+  const char *path = test_tpath("trunc.parquet");
   int errors = 0, tries = 0;
   for (size_t len = 0; len < n; len += 7919, tries++) {
     write_file(path, buf, len);
@@ -584,7 +558,7 @@ static void test_rle_levels(void) {
   const uint8_t rle[] = {0x0A, 0x01};
   CU_ASSERT_EQUAL(rle_all(rle, sizeof rle, 1, v, 64), 5);
   CU_ASSERT(v[0] == 1 && v[4] == 1);
-  CU_ASSERT(err_has("ended early", NULL));
+  CU_ASSERT(test_err_has("ended early", NULL));
   /* bit-packed: one group (header 1<<1|1), 0b10110010 read least significant bit first */
   const uint8_t bp[] = {0x03, 0xB2};
   CU_ASSERT_EQUAL(rle_all(bp, sizeof bp, 1, v, 64), 8);
@@ -612,7 +586,7 @@ static void test_rle_levels(void) {
   /* an RLE value wider than the bit width, a truncated value, an overlong header */
   const uint8_t wide[] = {0x02, 0x05};
   CU_ASSERT_EQUAL(rle_all(wide, sizeof wide, 2, v, 64), 0);
-  CU_ASSERT(err_has("wider than 2 bits", NULL));
+  CU_ASSERT(test_err_has("wider than 2 bits", NULL));
   const uint8_t short_val[] = {0x02, 0x05};
   CU_ASSERT_EQUAL(rle_all(short_val, sizeof short_val, 16, v, 64), 0);
   const uint8_t long_hdr[12] = {0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
@@ -666,7 +640,7 @@ static void test_page_decoder(void) {
   const uint8_t idx_bad[] = {2, 0x02, 0x03};
   CU_ASSERT_EQUAL_FATAL(slt_pq_page_open(&pg, &h, NULL, idx_bad, sizeof idx_bad, 0, &d), 0);
   CU_ASSERT_EQUAL(page_all(&pg, got, sizeof got, &nulls), -1);
-  CU_ASSERT(err_has("dictionary index 3 out of range", NULL));
+  CU_ASSERT(test_err_has("dictionary index 3 out of range", NULL));
 
   /* v2: levels apart (RLE: 2 nulls, then 2 values as a run of 1s), PLAIN_DICTIONARY values */
   const uint8_t lev[] = {0x04, 0x00, 0x04, 0x01};
@@ -702,24 +676,24 @@ static void test_page_decoder(void) {
   h = (slt_pq_page_header){.type = SLT_PQ_DATA_PAGE, .num_values = 1, .encoding = SLT_PQ_PLAIN};
   CU_ASSERT_EQUAL_FATAL(slt_pq_page_open(&pg, &h, NULL, over, sizeof over, 0, NULL), 0);
   CU_ASSERT_EQUAL(page_all(&pg, got, sizeof got, &nulls), -1);
-  CU_ASSERT(err_has("past the end of the page", NULL));
+  CU_ASSERT(test_err_has("past the end of the page", NULL));
   h.encoding = 7;
   CU_ASSERT_EQUAL(slt_pq_page_open(&pg, &h, NULL, over, sizeof over, 0, NULL), -1);
-  CU_ASSERT(err_has("unsupported encoding DELTA_BYTE_ARRAY", NULL));
+  CU_ASSERT(test_err_has("unsupported encoding DELTA_BYTE_ARRAY", NULL));
   h.encoding = SLT_PQ_RLE_DICTIONARY;
   CU_ASSERT_EQUAL(slt_pq_page_open(&pg, &h, NULL, over, sizeof over, 0, NULL), -1);
-  CU_ASSERT(err_has("without a dictionary page", NULL));
+  CU_ASSERT(test_err_has("without a dictionary page", NULL));
   h.encoding = SLT_PQ_PLAIN, h.def_encoding = 4;
   CU_ASSERT_EQUAL(slt_pq_page_open(&pg, &h, NULL, over, sizeof over, 1, NULL), -1);
-  CU_ASSERT(err_has("definition level encoding BIT_PACKED", NULL));
+  CU_ASSERT(test_err_has("definition level encoding BIT_PACKED", NULL));
   h.def_encoding = SLT_PQ_RLE;
   CU_ASSERT_EQUAL(slt_pq_page_open(&pg, &h, NULL, over, sizeof over, 1, NULL), -1);
-  CU_ASSERT(err_has("definition levels run past", NULL));
+  CU_ASSERT(test_err_has("definition levels run past", NULL));
   CU_ASSERT_EQUAL(slt_pq_dict_load(&d, dbytes, sizeof dbytes, 1LL << 40), -1);
-  CU_ASSERT(err_has("cannot fit", NULL));
+  CU_ASSERT(test_err_has("cannot fit", NULL));
   CU_ASSERT_EQUAL(slt_pq_dict_load(&d, dbytes, sizeof dbytes, 3), 0);
   CU_ASSERT_EQUAL(slt_pq_dict_load(&d, over, sizeof over, 1), -1);
-  CU_ASSERT(err_has("dictionary entry 0 runs past", NULL));
+  CU_ASSERT(test_err_has("dictionary entry 0 runs past", NULL));
   slt_pq_dict_free(&d);
 }
 
@@ -728,7 +702,7 @@ static void test_page_decoder(void) {
 static const char *build_to(const char *name, const pq_spec *sp, char *const *vals, int n,
                             pq_file *keep) {
   pq_file pf = build_parquet(sp, (const char *const *)vals, n);
-  const char *path = tpath(name);
+  const char *path = test_tpath(name);
   write_file(path, pf.f.b, pf.f.n);
   if (keep)
     *keep = pf;
@@ -786,29 +760,29 @@ static void test_built_refusals(void) {
   const char *path = build_to("ok.parquet", &sp, vals, 60, NULL);
   CU_ASSERT_PTR_NULL(slt_parquet_open(path, "txet"));
   CU_ASSERT(
-      err_has("ok.parquet: column 'txet': no column named 'txet' (columns: id, content)", NULL));
+      test_err_has("ok.parquet: column 'txet': no column named 'txet' (columns: id, content)", NULL));
   CU_ASSERT_PTR_NULL(slt_parquet_open(path, "id"));
-  CU_ASSERT(err_has("column 'id': type INT32 is unsupported", NULL));
-  CU_ASSERT_PTR_NULL(slt_parquet_open(tpath("missing.parquet"), "content"));
-  CU_ASSERT(err_has("missing.parquet: cannot open", NULL));
+  CU_ASSERT(test_err_has("column 'id': type INT32 is unsupported", NULL));
+  CU_ASSERT_PTR_NULL(slt_parquet_open(test_tpath("missing.parquet"), "content"));
+  CU_ASSERT(test_err_has("missing.parquet: cannot open", NULL));
 
   sp.bad_encoding = 7;
   path = build_to("delta.parquet", &sp, vals, 60, NULL);
   CU_ASSERT_EQUAL(drain(path, "content", NULL), -1);
-  CU_ASSERT(err_has("delta.parquet: column 'content': page at offset ",
+  CU_ASSERT(test_err_has("delta.parquet: column 'content': page at offset ",
                     ": unsupported encoding DELTA_BYTE_ARRAY"));
   sp.bad_encoding = 0, sp.bad_codec = 5;
   path = build_to("lz4.parquet", &sp, vals, 60, NULL);
   CU_ASSERT_PTR_NULL(slt_parquet_open(path, "content"));
-  CU_ASSERT(err_has("lz4.parquet: column 'content': unsupported codec LZ4", NULL));
+  CU_ASSERT(test_err_has("lz4.parquet: column 'content': unsupported codec LZ4", NULL));
   sp.bad_codec = 0, sp.shrink = 9;
   path = build_to("short.parquet", &sp, vals, 60, NULL);
   CU_ASSERT_EQUAL(drain(path, "content", NULL), -1);
-  CU_ASSERT(err_has("short.parquet: column 'content': truncated page at offset ", NULL));
+  CU_ASSERT(test_err_has("short.parquet: column 'content': truncated page at offset ", NULL));
   sp.shrink = 0, sp.undercount = 3;
   path = build_to("under.parquet", &sp, vals, 60, NULL);
   CU_ASSERT_EQUAL(drain(path, "content", NULL), -1);
-  CU_ASSERT(err_has("under.parquet: column 'content': page at offset ",
+  CU_ASSERT(test_err_has("under.parquet: column 'content': page at offset ",
                     "more values than the chunk's 27"));
   free_vals(vals, 60);
 }
@@ -820,7 +794,7 @@ static void test_corrupt_frame(void) {
   pq_file pf = build_parquet(&sp, (const char *const *)vals, 20);
   uint8_t *b = pf.f.b;
   size_t n = pf.f.n;
-  const char *path = tpath("frame.parquet");
+  const char *path = test_tpath("frame.parquet");
   struct {
     size_t at;
     uint8_t v;
@@ -836,7 +810,7 @@ static void test_corrupt_frame(void) {
     b[cases[k].at] = cases[k].v;
     write_file(path, b, n);
     CU_ASSERT_EQUAL(drain(path, "content", NULL), -1);
-    CU_ASSERT(err_has("frame.parquet: ", cases[k].msg));
+    CU_ASSERT(test_err_has("frame.parquet: ", cases[k].msg));
     b[cases[k].at] = old;
   }
   sp.two_schemas = true; /* found by fuzz_parquet: the first schema leaked */
@@ -844,12 +818,12 @@ static void test_corrupt_frame(void) {
   write_file(path, two.f.b, two.f.n);
   CU_ASSERT_EQUAL(drain(path, "content", NULL), -1);
   CU_ASSERT(
-      err_has("frame.parquet: column 'content': corrupt footer at offset ", "bad schema list"));
+      test_err_has("frame.parquet: column 'content': corrupt footer at offset ", "bad schema list"));
   free(two.f.b);
   memcpy(b + n - 4, "PARE", 4);
   write_file(path, b, n);
   CU_ASSERT_EQUAL(drain(path, "content", NULL), -1);
-  CU_ASSERT(err_has("frame.parquet: encrypted parquet files are unsupported", NULL));
+  CU_ASSERT(test_err_has("frame.parquet: encrypted parquet files are unsupported", NULL));
   memcpy(b + n - 4, "PAR1", 4);
   /* every prefix, and every prefix with the real footer appended (a cut inside the data) */
   int errors = 0;
@@ -866,7 +840,7 @@ static void test_corrupt_frame(void) {
  * not matter) the same values; never a crash. Most flips must be caught. */
 static void test_corrupt_page_headers(void) {
   char **vals = make_vals(40, true);
-  const char *path = tpath("flip.parquet");
+  const char *path = test_tpath("flip.parquet");
   int flips = 0, caught = 0, same = 0;
   for (int v = 1; v <= 2; v++) {
     pq_spec sp = {.version = v,
@@ -909,7 +883,7 @@ static void test_corrupt_page_headers(void) {
 /* ---------------- JSONL ---------------- */
 
 static const char *jsonl_file(const char *name, const char *text) {
-  const char *path = tpath(name);
+  const char *path = test_tpath(name);
   write_file(path, text, strlen(text));
   return path;
 }
@@ -1016,7 +990,7 @@ static void test_jsonl_bad_lines(void) {
     int rc;
     CU_ASSERT_STRING_EQUAL(jsonl_all(path, "content", false, &rc, NULL), "ok|");
     CU_ASSERT_EQUAL(rc, -1);
-    CU_ASSERT(err_has("bad.jsonl: line 3: malformed JSON", NULL));
+    CU_ASSERT(test_err_has("bad.jsonl: line 3: malformed JSON", NULL));
     int64_t nbad = -1;
     CU_ASSERT_STRING_EQUAL(jsonl_all(path, "content", true, &rc, &nbad), "ok|after|");
     CU_ASSERT(rc == 0 && nbad == 1);
@@ -1029,12 +1003,12 @@ static void test_jsonl_bad_lines(void) {
   strcpy(deep + o, "}\n");
   int rc;
   jsonl_all(jsonl_file("deep.jsonl", deep), "content", false, &rc, NULL);
-  CU_ASSERT(rc == -1 && err_has("deep.jsonl: line 1", "nested deeper than 512"));
+  CU_ASSERT(rc == -1 && test_err_has("deep.jsonl: line 1", "nested deeper than 512"));
   /* a missing field, a non-string field; skip_bad counts them and keeps the first reason */
   const char *path = jsonl_file("miss.jsonl", "{\"text\": \"a\"}\n{\"content\": null}\n"
                                               "{\"content\": \"c\"}\n{\"content\": 5}\n");
   CU_ASSERT_STRING_EQUAL(jsonl_all(path, "content", false, &rc, NULL), "");
-  CU_ASSERT(rc == -1 && err_has("miss.jsonl: line 1: no field 'content'", NULL));
+  CU_ASSERT(rc == -1 && test_err_has("miss.jsonl: line 1: no field 'content'", NULL));
   slt_jsonl *j = slt_jsonl_open(path, "content", true);
   const char *s;
   size_t len;
@@ -1045,9 +1019,9 @@ static void test_jsonl_bad_lines(void) {
   slt_jsonl_close(j);
   path = jsonl_file("null.jsonl", "{\"content\": null}\n");
   jsonl_all(path, "content", false, &rc, NULL);
-  CU_ASSERT(rc == -1 && err_has("null.jsonl: line 1: field 'content' is not a string", NULL));
-  CU_ASSERT_PTR_NULL(slt_jsonl_open(tpath("nope.jsonl"), "content", false));
-  CU_ASSERT(err_has("nope.jsonl: cannot open", NULL));
+  CU_ASSERT(rc == -1 && test_err_has("null.jsonl: line 1: field 'content' is not a string", NULL));
+  CU_ASSERT_PTR_NULL(slt_jsonl_open(test_tpath("nope.jsonl"), "content", false));
+  CU_ASSERT(test_err_has("nope.jsonl: cannot open", NULL));
 }
 
 /* ---------------- the fuzzers' seed corpus ---------------- */
@@ -1103,8 +1077,10 @@ static void test_write_fuzz_corpus(void) {
   }
 }
 
+static int suite_init_ingest(void) { return test_tmpdir_init("ingest"); }
+
 int register_ingest_suite(void) {
-  CU_pSuite s = CU_add_suite("ingest", suite_init, suite_cleanup);
+  CU_pSuite s = CU_add_suite("ingest", suite_init_ingest, test_tmpdir_cleanup);
   if (!s) return -1;
   if (getenv("SLT_FUZZ_CORPUS") &&
       !CU_add_test(s, "write the fuzz seed corpus", test_write_fuzz_corpus))

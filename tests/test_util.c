@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* nftw, mkdtemp */
 #include "test_util.h"
 
 #include "autograd/error.h"
@@ -5,6 +6,8 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <ftw.h>
+#include <string.h>
 #include <sys/stat.h>
 
 static int skipped;
@@ -66,4 +69,35 @@ double test_rel_err(const float *a, const float *b, int64_t n) {
     den += (double)b[i] * b[i];
   }
   return sqrt(num) / fmax(sqrt(den), 1e-30);
+}
+
+static char tmpdir[64];
+
+int test_tmpdir_init(const char *prefix) {
+  snprintf(tmpdir, sizeof tmpdir, "/tmp/slt_%s_XXXXXX", prefix);
+  return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)st, (void)flag, (void)ftw;
+  return remove(path);
+}
+
+int test_tmpdir_cleanup(void) { return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
+const char *test_tmpdir(void) { return tmpdir; }
+
+const char *test_tpath(const char *name) {
+  static char buf[8][512];
+  static int next;
+  char *p = buf[next++ % 8];
+  snprintf(p, 512, "%s/%s", tmpdir, name);
+  return p;
+}
+
+bool test_err_has(const char *a, const char *b) {
+  const char *m = slt_err_msg();
+  bool ok = strstr(m, a) && (!b || strstr(m, b)) && !strchr(m, '\n');
+  if (!ok) printf("\n  error \"%s\" lacks \"%s\" / \"%s\"\n", m, a, b ? b : "");
+  return ok;
 }

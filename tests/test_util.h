@@ -24,6 +24,17 @@ const char *test_data_dir(const char *test_name);
 void test_skip(const char *test_name, const char *why);
 int test_skipped_count(void);
 
+/* A suite's scratch directory: a fresh mkdtemp "/tmp/slt_<prefix>_XXXXXX" (suite init), and its
+ * removal with everything in it (suite cleanup). One at a time: suites run one after another. */
+int test_tmpdir_init(const char *prefix);
+int test_tmpdir_cleanup(void);
+/* The scratch directory itself, and tmpdir/name in a rotating set of 8 buffers. */
+const char *test_tmpdir(void);
+const char *test_tpath(const char *name);
+
+/* The last error is one line mentioning a (and b when given); prints it when not. */
+bool test_err_has(const char *a, const char *b);
+
 /* Relative error in norm: ‖a − b‖ / ‖b‖. */
 double test_rel_err(const float *a, const float *b, int64_t n);
 
