@@ -8,6 +8,7 @@
 #define _GNU_SOURCE /* nftw, mkdtemp */
 #include "suites.h"
 #include "test_util.h"
+#include "pq_writer.h"
 
 #include "autograd/error.h"
 #include "data/jsonl.h"
@@ -36,369 +37,6 @@ static void write_file(const char *path, const void *data, size_t n) {
   fclose(f);
 }
 
-
-/* ---------------- a minimal parquet writer ---------------- */
-
-typedef struct wbuf {
-  uint8_t *b;
-  size_t n, cap;
-  int16_t last[16]; /* Thrift: previous field id per open struct */
-  int depth;
-} wbuf;
-
-static void put(wbuf *w, const void *p, size_t n) {
-  if (w->n + n > w->cap) {
-    w->cap = (w->n + n) * 2 + 64;
-    w->b = realloc(w->b, w->cap);
-  }
-  if (n) memcpy(w->b + w->n, p, n);
-  w->n += n;
-}
-static void put_u8(wbuf *w, uint8_t v) {
-  put(w, &v, 1);
-}
-static void put_le32(wbuf *w, uint32_t v) {
-  uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
-  put(w, b, 4);
-}
-static void put_varint(wbuf *w, uint64_t v) {
-  for (; v >= 0x80; v >>= 7) put_u8(w, (uint8_t)(v | 0x80));
-  put_u8(w, (uint8_t)v);
-}
-static void put_zz(wbuf *w, int64_t v) {
-  put_varint(w, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
-}
-
-static void fld(wbuf *w, int id, int type) {
-  int d = id - w->last[w->depth];
-  if (d > 0 && d <= 15)
-    put_u8(w, (uint8_t)(d << 4 | type));
-  else
-    put_u8(w, (uint8_t)type), put_zz(w, id);
-  w->last[w->depth] = (int16_t)id;
-}
-static void t_int(wbuf *w, int id, int64_t v) {
-  fld(w, id, v == (int32_t)v ? 5 : 6), put_zz(w, v);
-}
-static void t_i64(wbuf *w, int id, int64_t v) {
-  fld(w, id, 6), put_zz(w, v);
-}
-static void t_str(wbuf *w, int id, const char *s) {
-  fld(w, id, 8);
-  put_varint(w, strlen(s));
-  put(w, s, strlen(s));
-}
-static void t_struct(wbuf *w, int id) {
-  fld(w, id, 12), w->last[++w->depth] = 0;
-}
-static void t_elem(wbuf *w) {
-  w->last[++w->depth] = 0;
-} /* a struct inside a list */
-static void t_end(wbuf *w) {
-  put_u8(w, 0), w->depth--;
-}
-static void t_list(wbuf *w, int id, int elem, int n) {
-  fld(w, id, 9);
-  if (n < 15)
-    put_u8(w, (uint8_t)(n << 4 | elem));
-  else
-    put_u8(w, (uint8_t)(0xF0 | elem)), put_varint(w, (uint64_t)n);
-}
-
-/* The RLE/bit-packed hybrid: runs of 8 or more as RLE, the rest as single bit-packed groups. */
-static void rle_encode(wbuf *w, const uint32_t *v, int n, int bw) {
-  for (int i = 0; i < n;) {
-    int run = 1;
-    while (i + run < n && v[i + run] == v[i]) run++;
-    if (run >= 8) {
-      put_varint(w, (uint64_t)run << 1);
-      for (int b = 0; b < (bw + 7) / 8; b++) put_u8(w, (uint8_t)(v[i] >> (8 * b)));
-      i += run;
-      continue;
-    }
-    put_varint(w, 3); /* one group of 8 values */
-    uint8_t bytes[32] = {0};
-    for (int k = 0; k < 8 && i + k < n; k++)
-      for (int bit = 0; bit < bw; bit++)
-        if (v[i + k] >> bit & 1) bytes[(k * bw + bit) / 8] |= (uint8_t)(1 << ((k * bw + bit) % 8));
-    put(w, bytes, (size_t)bw);
-    i += 8;
-  }
-}
-
-static uint8_t *pq_compress(int codec, const uint8_t *src, size_t n, size_t *out) {
-  size_t cap = n + n / 8 + 1024;
-  uint8_t *dst = malloc(cap);
-  if (codec == SLT_PQ_SNAPPY) {
-    *out = cap;
-    CU_ASSERT_EQUAL(snappy_compress((const char *)src, n, (char *)dst, out), SNAPPY_OK);
-  } else if (codec == SLT_PQ_ZSTD) {
-    *out = ZSTD_compress(dst, cap, src, n, 3);
-    CU_ASSERT_FALSE(ZSTD_isError(*out));
-  } else if (codec == SLT_PQ_GZIP) {
-    z_stream z = {0};
-    deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
-    z.next_in = (Bytef *)src, z.avail_in = (uInt)n, z.next_out = dst, z.avail_out = (uInt)cap;
-    CU_ASSERT_EQUAL(deflate(&z, Z_FINISH), Z_STREAM_END);
-    *out = cap - z.avail_out;
-    deflateEnd(&z);
-  } else {
-    memcpy(dst, src, n);
-    *out = n;
-  }
-  return dst;
-}
-
-typedef struct pq_spec {
-  int version;      /* data page 1 or 2 */
-  int codec;        /* SLT_PQ_* */
-  bool dict;        /* dictionary page + RLE_DICTIONARY values */
-  bool optional;    /* nullable column: definition levels */
-  int group_rows;   /* rows per row group */
-  int page_rows;    /* rows per data page */
-  int bad_encoding; /* >0: write this value encoding into the data page headers */
-  int bad_codec;    /* >0: claim this codec in the metadata */
-  int shrink;       /* record the content chunk this many bytes shorter than it is */
-  int undercount;   /* record row group 0 (and the file) as holding this many rows fewer */
-  bool two_schemas; /* write the footer's schema field twice */
-} pq_spec;
-
-typedef struct pq_file {
-  wbuf f;
-  size_t page_off[256]; /* file offsets of the content column's page headers */
-  int npages;
-} pq_file;
-
-typedef struct chunk_info {
-  int64_t off, size, unc, dict_off, data_off;
-} chunk_info;
-
-static void page(pq_file *pf, const pq_spec *sp, int type, int64_t nvals, int64_t nulls, int enc,
-                 const wbuf *lev, const wbuf *val, int64_t *unc) {
-  wbuf body = {0}, h = {0};
-  int codec = sp->codec;
-  size_t cn;
-  uint8_t *c;
-  if (type == SLT_PQ_DATA_PAGE_V2) {
-    c = pq_compress(codec, val->b, val->n, &cn);
-    put(&body, lev->b, lev->n);
-    put(&body, c, cn);
-  } else {
-    wbuf raw = {0};
-    if (type == SLT_PQ_DATA_PAGE && sp->optional) put_le32(&raw, (uint32_t)lev->n);
-    if (type == SLT_PQ_DATA_PAGE) put(&raw, lev->b, lev->n);
-    put(&raw, val->b, val->n);
-    c = pq_compress(codec, raw.b, raw.n, &cn);
-    put(&body, c, cn);
-    free(raw.b);
-  }
-  free(c);
-  t_int(&h, 1, type);
-  t_int(&h, 2, (int64_t)(lev->n + val->n + (type == SLT_PQ_DATA_PAGE && sp->optional ? 4 : 0)));
-  t_int(&h, 3, (int64_t)body.n);
-  if (type == SLT_PQ_DICT_PAGE) {
-    t_struct(&h, 7), t_int(&h, 1, nvals), t_int(&h, 2, SLT_PQ_PLAIN), t_end(&h);
-  } else if (type == SLT_PQ_DATA_PAGE) {
-    t_struct(&h, 5), t_int(&h, 1, nvals), t_int(&h, 2, enc), t_int(&h, 3, SLT_PQ_RLE);
-    t_int(&h, 4, SLT_PQ_RLE), t_end(&h);
-  } else {
-    t_struct(&h, 8), t_int(&h, 1, nvals), t_int(&h, 2, nulls), t_int(&h, 3, nvals);
-    t_int(&h, 4, enc), t_int(&h, 5, (int64_t)lev->n), t_int(&h, 6, 0), t_end(&h);
-  }
-  put_u8(&h, 0);
-  if (pf->npages < 256) pf->page_off[pf->npages++] = pf->f.n;
-  put(&pf->f, h.b, h.n);
-  put(&pf->f, body.b, body.n);
-  *unc += (int64_t)h.n + (int64_t)(lev->n + val->n);
-  free(h.b);
-  free(body.b);
-}
-
-static int dict_index(const char *const *dict, int n, const char *s) {
-  for (int i = 0; i < n; i++)
-    if (strcmp(dict[i], s) == 0) return i;
-  return -1;
-}
-
-/* The content column's chunk for rows [r0, r1) of vals (NULL = null). */
-static chunk_info text_chunk(pq_file *pf, const pq_spec *sp, const char *const *vals, int r0,
-                             int r1) {
-  chunk_info ci = {.off = (int64_t)pf->f.n, .dict_off = -1};
-  const char **dict = calloc((size_t)(r1 - r0) + 1, sizeof *dict);
-  int nd = 0, bw = 1;
-  if (sp->dict) {
-    wbuf val = {0}, lev = {0};
-    for (int r = r0; r < r1; r++)
-      if (vals[r] && dict_index(dict, nd, vals[r]) < 0) {
-        dict[nd++] = vals[r];
-        put_le32(&val, (uint32_t)strlen(vals[r]));
-        put(&val, vals[r], strlen(vals[r]));
-      }
-    while ((1 << bw) < nd) bw++;
-    ci.dict_off = ci.off;
-    page(pf, sp, SLT_PQ_DICT_PAGE, nd, 0, 0, &lev, &val, &ci.unc);
-    free(val.b);
-  }
-  ci.data_off = (int64_t)pf->f.n;
-  for (int p0 = r0; p0 < r1; p0 += sp->page_rows) {
-    int p1 = p0 + sp->page_rows < r1 ? p0 + sp->page_rows : r1, nulls = 0, nv = 0;
-    uint32_t def[4096], idx[4096];
-    wbuf lev = {0}, val = {0};
-    for (int r = p0; r < p1; r++) {
-      def[r - p0] = vals[r] != NULL;
-      nulls += !vals[r];
-      if (!vals[r]) continue;
-      if (sp->dict)
-        idx[nv++] = (uint32_t)dict_index(dict, nd, vals[r]);
-      else
-        put_le32(&val, (uint32_t)strlen(vals[r])), put(&val, vals[r], strlen(vals[r]));
-    }
-    if (sp->optional) rle_encode(&lev, def, p1 - p0, 1);
-    if (sp->dict) put_u8(&val, (uint8_t)bw), rle_encode(&val, idx, nv, bw);
-    int enc = sp->bad_encoding ? sp->bad_encoding : sp->dict ? SLT_PQ_RLE_DICTIONARY : SLT_PQ_PLAIN;
-    page(pf, sp, sp->version == 2 ? SLT_PQ_DATA_PAGE_V2 : SLT_PQ_DATA_PAGE, p1 - p0, nulls, enc,
-         &lev, &val, &ci.unc);
-    free(lev.b);
-    free(val.b);
-  }
-  free(dict);
-  ci.size = (int64_t)pf->f.n - ci.off;
-  return ci;
-}
-
-/* The id column (INT32, required, PLAIN, uncompressed): present so the file has two columns. */
-static chunk_info id_chunk(pq_file *pf, int r0, int r1) {
-  chunk_info ci = {.off = (int64_t)pf->f.n, .dict_off = -1, .data_off = (int64_t)pf->f.n};
-  wbuf h = {0}, body = {0};
-  for (int r = r0; r < r1; r++) put_le32(&body, (uint32_t)r);
-  t_int(&h, 1, SLT_PQ_DATA_PAGE), t_int(&h, 2, (int64_t)body.n), t_int(&h, 3, (int64_t)body.n);
-  t_struct(&h, 5), t_int(&h, 1, r1 - r0), t_int(&h, 2, 0), t_int(&h, 3, 3), t_int(&h, 4, 3);
-  t_end(&h), put_u8(&h, 0);
-  put(&pf->f, h.b, h.n), put(&pf->f, body.b, body.n);
-  ci.size = ci.unc = (int64_t)(h.n + body.n);
-  free(h.b), free(body.b);
-  return ci;
-}
-
-static void column_meta(wbuf *w, const char *name, int type, int codec, int64_t rows,
-                        chunk_info ci) {
-  t_elem(w);
-  t_i64(w, 2, ci.off);
-  t_struct(w, 3);
-  t_int(w, 1, type);
-  t_list(w, 2, 5, 1), put_zz(w, 0);
-  t_list(w, 3, 8, 1), put_varint(w, strlen(name)), put(w, name, strlen(name));
-  t_int(w, 4, codec), t_i64(w, 5, rows), t_i64(w, 6, ci.unc), t_i64(w, 7, ci.size);
-  t_i64(w, 9, ci.data_off);
-  if (ci.dict_off >= 0) t_i64(w, 11, ci.dict_off);
-  t_end(w);
-  t_end(w);
-}
-
-/* A parquet file with columns id (INT32) and content (BYTE_ARRAY) holding vals[0..n). */
-static pq_file build_parquet(const pq_spec *sp, const char *const *vals, int n) {
-  pq_file pf = {0};
-  int ng = (n + sp->group_rows - 1) / sp->group_rows;
-  chunk_info ids[64], texts[64];
-  CU_ASSERT_FATAL(ng <= 64 && sp->page_rows <= 4096); /* the writer's fixed arrays */
-  put(&pf.f, "PAR1", 4);
-  for (int g = 0; g < ng; g++) {
-    int r0 = g * sp->group_rows, r1 = r0 + sp->group_rows < n ? r0 + sp->group_rows : n;
-    ids[g] = id_chunk(&pf, r0, r1);
-    texts[g] = text_chunk(&pf, sp, vals, r0, r1);
-    texts[g].size -= sp->shrink;
-  }
-  size_t footer = pf.f.n;
-  wbuf *w = &pf.f;
-  w->depth = 0, w->last[0] = 0;
-  t_int(w, 1, 1);
-  t_list(w, 2, 12, 3);
-  t_elem(w), t_str(w, 4, "schema"), t_int(w, 5, 2), t_end(w);
-  t_elem(w), t_int(w, 1, 1), t_int(w, 3, SLT_PQ_REQUIRED), t_str(w, 4, "id"), t_end(w);
-  t_elem(w), t_int(w, 1, SLT_PQ_BYTE_ARRAY), t_int(w, 3, sp->optional);
-  t_str(w, 4, "content"), t_int(w, 6, 0), t_end(w);
-  if (sp->two_schemas) {
-    t_list(w, 2, 12, 1);
-    t_elem(w), t_str(w, 4, "again"), t_int(w, 5, 0), t_end(w);
-  }
-  t_i64(w, 3, n - sp->undercount);
-  t_list(w, 4, 12, ng);
-  for (int g = 0; g < ng; g++) {
-    int rows = (g + 1 < ng ? sp->group_rows : n - g * sp->group_rows) - (g ? 0 : sp->undercount);
-    t_elem(w);
-    t_list(w, 1, 12, 2);
-    column_meta(w, "id", 1, SLT_PQ_UNCOMPRESSED, rows, ids[g]);
-    column_meta(w, "content", SLT_PQ_BYTE_ARRAY, sp->bad_codec ? sp->bad_codec : sp->codec, rows,
-                texts[g]);
-    t_i64(w, 2, ids[g].size + texts[g].size), t_i64(w, 3, rows);
-    t_end(w);
-  }
-  t_str(w, 6, "slt test writer");
-  put_u8(w, 0);
-  put_le32(w, (uint32_t)(w->n - footer));
-  put(w, "PAR1", 4);
-  return pf;
-}
-
-/* n test values: varied lengths and repeats (so dictionaries are smaller than the data), some
- * non-ASCII, and with nulls every 7th row (plus a run of 20) when `nulls`. Freed by free_vals. */
-static char **make_vals(int n, bool nulls) {
-  char **v = calloc((size_t)n, sizeof *v);
-  for (int i = 0; i < n; i++) {
-    if (nulls && (i % 7 == 3 || (i >= 40 && i < 60))) continue;
-    int len = (i * 37) % 50, k = i % 13;
-    v[i] = malloc((size_t)len + 16);
-    int o = snprintf(v[i], 16, "%d:é", k);
-    for (int j = 0; j < len; j++) v[i][o + j] = (char)('a' + (k + j) % 26);
-    v[i][o + len] = '\0';
-    if (i % 5 == 0) v[i][o] = '\0'; /* repeated short values */
-  }
-  return v;
-}
-
-static void free_vals(char **v, int n) {
-  for (int i = 0; i < n; i++) free(v[i]);
-  free(v);
-}
-
-/* Read the whole column; compare with vals (nulls skipped). Returns the reader's status. */
-static int read_back(const char *path, const char *column, char *const *vals, int n,
-                     int64_t *nulls) {
-  slt_parquet *p = slt_parquet_open(path, column);
-  if (!p) return -1;
-  const char *s;
-  size_t len;
-  int rc, i = 0, bad = 0;
-  while ((rc = slt_parquet_next(p, &s, &len)) == 1) {
-    while (i < n && !vals[i]) i++;
-    if (i >= n || len != strlen(vals[i]) || memcmp(s, vals[i], len)) bad++;
-    i++;
-  }
-  while (i < n && !vals[i]) i++;
-  if (rc == 0 && (bad || i != n || slt_parquet_rows(p) != n || slt_parquet_num_rows(p) != n)) {
-    printf("\n  %s: %d mismatches, %d of %d rows, rows %lld\n", path, bad, i, n,
-           (long long)slt_parquet_rows(p));
-    rc = -2;
-  }
-  if (nulls) *nulls = slt_parquet_nulls(p);
-  slt_parquet_close(p);
-  return rc;
-}
-
-/* Read a column to the end: its final status (-1 also when it does not open); *values counts. */
-static int drain(const char *path, const char *column, int64_t *values) {
-  slt_err_clear();
-  slt_parquet *p = slt_parquet_open(path, column);
-  if (!p) return -1;
-  const char *s;
-  size_t len;
-  int rc;
-  int64_t n = 0;
-  while ((rc = slt_parquet_next(p, &s, &len)) == 1) n++;
-  if (values) *values = n;
-  slt_parquet_close(p);
-  return rc;
-}
 
 /* ---------------- the samples ---------------- */
 
@@ -535,7 +173,7 @@ static void test_samples_truncated(void) {
   int errors = 0, tries = 0;
   for (size_t len = 0; len < n; len += 7919, tries++) {
     write_file(path, buf, len);
-    errors += drain(path, "content", NULL) < 0 && strstr(slt_err_msg(), "trunc.parquet");
+    errors += pq_drain(path, "content", NULL) < 0 && strstr(slt_err_msg(), "trunc.parquet");
   }
   CU_ASSERT_EQUAL(errors, tries);
   free(buf);
@@ -701,7 +339,7 @@ static void test_page_decoder(void) {
 
 static const char *build_to(const char *name, const pq_spec *sp, char *const *vals, int n,
                             pq_file *keep) {
-  pq_file pf = build_parquet(sp, (const char *const *)vals, n);
+  pq_file pf = pq_build(sp, (const char *const *)vals, n);
   const char *path = test_tpath(name);
   write_file(path, pf.f.b, pf.f.n);
   if (keep)
@@ -715,7 +353,7 @@ static const char *build_to(const char *name, const pq_spec *sp, char *const *va
  * groups and pages. */
 static void test_built_files(void) {
   const int n = 300, codecs[] = {SLT_PQ_UNCOMPRESSED, SLT_PQ_SNAPPY, SLT_PQ_GZIP, SLT_PQ_ZSTD};
-  char **plain = make_vals(n, false), **holes = make_vals(n, true);
+  char **plain = pq_make_vals(n, false), **holes = pq_make_vals(n, true);
   int64_t want_nulls = 0;
   for (int i = 0; i < n; i++) want_nulls += !holes[i];
   for (int combo = 0; combo < 32; combo++) {
@@ -728,7 +366,7 @@ static void test_built_files(void) {
     char **vals = sp.optional ? holes : plain;
     const char *path = build_to("built.parquet", &sp, vals, n, NULL);
     int64_t nulls = -1;
-    int rc = read_back(path, "content", vals, n, &nulls);
+    int rc = pq_read_back(path, "content", vals, n, &nulls);
     if (rc)
       printf("\n  v%d %s dict %d optional %d: %s\n", sp.version, slt_pq_codec_name(sp.codec),
              sp.dict, sp.optional, slt_err_msg());
@@ -745,16 +383,16 @@ static void test_built_files(void) {
                 .page_rows = 10};
   int64_t nulls = -1;
   CU_ASSERT_EQUAL(
-      read_back(build_to("nulls.parquet", &sp, none, 40, NULL), "content", none, 40, &nulls), 0);
+      pq_read_back(build_to("nulls.parquet", &sp, none, 40, NULL), "content", none, 40, &nulls), 0);
   CU_ASSERT_EQUAL(nulls, 40);
   CU_ASSERT_EQUAL(
-      read_back(build_to("empty.parquet", &sp, none, 0, NULL), "content", none, 0, &nulls), 0);
-  free_vals(plain, n);
-  free_vals(holes, n);
+      pq_read_back(build_to("empty.parquet", &sp, none, 0, NULL), "content", none, 0, &nulls), 0);
+  pq_free_vals(plain, n);
+  pq_free_vals(holes, n);
 }
 
 static void test_built_refusals(void) {
-  char **vals = make_vals(60, true);
+  char **vals = pq_make_vals(60, true);
   pq_spec sp = {
       .version = 1, .codec = SLT_PQ_SNAPPY, .optional = true, .group_rows = 30, .page_rows = 20};
   const char *path = build_to("ok.parquet", &sp, vals, 60, NULL);
@@ -768,7 +406,7 @@ static void test_built_refusals(void) {
 
   sp.bad_encoding = 7;
   path = build_to("delta.parquet", &sp, vals, 60, NULL);
-  CU_ASSERT_EQUAL(drain(path, "content", NULL), -1);
+  CU_ASSERT_EQUAL(pq_drain(path, "content", NULL), -1);
   CU_ASSERT(test_err_has("delta.parquet: column 'content': page at offset ",
                     ": unsupported encoding DELTA_BYTE_ARRAY"));
   sp.bad_encoding = 0, sp.bad_codec = 5;
@@ -777,21 +415,21 @@ static void test_built_refusals(void) {
   CU_ASSERT(test_err_has("lz4.parquet: column 'content': unsupported codec LZ4", NULL));
   sp.bad_codec = 0, sp.shrink = 9;
   path = build_to("short.parquet", &sp, vals, 60, NULL);
-  CU_ASSERT_EQUAL(drain(path, "content", NULL), -1);
+  CU_ASSERT_EQUAL(pq_drain(path, "content", NULL), -1);
   CU_ASSERT(test_err_has("short.parquet: column 'content': truncated page at offset ", NULL));
   sp.shrink = 0, sp.undercount = 3;
   path = build_to("under.parquet", &sp, vals, 60, NULL);
-  CU_ASSERT_EQUAL(drain(path, "content", NULL), -1);
+  CU_ASSERT_EQUAL(pq_drain(path, "content", NULL), -1);
   CU_ASSERT(test_err_has("under.parquet: column 'content': page at offset ",
                     "more values than the chunk's 27"));
-  free_vals(vals, 60);
+  pq_free_vals(vals, 60);
 }
 
 /* Damage to the file's frame: magic, footer length, size. */
 static void test_corrupt_frame(void) {
-  char **vals = make_vals(20, false);
+  char **vals = pq_make_vals(20, false);
   pq_spec sp = {.version = 1, .codec = SLT_PQ_ZSTD, .group_rows = 8, .page_rows = 5};
-  pq_file pf = build_parquet(&sp, (const char *const *)vals, 20);
+  pq_file pf = pq_build(&sp, (const char *const *)vals, 20);
   uint8_t *b = pf.f.b;
   size_t n = pf.f.n;
   const char *path = test_tpath("frame.parquet");
@@ -809,37 +447,37 @@ static void test_corrupt_frame(void) {
     uint8_t old = b[cases[k].at];
     b[cases[k].at] = cases[k].v;
     write_file(path, b, n);
-    CU_ASSERT_EQUAL(drain(path, "content", NULL), -1);
+    CU_ASSERT_EQUAL(pq_drain(path, "content", NULL), -1);
     CU_ASSERT(test_err_has("frame.parquet: ", cases[k].msg));
     b[cases[k].at] = old;
   }
   sp.two_schemas = true; /* found by fuzz_parquet: the first schema leaked */
-  pq_file two = build_parquet(&sp, (const char *const *)vals, 20);
+  pq_file two = pq_build(&sp, (const char *const *)vals, 20);
   write_file(path, two.f.b, two.f.n);
-  CU_ASSERT_EQUAL(drain(path, "content", NULL), -1);
+  CU_ASSERT_EQUAL(pq_drain(path, "content", NULL), -1);
   CU_ASSERT(
       test_err_has("frame.parquet: column 'content': corrupt footer at offset ", "bad schema list"));
   free(two.f.b);
   memcpy(b + n - 4, "PARE", 4);
   write_file(path, b, n);
-  CU_ASSERT_EQUAL(drain(path, "content", NULL), -1);
+  CU_ASSERT_EQUAL(pq_drain(path, "content", NULL), -1);
   CU_ASSERT(test_err_has("frame.parquet: encrypted parquet files are unsupported", NULL));
   memcpy(b + n - 4, "PAR1", 4);
   /* every prefix, and every prefix with the real footer appended (a cut inside the data) */
   int errors = 0;
   for (size_t len = 0; len < n; len++) {
     write_file(path, b, len);
-    errors += drain(path, "content", NULL) < 0 && strstr(slt_err_msg(), "frame.parquet");
+    errors += pq_drain(path, "content", NULL) < 0 && strstr(slt_err_msg(), "frame.parquet");
   }
   CU_ASSERT_EQUAL(errors, (int)n);
   free(pf.f.b);
-  free_vals(vals, 20);
+  pq_free_vals(vals, 20);
 }
 
 /* Flipped bytes in page headers: an error naming file, column and offset, or (when the byte did
  * not matter) the same values; never a crash. Most flips must be caught. */
 static void test_corrupt_page_headers(void) {
-  char **vals = make_vals(40, true);
+  char **vals = pq_make_vals(40, true);
   const char *path = test_tpath("flip.parquet");
   int flips = 0, caught = 0, same = 0;
   for (int v = 1; v <= 2; v++) {
@@ -849,7 +487,7 @@ static void test_corrupt_page_headers(void) {
                   .optional = true,
                   .group_rows = 20,
                   .page_rows = 10};
-    pq_file pf = build_parquet(&sp, (const char *const *)vals, 40);
+    pq_file pf = pq_build(&sp, (const char *const *)vals, 40);
     for (int pg = 0; pg < pf.npages && pg < 4; pg++) {
       size_t at = pf.page_off[pg], used;
       slt_pq_page_header h;
@@ -860,7 +498,7 @@ static void test_corrupt_page_headers(void) {
           pf.f.b[at + k] ^= masks[m];
           write_file(path, pf.f.b, pf.f.n);
           int64_t nulls;
-          int rc = read_back(path, "content", vals, 40, &nulls);
+          int rc = pq_read_back(path, "content", vals, 40, &nulls);
           flips++;
           if (rc == -1 && strstr(slt_err_msg(), "flip.parquet: column 'content': ") &&
               strstr(slt_err_msg(), "offset"))
@@ -877,7 +515,7 @@ static void test_corrupt_page_headers(void) {
   }
   CU_ASSERT_EQUAL(caught + same, flips);
   CU_ASSERT(caught > flips * 3 / 4);
-  free_vals(vals, 40);
+  pq_free_vals(vals, 40);
 }
 
 /* ---------------- JSONL ---------------- */
@@ -1039,7 +677,7 @@ static void write_seed(const char *dir, const char *sub, const char *name, const
 /* Small valid inputs for tests/fuzz (run with SLT_FUZZ_CORPUS=tests/fuzz/corpus). */
 static void test_write_fuzz_corpus(void) {
   const char *dir = getenv("SLT_FUZZ_CORPUS");
-  char **vals = make_vals(24, true);
+  char **vals = pq_make_vals(24, true);
   const int codecs[] = {SLT_PQ_UNCOMPRESSED, SLT_PQ_SNAPPY, SLT_PQ_GZIP, SLT_PQ_ZSTD};
   for (int k = 0; k < 8; k++) {
     pq_spec sp = {.version = 1 + (k & 1),
@@ -1048,14 +686,14 @@ static void test_write_fuzz_corpus(void) {
                   .optional = k % 4 != 1,
                   .group_rows = 10,
                   .page_rows = 6};
-    pq_file pf = build_parquet(&sp, (const char *const *)vals, 24);
+    pq_file pf = pq_build(&sp, (const char *const *)vals, 24);
     char name[64];
     snprintf(name, sizeof name, "v%d-%s%s%s.parquet", sp.version, slt_pq_codec_name(sp.codec),
              sp.dict ? "-dict" : "", sp.optional ? "-nulls" : "");
     write_seed(dir, "parquet", name, pf.f.b, pf.f.n);
     free(pf.f.b);
   }
-  free_vals(vals, 24);
+  pq_free_vals(vals, 24);
   const char *jl[] = {
       "{\"content\": \"plain\"}\n{\"text\": \"t\", \"content\": \"a\\nb\\u00e9\\ud83d\\ude00\"}\n",
       "{\"m\": {\"a\": [1, -2.5e-3, true, false, null, {\"content\": 1}]}, \"content\": \"x\"}\n\n",
