@@ -193,13 +193,28 @@ slt_tensor *slt_gpt_loss(slt_gpt *m, slt_ctx *c, const int32_t *x, const int32_t
   return slt_cross_entropy(c, logits, y, -1);
 }
 
-double slt_gpt_flops_per_token(const slt_gpt_config *g, int T) {
-  double C = g->d_model, hd = C / g->heads;
-  double fc1_out = g->act == SLT_ACT_SWIGLU ? 2.0 * g->ffn_dim : g->ffn_dim;
-  double per_layer = C * (g->heads + 2.0 * g->kv_heads) * hd /* qkv */ + C * C /* proj */ +
-                     C * fc1_out + g->ffn_dim * C;
-  double matmul = g->layers * per_layer + (double)g->vocab_size * C; /* + lm_head */
+double slt_gpt_flops_per_token(const slt_gpt *m, int T) {
+  const slt_gpt_config *g = &m->cfg;
+  double matmul = (double)g->vocab_size * g->d_model; /* the head, tied or not */
+  for (int i = 0; i < m->params.count; i++) {
+    const slt_param *q = m->params.items[i];
+    if (q->t.ndim >= 2 && !strncmp(q->name, "blocks.", 7)) matmul += (double)q->t.numel;
+  }
   /* Causal attention: q·kᵀ and p·v over T/2 keys on average, 2 FLOPs per MAC each. */
-  double attn = g->layers * 2.0 * 2.0 * (T / 2.0) * C;
+  double attn = g->layers * 2.0 * 2.0 * (T / 2.0) * g->d_model;
   return 3.0 * (2.0 * matmul + attn); /* backward costs twice the forward */
+}
+
+int64_t slt_gpt_ffn_params(const slt_gpt *m) {
+  int64_t n = 0;
+  for (int i = 0; i < m->params.count; i++)
+    if (strstr(m->params.items[i]->name, ".ffn.")) n += m->params.items[i]->t.numel;
+  return n;
+}
+
+int64_t slt_gpt_dense_ffn_params(const slt_gpt_config *g) {
+  int64_t fc1_out = g->act == SLT_ACT_SWIGLU ? 2 * (int64_t)g->ffn_dim : g->ffn_dim;
+  int64_t per_layer = (int64_t)g->d_model * fc1_out + (int64_t)g->ffn_dim * g->d_model;
+  if (g->bias) per_layer += fc1_out + g->d_model;
+  return g->layers * per_layer;
 }

@@ -52,8 +52,12 @@ void slt_gpt_init_weights(slt_gpt *m, uint64_t seed);
 slt_tensor *slt_gpt_logits(slt_gpt *m, slt_ctx *c, const int32_t *ids, int B, int T, int pos0);
 /* Mean next-token cross-entropy of targets (B, T) given inputs (B, T). */
 slt_tensor *slt_gpt_loss(slt_gpt *m, slt_ctx *c, const int32_t *x, const int32_t *y, int B, int T);
-/* Training FLOPs per token (forward + backward) of the matmuls and attention, for MFU. */
-double slt_gpt_flops_per_token(const slt_gpt_config *cfg, int T);
+/* Training FLOPs per token (forward + backward) of the matmuls and attention, for MFU: every
+ * block weight is applied once per token (dense or factored alike), plus the head. */
+double slt_gpt_flops_per_token(const slt_gpt *m, int T);
+/* FFN weights of the model, and of the same model with dense FFNs (parameter accounting). */
+int64_t slt_gpt_ffn_params(const slt_gpt *m);
+int64_t slt_gpt_dense_ffn_params(const slt_gpt_config *cfg);
 
 /* ---- generation with a KV cache (gpt_infer.c) ---- */
 

@@ -6,6 +6,8 @@
 #include "autograd/error.h"
 #include "layers/gpt.h"
 #include "optim/adamw.h"
+#include "train/config.h"
+#include "train/trainer.h"
 
 #include <hdf5.h>
 #include <math.h>
@@ -241,6 +243,48 @@ static void test_step_determinism(void) {
   free(g2);
 }
 
+/* SPEC §2's parameter formulas for one structured linear N -> M (weights only). */
+static int64_t structured_weights(int kind, int64_t N, int64_t M, int64_t R, int64_t B) {
+  switch (kind) {
+  case SLT_FFN_LOWRANK: return (N + M) * R;
+  case SLT_FFN_BLOCKDENSE: return R * (M + N / B);
+  case SLT_FFN_BLOCKSHUFFLE: return (N < M ? N : M) * (N + M) / B;
+  default: return N * M;
+  }
+}
+
+/* The configs/ffn settings: on the s model, the FFN parameter count equals the formulas (layer 0 dense) and
+ * each structured layer holds the paper's ≈63% or ≈32% of a dense FFN. */
+static void test_ffn_configs(void) {
+  const char *names[] = {"lowrank_63", "lowrank_32", "blockdense_63",
+                         "blockdense_32", "blockshuffle_63", "blockshuffle_32"};
+  for (int i = 0; i < 6; i++) {
+    slt_config c;
+    slt_config_defaults(&c);
+    char path[512];
+    CU_ASSERT_EQUAL_FATAL(slt_config_load_file(&c, SLT_SOURCE_DIR "/configs/models/s.yaml"), 0);
+    snprintf(path, sizeof path, SLT_SOURCE_DIR "/configs/ffn/%s.yaml", names[i]);
+    CU_ASSERT_EQUAL_FATAL(slt_config_load_file(&c, path), 0);
+    c.model.vocab_size = 256; /* FFN counts do not depend on it; keeps the test light */
+    slt_gpt_config g;
+    slt_trainer_model_config(&c, &g);
+    slt_gpt m;
+    int rc = slt_gpt_build(&m, &g);
+    if (rc) printf("\n  %s: %s\n", names[i], slt_err_msg());
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    int64_t d = g.d_model, f = g.ffn_dim, R = g.ffn.rank, B = g.ffn.nblocks;
+    int64_t biases = g.layers * (f + d);
+    int64_t layer = structured_weights(g.ffn.kind, d, f, R, B) +
+                    structured_weights(g.ffn.kind, f, d, R, B);
+    int64_t expect = 2 * d * f + (g.layers - 1) * layer + biases;
+    CU_ASSERT_EQUAL(slt_gpt_ffn_params(&m), expect);
+    double frac = (double)layer / (2.0 * d * f), want = strstr(names[i], "63") ? 0.625 : 0.3125;
+    if (fabs(frac - want) > 0.02) printf("\n  %s: %.3f of dense per layer\n", names[i], frac);
+    CU_ASSERT(fabs(frac - want) <= 0.02);
+    slt_gpt_free(&m);
+  }
+}
+
 int register_gpt_suite(void) {
   CU_pSuite s = CU_add_suite("gpt", NULL, NULL);
   if (!s) return -1;
@@ -248,5 +292,6 @@ int register_gpt_suite(void) {
          !CU_add_test(s, "parity: rmsnorm + swiglu + no bias + GQA, untied", test_rms_swiglu_gqa) ||
          !CU_add_test(s, "parity: layernorm + learned positions + relu2", test_ln_learned_relu2) ||
          !CU_add_test(s, "bad model configs", test_bad_model_configs) ||
-         !CU_add_test(s, "bitwise determinism of a whole step", test_step_determinism);
+         !CU_add_test(s, "bitwise determinism of a whole step", test_step_determinism) ||
+         !CU_add_test(s, "configs/ffn: FFN counts match the formulas", test_ffn_configs);
 }

@@ -140,16 +140,12 @@ static double peak_gflops(void) {
 static void print_summary(const slt_trainer *t) {
   const slt_gpt_config *g = &t->model.cfg;
   const slt_config *c = &t->cfg;
-  int64_t total = 0, ffn = 0;
-  for (int i = 0; i < t->model.params.count; i++) {
-    const slt_param *q = t->model.params.items[i];
-    total += q->t.numel;
-    if (strstr(q->name, ".ffn.")) ffn += q->t.numel;
-  }
-  printf("model: %d layers, d_model %d, %d heads (%d kv), ffn %d, vocab %d, T %d: %.2fM params "
-         "(FFN %.2fM)\n",
-         g->layers, g->d_model, g->heads, g->kv_heads, g->ffn_dim, g->vocab_size, g->seq_len,
-         total / 1e6, ffn / 1e6);
+  int64_t ffn = slt_gpt_ffn_params(&t->model), dense = slt_gpt_dense_ffn_params(g);
+  printf("model: %d layers, d_model %d, %d heads (%d kv), ffn %d (%s), vocab %d, T %d: %.2fM "
+         "params; FFN %.2fM = %.1f%% of the dense FFN's %.2fM\n",
+         g->layers, g->d_model, g->heads, g->kv_heads, g->ffn_dim,
+         slt_ffn_kind_names[c->model.ffn.kind], g->vocab_size, g->seq_len,
+         t->model.params.numel / 1e6, ffn / 1e6, 100.0 * ffn / dense, dense / 1e6);
   printf("batch: %d x %d micro-batch x %d accumulation = %d tokens per step; %lld steps; "
          "%d threads\n",
          c->train.micro_batch, c->model.seq_len, c->train.grad_accum,
@@ -188,7 +184,7 @@ static int init_parts(slt_trainer *t, const slt_config *cfg) {
     slt_err_set("out of memory allocating the batch");
     return -1;
   }
-  t->flops_per_token = slt_gpt_flops_per_token(&g, g.seq_len);
+  t->flops_per_token = slt_gpt_flops_per_token(&t->model, g.seq_len);
   t->peak_gflops = peak_gflops();
   print_summary(t);
   return 0;

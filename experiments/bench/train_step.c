@@ -77,7 +77,7 @@ static bench_result run_slt(const bench_cfg *b, int steps, int warmup) {
   qsort(times + warmup, steps, sizeof(double), cmp_double);
   r.ms_per_step = 1000 * times[warmup + steps / 2]; /* median */
   r.tok_per_s = b->B * b->T / (r.ms_per_step / 1000);
-  r.flops_per_token = slt_gpt_flops_per_token(&g, b->T);
+  r.flops_per_token = slt_gpt_flops_per_token(&m, b->T);
   r.ok = 1;
   slt_ctx_free(&c);
   slt_adamw_free(&opt);
