@@ -8,7 +8,7 @@
 set -u
 SLT=${1:?usage: crash_resume.sh SLT_BINARY [KILLS]}
 KILLS=${2:-20}
-STEPS=300
+STEPS=5000 # far more than 20 kills can reach: every kill must land mid-run
 dir=$(mktemp -d /tmp/slt_crash_XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 fail() { echo "crash_resume: FAIL: $*" >&2; exit 1; }
