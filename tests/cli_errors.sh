@@ -38,6 +38,7 @@ expect "negative size" "model.layers" train "$cfg" model.layers=-3
 expect "heads not dividing d_model" "model.heads" train "$cfg" model.heads=5
 expect "unknown override" "did you mean 'optim.lr'" train "$cfg" optim.lrr=1e-3
 expect "bad enum" "layernorm" train "$cfg" model.norm=batchnorm
+expect "bad parameter-group rule" "optim.groups" train "$cfg" "out_dir=$dir/run" 'optim.groups=*.bias wd=abc'
 expect "unknown flag" "--frobnicate" train "$cfg" --frobnicate
 expect "unknown command" "trian" trian
 
