@@ -1,6 +1,14 @@
 #include "parallel.h"
 
+#include <cblas.h>
+#include <omp.h>
 #include <stddef.h>
+
+void slt_threads_set(int n) {
+  if (n <= 0) n = omp_get_num_procs();
+  omp_set_num_threads(n);
+  openblas_set_num_threads(n);
+}
 
 double slt_sum_fixed(const float *x, int64_t n) {
   double part[SLT_REDUCE_PIECES];

@@ -17,6 +17,9 @@ static inline void slt_piece(int64_t n, int pieces, int i, int64_t *begin, int64
   *end = n * (i + 1) / pieces;
 }
 
+/* Use n threads (n <= 0: every core) for our OpenMP loops and OpenBLAS alike. */
+void slt_threads_set(int n);
+
 /* Sum of x[0..n) in double, in an order fixed by n alone. */
 double slt_sum_fixed(const float *x, int64_t n);
 /* Dot product of x and y in double, in an order fixed by n alone. */

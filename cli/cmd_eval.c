@@ -6,13 +6,12 @@
 #include "cli.h"
 
 #include "autograd/error.h"
+#include "autograd/parallel.h"
 #include "autograd/ops.h"
 #include "data/shard.h"
 #include "train/checkpoint.h"
 
-#include <cblas.h>
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,9 +110,7 @@ int slt_cmd_eval(int argc, char **argv) {
   eval_args a = {0};
   int bad = parse(argc, argv, &a);
   if (bad) return bad;
-  int threads = a.threads > 0 ? (int)a.threads : omp_get_num_procs();
-  omp_set_num_threads(threads);
-  openblas_set_num_threads(threads);
+  slt_threads_set((int)a.threads);
   slt_gpt m;
   slt_config cfg;
   if (slt_ckpt_load_model(a.ckpt, &m, &cfg)) {

@@ -15,29 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static double attr_num(hid_t f, const char *name) {
-  double v = -1;
-  hid_t a = H5Aopen(f, name, H5P_DEFAULT);
-  if (a >= 0) {
-    H5Aread(a, H5T_NATIVE_DOUBLE, &v);
-    H5Aclose(a);
-  }
-  return v;
-}
-
-static void attr_str(hid_t f, const char *name, char *out, size_t len) {
-  out[0] = '\0';
-  hid_t a = H5Aopen(f, name, H5P_DEFAULT);
-  if (a < 0) return;
-  hid_t t = H5Aget_type(a);
-  size_t n = H5Tget_size(t);
-  char *buf = calloc(n + 1, 1);
-  if (buf && H5Aread(a, t, buf) >= 0) snprintf(out, len, "%s", buf);
-  free(buf);
-  H5Tclose(t);
-  H5Aclose(a);
-}
-
 /* Read a whole dataset as float or int32; returns its element count, or -1. */
 static int64_t read_dataset(hid_t f, const char *name, hid_t mem_type, void *out, int64_t cap) {
   if (H5Lexists(f, name, H5P_DEFAULT) <= 0) return -1;
@@ -61,23 +38,23 @@ static void config_from_fixture(hid_t f, slt_gpt_config *g) {
                     *acts[] = {"gelu_tanh", "swiglu", "relu2"};
   char s[32];
   memset(g, 0, sizeof *g);
-  g->vocab_size = (int)attr_num(f, "vocab_size");
-  g->seq_len = (int)attr_num(f, "seq_len");
-  g->layers = (int)attr_num(f, "layers");
-  g->d_model = (int)attr_num(f, "d_model");
-  g->heads = (int)attr_num(f, "heads");
-  g->kv_heads = (int)attr_num(f, "kv_heads");
-  g->ffn_dim = (int)attr_num(f, "ffn_dim");
-  g->norm_eps = (float)attr_num(f, "norm_eps");
-  g->rope_base = (float)attr_num(f, "rope_base");
-  g->init_std = (float)attr_num(f, "init_std");
-  g->bias = attr_num(f, "bias") != 0;
-  g->tie_embeddings = attr_num(f, "tie_embeddings") != 0;
-  attr_str(f, "norm", s, sizeof s);
+  g->vocab_size = (int)test_h5_attr_num(f, "vocab_size", -1);
+  g->seq_len = (int)test_h5_attr_num(f, "seq_len", -1);
+  g->layers = (int)test_h5_attr_num(f, "layers", -1);
+  g->d_model = (int)test_h5_attr_num(f, "d_model", -1);
+  g->heads = (int)test_h5_attr_num(f, "heads", -1);
+  g->kv_heads = (int)test_h5_attr_num(f, "kv_heads", -1);
+  g->ffn_dim = (int)test_h5_attr_num(f, "ffn_dim", -1);
+  g->norm_eps = (float)test_h5_attr_num(f, "norm_eps", -1);
+  g->rope_base = (float)test_h5_attr_num(f, "rope_base", -1);
+  g->init_std = (float)test_h5_attr_num(f, "init_std", -1);
+  g->bias = test_h5_attr_num(f, "bias", -1) != 0;
+  g->tie_embeddings = test_h5_attr_num(f, "tie_embeddings", -1) != 0;
+  test_h5_attr_str(f, "norm", s, sizeof s);
   g->norm = enum_of(s, norms, 2);
-  attr_str(f, "pos", s, sizeof s);
+  test_h5_attr_str(f, "pos", s, sizeof s);
   g->pos = enum_of(s, pos, 3);
-  attr_str(f, "act", s, sizeof s);
+  test_h5_attr_str(f, "act", s, sizeof s);
   g->act = enum_of(s, acts, 3);
 }
 
@@ -161,12 +138,12 @@ static void check_fixture(const char *name) {
   hid_t a = H5Aopen(f, "adamw_betas", H5P_DEFAULT);
   H5Aread(a, H5T_NATIVE_DOUBLE, betas);
   H5Aclose(a);
-  float lr = (float)attr_num(f, "adamw_lr"), wd_all = (float)attr_num(f, "adamw_weight_decay");
+  float lr = (float)test_h5_attr_num(f, "adamw_lr", -1), wd_all = (float)test_h5_attr_num(f, "adamw_weight_decay", -1);
   float *wd = malloc(m.params.count * sizeof(float));
   for (int i = 0; i < m.params.count; i++) wd[i] = wd_all;
   slt_adamw opt;
   CU_ASSERT_EQUAL_FATAL(slt_adamw_init(&opt, &m.params, (float)betas[0], (float)betas[1],
-                                       (float)attr_num(f, "adamw_eps")), 0);
+                                       (float)test_h5_attr_num(f, "adamw_eps", -1)), 0);
   for (int step = 0; step <= 5; step++) {
     slt_params_zero_grad(&m.params);
     slt_tensor *l = slt_gpt_loss(&m, &c, x, y, B, T);

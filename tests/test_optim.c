@@ -20,28 +20,6 @@
 
 /* ---- fixture reading ---- */
 
-static double attr_num(hid_t f, const char *name, double dflt) {
-  double v = dflt;
-  if (H5Aexists(f, name) <= 0) return dflt;
-  hid_t a = H5Aopen(f, name, H5P_DEFAULT);
-  H5Aread(a, H5T_NATIVE_DOUBLE, &v);
-  H5Aclose(a);
-  return v;
-}
-
-static void attr_str(hid_t f, const char *name, char *out, size_t len) {
-  out[0] = '\0';
-  hid_t a = H5Aopen(f, name, H5P_DEFAULT);
-  if (a < 0) return;
-  hid_t t = H5Aget_type(a);
-  size_t n = H5Tget_size(t);
-  char *buf = calloc(n + 1, 1);
-  if (buf && H5Aread(a, t, buf) >= 0) snprintf(out, len, "%s", buf);
-  free(buf);
-  H5Tclose(t);
-  H5Aclose(a);
-}
-
 /* A whole dataset as mem_type into a new buffer; dims (up to 5) and rank on request. */
 static void *read_all(hid_t f, const char *name, hid_t mem_type, size_t elem, int *rank,
                       hsize_t *dims) {
@@ -76,19 +54,19 @@ static void fixture_open(fixture *fx, const char *name) {
   snprintf(path, sizeof path, "%s/optim_%s.h5", SLT_FIXTURES, name);
   fx->f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   CU_ASSERT_FATAL(fx->f >= 0);
-  attr_str(fx->f, "kind", s, sizeof s);
+  test_h5_attr_str(fx->f, "kind", s, sizeof s);
   fx->kind = slt_optim_kind_parse(s);
   CU_ASSERT_FATAL((int)fx->kind >= 0);
   slt_optim_hparams d = slt_optim_defaults();
-  fx->h = (slt_optim_hparams){.beta1 = attr_num(fx->f, "beta1", d.beta1),
-                              .beta2 = attr_num(fx->f, "beta2", d.beta2),
-                              .eps = attr_num(fx->f, "eps", d.eps),
-                              .momentum = attr_num(fx->f, "momentum", 0),
-                              .dampening = attr_num(fx->f, "dampening", 0),
-                              .nesterov = attr_num(fx->f, "nesterov", 0) != 0,
-                              .delta = attr_num(fx->f, "delta", d.delta),
-                              .wd_ratio = attr_num(fx->f, "wd_ratio", d.wd_ratio)};
-  fx->steps = (int)attr_num(fx->f, "steps", 0);
+  fx->h = (slt_optim_hparams){.beta1 = test_h5_attr_num(fx->f, "beta1", d.beta1),
+                              .beta2 = test_h5_attr_num(fx->f, "beta2", d.beta2),
+                              .eps = test_h5_attr_num(fx->f, "eps", d.eps),
+                              .momentum = test_h5_attr_num(fx->f, "momentum", 0),
+                              .dampening = test_h5_attr_num(fx->f, "dampening", 0),
+                              .nesterov = test_h5_attr_num(fx->f, "nesterov", 0) != 0,
+                              .delta = test_h5_attr_num(fx->f, "delta", d.delta),
+                              .wd_ratio = test_h5_attr_num(fx->f, "wd_ratio", d.wd_ratio)};
+  fx->steps = (int)test_h5_attr_num(fx->f, "steps", 0);
   hsize_t dims[5];
   fx->lrs = read_all(fx->f, "lrs", H5T_NATIVE_FLOAT, 4, NULL, NULL);
   fx->wd_scales = read_all(fx->f, "wd_scales", H5T_NATIVE_FLOAT, 4, NULL, NULL);
@@ -97,7 +75,7 @@ static void fixture_open(fixture *fx, const char *name) {
   fx->checks = read_all(fx->f, "check_steps", H5T_NATIVE_INT, 4, NULL, dims);
   fx->nchecks = (int)dims[0];
   CU_ASSERT_FATAL(fx->lrs && fx->wd_scales && fx->wd && fx->lr_mult && fx->checks);
-  attr_str(fx->f, "param_names", s, sizeof s);
+  test_h5_attr_str(fx->f, "param_names", s, sizeof s);
   slt_params_init(&fx->p);
   char *save = NULL;
   int n = 0;

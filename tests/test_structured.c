@@ -236,14 +236,6 @@ static int read_f32(hid_t f, const char *name, float *out, int64_t n) {
   return rc;
 }
 
-static double attr_d(hid_t f, const char *name) {
-  double v[2] = {0, 0};
-  hid_t a = H5Aopen(f, name, H5P_DEFAULT);
-  H5Aread(a, H5T_NATIVE_DOUBLE, v);
-  H5Aclose(a);
-  return v[0];
-}
-
 static void expect_close(const char *fx, const char *what, const float *got, const float *ref,
                          int64_t n, double tol) {
   double e = test_rel_err(got, ref, n);
@@ -296,10 +288,10 @@ static void check_adamw(hid_t f, const char *fx, layer *y, int in, int out) {
   H5Aread(a, H5T_NATIVE_DOUBLE, betas);
   H5Aclose(a);
   float *wd = malloc(sizeof(float) * y->p.count);
-  for (int i = 0; i < y->p.count; i++) wd[i] = (float)attr_d(f, "adamw_weight_decay");
+  for (int i = 0; i < y->p.count; i++) wd[i] = (float)test_h5_attr_num(f, "adamw_weight_decay", 0);
   slt_adamw opt;
   CU_ASSERT_EQUAL_FATAL(slt_adamw_init(&opt, &y->p, (float)betas[0], (float)betas[1],
-                                       (float)attr_d(f, "adamw_eps")), 0);
+                                       (float)test_h5_attr_num(f, "adamw_eps", 0)), 0);
   for (int step = 0; step <= 5; step++) {
     slt_params_zero_grad(&y->p);
     slt_tensor *diff = slt_sub(&c, slt_lin_forward(&y->l, &c, x), t);
@@ -311,7 +303,7 @@ static void check_adamw(hid_t f, const char *fx, layer *y, int in, int out) {
     CU_ASSERT(e <= 1e-4);
     if (step < 5) {
       CU_ASSERT_EQUAL(slt_backward(&c, loss), 0);
-      slt_adamw_step(&opt, &y->p, (float)attr_d(f, "adamw_lr"), 1.0f, wd, NULL);
+      slt_adamw_step(&opt, &y->p, (float)test_h5_attr_num(f, "adamw_lr", 0), 1.0f, wd, NULL);
     }
     slt_ctx_reset(&c);
   }
@@ -327,10 +319,10 @@ static void check_fixture(const char *name, slt_lin_struct kind) {
   snprintf(path, sizeof path, "%s/structured_%s.h5", SLT_FIXTURES, name);
   hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   CU_ASSERT_FATAL(f >= 0);
-  int in = (int)attr_d(f, "n"), out = (int)attr_d(f, "m");
+  int in = (int)test_h5_attr_num(f, "n", 0), out = (int)test_h5_attr_num(f, "m", 0);
   layer y;
   slt_params_init(&y.p);
-  slt_lin_spec spec = spec_of(kind, (int)attr_d(f, "rank"), (int)attr_d(f, "nblocks"));
+  slt_lin_spec spec = spec_of(kind, (int)test_h5_attr_num(f, "rank", 0), (int)test_h5_attr_num(f, "nblocks", 0));
   CU_ASSERT_EQUAL_FATAL(slt_lin_declare_spec(&y.l, &y.p, "fc", in, out, true, &spec), 0);
   CU_ASSERT_EQUAL_FATAL(slt_params_alloc(&y.p), 0);
   for (int i = 0; i < y.p.count; i++) {

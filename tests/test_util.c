@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <ftw.h>
+#include <hdf5.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -100,4 +101,28 @@ bool test_err_has(const char *a, const char *b) {
   bool ok = strstr(m, a) && (!b || strstr(m, b)) && !strchr(m, '\n');
   if (!ok) printf("\n  error \"%s\" lacks \"%s\" / \"%s\"\n", m, a, b ? b : "");
   return ok;
+}
+
+double test_h5_attr_num(long long obj, const char *name, double dflt) {
+  if (H5Aexists((hid_t)obj, name) <= 0) return dflt;
+  hid_t a = H5Aopen((hid_t)obj, name, H5P_DEFAULT), space = H5Aget_space(a);
+  hssize_t n = H5Sget_simple_extent_npoints(space);
+  double *v = calloc(n > 0 ? (size_t)n : 1, sizeof *v), out = dflt;
+  if (v && H5Aread(a, H5T_NATIVE_DOUBLE, v) >= 0) out = v[0];
+  free(v);
+  H5Sclose(space);
+  H5Aclose(a);
+  return out;
+}
+
+void test_h5_attr_str(long long obj, const char *name, char *out, size_t len) {
+  out[0] = '\0';
+  if (H5Aexists((hid_t)obj, name) <= 0) return;
+  hid_t a = H5Aopen((hid_t)obj, name, H5P_DEFAULT);
+  hid_t t = H5Aget_type(a);
+  char *buf = calloc(H5Tget_size(t) + 1, 1);
+  if (buf && H5Aread(a, t, buf) >= 0) snprintf(out, len, "%s", buf);
+  free(buf);
+  H5Tclose(t);
+  H5Aclose(a);
 }

@@ -35,6 +35,11 @@ const char *test_tpath(const char *name);
 /* The last error is one line mentioning a (and b when given); prints it when not. */
 bool test_err_has(const char *a, const char *b);
 
+/* A numeric attribute of an HDF5 object (first element), or dflt when it is missing. */
+double test_h5_attr_num(long long obj, const char *name, double dflt);
+/* A fixed-length string attribute into out ("" when missing). */
+void test_h5_attr_str(long long obj, const char *name, char *out, size_t len);
+
 /* Relative error in norm: ‖a − b‖ / ‖b‖. */
 double test_rel_err(const float *a, const float *b, int64_t n);
 

@@ -3,9 +3,9 @@
 #include "trainer.h"
 
 #include "autograd/error.h"
+#include "autograd/parallel.h"
 #include "train/checkpoint.h"
 
-#include <cblas.h>
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
@@ -44,12 +44,6 @@ static int make_dirs(const char *path) {
     }
   }
   return 0;
-}
-
-static void set_threads(int n) {
-  if (n <= 0) n = omp_get_num_procs();
-  omp_set_num_threads(n);
-  openblas_set_num_threads(n);
 }
 
 /* Weight decay and lr multiplier per parameter: optim.no_decay_1d exempts vectors (biases, norm
@@ -162,7 +156,7 @@ static int init_parts(slt_trainer *t, const slt_config *cfg) {
   const slt_config *c = &t->cfg;
   /* Its own stream, apart from the init stream, so using it never shifts the weights drawn. */
   slt_rng_seed(&t->rng, (uint64_t)c->seed ^ UINT64_C(0x747261696e6572)); /* "trainer" */
-  set_threads(c->train.threads);
+  slt_threads_set(c->train.threads);
   slt_ctx_init(&t->ctx);
   char path[SLT_CFG_STR + 16];
   snprintf(path, sizeof path, "%s/config.yaml", c->out_dir);
