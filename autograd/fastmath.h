@@ -29,4 +29,14 @@ static inline float slt_expf(float x) {
   return x < -87.3f ? 0.0f : p * s;
 }
 
+/* Sum of 64 lane accumulators, pairwise in a fixed order (modifies acc). Level by level with
+ * constant trip counts: written as one loop over levels it stays scalar. */
+static inline float slt_fold64(float *acc) {
+  for (int l = 0; l < 32; l++) acc[l] += acc[l + 32];
+  for (int l = 0; l < 16; l++) acc[l] += acc[l + 16];
+  for (int l = 0; l < 8; l++) acc[l] += acc[l + 8];
+  for (int l = 0; l < 4; l++) acc[l] += acc[l + 4];
+  return (acc[0] + acc[2]) + (acc[1] + acc[3]);
+}
+
 #endif

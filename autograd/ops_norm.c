@@ -6,6 +6,8 @@
  * out of one pass over x and dy. */
 #include "ops.h"
 
+#include "fastmath.h"
+
 #include "op_util.h"
 #include "parallel.h"
 
@@ -30,16 +32,6 @@ typedef struct {
   int gain_at, bias_at; /* position in node->in, or -1 */
 } norm_saved;
 
-/* Add the lanes pairwise: a fixed order. */
-static inline float fold_lanes(float *acc) {
-  /* Level by level with constant trip counts: as one loop over levels it stays scalar. */
-  for (int l = 0; l < 32; l++) acc[l] += acc[l + 32];
-  for (int l = 0; l < 16; l++) acc[l] += acc[l + 16];
-  for (int l = 0; l < 8; l++) acc[l] += acc[l + 8];
-  for (int l = 0; l < 4; l++) acc[l] += acc[l + 4];
-  return (acc[0] + acc[2]) + (acc[1] + acc[3]);
-}
-
 /* Σ x[j] and Σ (x[j] − m)², x (C) */
 static float row_sum(const float *x, int C) {
   float acc[LANES] = {0};
@@ -47,7 +39,7 @@ static float row_sum(const float *x, int C) {
   for (; j + LANES <= C; j += LANES)
     for (int l = 0; l < LANES; l++) acc[l] += x[j + l];
   for (int l = 0; j + l < C; l++) acc[l] += x[j + l];
-  return fold_lanes(acc);
+  return slt_fold64(acc);
 }
 static float row_sq_dev(const float *x, float m, int C) {
   float acc[LANES] = {0};
@@ -55,7 +47,7 @@ static float row_sq_dev(const float *x, float m, int C) {
   for (; j + LANES <= C; j += LANES)
     for (int l = 0; l < LANES; l++) acc[l] += (x[j + l] - m) * (x[j + l] - m);
   for (int l = 0; j + l < C; l++) acc[l] += (x[j + l] - m) * (x[j + l] - m);
-  return fold_lanes(acc);
+  return slt_fold64(acc);
 }
 
 /* One row: y = (x − m)·rstd ⊙ gain + bias, m = mean(x) or 0. x, y (C); g, b (C) or NULL. */
@@ -91,7 +83,7 @@ static void norm_row_backward(const float *x, const float *dy, const float *g, f
     s1[l] += d;
     s2[l] += d * ((x[j + l] - m) * rs);
   }
-  float a = centre ? fold_lanes(s1) / (float)C : 0.0f, k = fold_lanes(s2) / (float)C;
+  float a = centre ? slt_fold64(s1) / (float)C : 0.0f, k = slt_fold64(s2) / (float)C;
   for (j = 0; j < C; j++) dx[j] += rs * (dy[j] * (g ? g[j] : 1.0f) - a - ((x[j] - m) * rs) * k);
 }
 

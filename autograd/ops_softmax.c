@@ -16,15 +16,6 @@
 _Static_assert(LANES == 64, "fold_lanes is written out for 64 lanes");
 
 
-static inline float fold_lanes(float *acc) {
-  /* Level by level with constant trip counts: as one loop over levels it stays scalar. */
-  for (int l = 0; l < 32; l++) acc[l] += acc[l + 32];
-  for (int l = 0; l < 16; l++) acc[l] += acc[l + 16];
-  for (int l = 0; l < 8; l++) acc[l] += acc[l + 8];
-  for (int l = 0; l < 4; l++) acc[l] += acc[l + 4];
-  return (acc[0] + acc[2]) + (acc[1] + acc[3]);
-}
-
 static float row_max(const float *x, int C) {
   float acc[LANES];
   for (int l = 0; l < LANES; l++) acc[l] = -INFINITY;
@@ -44,7 +35,7 @@ static void softmax_row(const float *x, float *y, int C) {
   for (; j + LANES <= C; j += LANES)
     for (int l = 0; l < LANES; l++) acc[l] += y[j + l] = slt_expf(x[j + l] - m);
   for (int l = 0; j + l < C; l++) acc[l] += y[j + l] = slt_expf(x[j + l] - m);
-  float inv = 1.0f / fold_lanes(acc);
+  float inv = 1.0f / slt_fold64(acc);
   for (j = 0; j < C; j++) y[j] *= inv;
 }
 
@@ -55,7 +46,7 @@ static void softmax_row_backward(const float *y, const float *dy, float *dx, int
   for (; j + LANES <= C; j += LANES)
     for (int l = 0; l < LANES; l++) acc[l] += dy[j + l] * y[j + l];
   for (int l = 0; j + l < C; l++) acc[l] += dy[j + l] * y[j + l];
-  float dot = fold_lanes(acc);
+  float dot = slt_fold64(acc);
   for (j = 0; j < C; j++) dx[j] += y[j] * (dy[j] - dot);
 }
 

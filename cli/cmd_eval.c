@@ -102,11 +102,10 @@ static int evaluate(slt_gpt *m, const slt_shards *s, const eval_args *a, double 
 }
 
 int slt_cmd_eval(int argc, char **argv) {
-  for (int i = 1; i < argc; i++)
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      usage(stdout);
-      return 0;
-    }
+  if (slt_cli_wants_help(argc, argv)) {
+    usage(stdout);
+    return 0;
+  }
   eval_args a = {0};
   int bad = parse(argc, argv, &a);
   if (bad) return bad;

@@ -194,11 +194,10 @@ static int32_t *encode_prompt(const slt_tokenizer *t, const char *text, int voca
 }
 
 int slt_cmd_generate(int argc, char **argv) {
-  for (int i = 1; i < argc; i++)
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      usage(stdout);
-      return 0;
-    }
+  if (slt_cli_wants_help(argc, argv)) {
+    usage(stdout);
+    return 0;
+  }
   gen_args a;
   int bad = parse(argc, argv, &a);
   if (bad) return bad;

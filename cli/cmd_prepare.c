@@ -97,11 +97,10 @@ static int parse_args(int argc, char **argv, prepare_args *a) {
 }
 
 int slt_cmd_prepare(int argc, char **argv) {
-  for (int i = 1; i < argc; i++)
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      usage(stdout);
-      return 0;
-    }
+  if (slt_cli_wants_help(argc, argv)) {
+    usage(stdout);
+    return 0;
+  }
   const char *inputs[argc];
   prepare_args a = {.inputs = inputs, .field = "content", .tokenizer = "gpt2",
                     .opts = {.val_fraction = 0.01, .shard_tokens = 100000000, .batch_docs = 256}};

@@ -40,11 +40,11 @@ static void usage(FILE *f) {
 
 int slt_cmd_train(int argc, char **argv) {
   const char *config_path = NULL;
+  if (slt_cli_wants_help(argc, argv)) {
+    usage(stdout);
+    return 0;
+  }
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      usage(stdout);
-      return 0;
-    }
     if (!strcmp(argv[i], "--keys")) {
       slt_config_print_help(stdout);
       return 0;
