@@ -89,6 +89,10 @@ int slt_gradcheck(slt_gc_fn f, int nin, slt_tensor *const *inputs, const void *u
                   uint64_t seed, slt_gc_result *res) {
   memset(res, 0, sizeof *res);
   res->min_injected_err = INFINITY;
+  if (nin > SLT_GC_MAX_IN) {
+    slt_err_set("gradcheck: %d inputs, at most %d", nin, SLT_GC_MAX_IN);
+    return -1;
+  }
   slt_rng rng;
   slt_rng_seed(&rng, seed);
   float *R = NULL, *once[SLT_GC_MAX_IN] = {0};

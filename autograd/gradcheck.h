@@ -16,7 +16,7 @@
 #include "tape.h"
 
 #define SLT_GRADCHECK_TOL 1e-3
-#define SLT_GC_MAX_IN 4
+#define SLT_GC_MAX_IN 8
 
 /* Builds the output from the inputs (in the same order each call); user carries fixed extras
  * such as token ids. Must be deterministic. */

@@ -24,6 +24,11 @@ bool slt_ctx_set_no_grad(slt_ctx *c, bool on) {
   return was;
 }
 
+void slt_ctx_set_hook(slt_ctx *c, slt_backward_hook fn, void *user) {
+  c->hook = fn;
+  c->hook_user = user;
+}
+
 static slt_tensor *tensor_header(slt_ctx *c, int ndim, const int *shape) {
   slt_tensor tmp = {0};
   if (slt_tensor_set_shape(&tmp, ndim, shape)) return NULL;
@@ -100,6 +105,7 @@ int slt_backward_seed(slt_ctx *c, slt_tensor *t, const float *seed) {
     for (int i = 0; i < n->nin; i++)
       if (n->in[i]->requires_grad && !slt_grad_of(c, n->in[i])) return -1;
     n->backward(c, n);
+    if (c->hook) c->hook(c->hook_user, n);
   }
   return 0;
 }

@@ -15,6 +15,8 @@
 typedef struct slt_ctx slt_ctx;
 typedef struct slt_node slt_node;
 typedef void (*slt_backward_fn)(slt_ctx *c, slt_node *n);
+/* Called after each node's backward (e.g. to start reducing gradients that are complete). */
+typedef void (*slt_backward_hook)(void *user, const slt_node *n);
 
 struct slt_node {
   slt_backward_fn backward;
@@ -31,6 +33,8 @@ struct slt_ctx {
   slt_node *tape; /* most recently recorded node */
   int64_t nodes;
   bool no_grad;
+  slt_backward_hook hook; /* optional; NULL: none (slt_ctx_set_hook) */
+  void *hook_user;
 };
 
 void slt_ctx_init(slt_ctx *c);
@@ -39,6 +43,8 @@ void slt_ctx_free(slt_ctx *c);
 void slt_ctx_reset(slt_ctx *c);
 /* Turn no-grad mode on or off (eval, generation); returns the previous setting. */
 bool slt_ctx_set_no_grad(slt_ctx *c, bool on);
+/* Call fn(user, node) after every node's backward from now on (fn NULL: stop). */
+void slt_ctx_set_hook(slt_ctx *c, slt_backward_hook fn, void *user);
 
 /* A new arena tensor with uninitialised data; NULL (error recorded) on a bad shape or OOM. */
 slt_tensor *slt_new(slt_ctx *c, int ndim, const int *shape);

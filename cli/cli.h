@@ -20,5 +20,6 @@ int slt_cmd_prepare(int argc, char **argv);
 int slt_cmd_info(int argc, char **argv);
 int slt_cmd_eval(int argc, char **argv);
 int slt_cmd_generate(int argc, char **argv);
+int slt_cmd_export(int argc, char **argv);
 
 #endif

@@ -1,14 +1,17 @@
 /* slt generate --ckpt PATH (--prompt-ids 1,2,3 | --prompt TEXT --tokenizer-dir DIR) --tokens N
- *              [--temperature T] [--top-k K] [--seed S]
+ *              [--temperature T] [--top-k K] [--seed S] [--ffn-form auto|factored|merged]
  * Continue a prompt with the checkpoint's model: the prompt is run once through the model
  * (prefill), then one token at a time reusing every layer's cached keys and values
- * (layers/gpt_infer.c). The same seed gives the same tokens. */
+ * (layers/gpt_infer.c). The same seed gives the same tokens. A model with structured FFNs also
+ * gets its merged dense twin, and each forward runs whichever form was measured faster for its
+ * number of tokens: which one wins depends on the kind, the sizes and the machine. */
 #include "cli.h"
 
 #include "autograd/error.h"
 #include "autograd/parallel.h"
 #include "autograd/ops.h"
 #include "data/tokenizer.h"
+#include "layers/gpt_merge.h"
 #include "train/checkpoint.h"
 
 #include <errno.h>
@@ -19,6 +22,7 @@
 typedef struct {
   const char *ckpt, *prompt_ids, *prompt, *tokenizer, *tokenizer_dir;
   long tokens, top_k, threads;
+  int ffn_form; /* -1 auto, else an slt_gpt_form */
   double temperature;
   unsigned long long seed;
 } gen_args;
@@ -36,7 +40,10 @@ static void usage(FILE *f) {
       "  --temperature T  softmax temperature; 0 = always the most likely token (default 1)\n"
       "  --top-k K        sample among the K most likely tokens only (default 0 = all)\n"
       "  --seed S         sampling seed (default 1); the same seed gives the same tokens\n"
-      "  --threads N      threads (default: all cores)\n");
+      "  --threads N      threads (default: all cores)\n"
+      "  --ffn-form F     structured FFNs: auto (default: per forward, whichever of the factored\n"
+      "                   and the merged dense form is measured faster for its token count;\n"
+      "                   the choice is printed on stderr), factored, or merged\n");
 }
 
 static int bad_value(const char *opt, const char *v) {
@@ -58,7 +65,13 @@ static int parse_one(gen_args *a, const char *o, const char *v) {
     a->tokenizer = v;
   else if (!strcmp(o, "--tokenizer-dir"))
     a->tokenizer_dir = v;
-  else if (!strcmp(o, "--temperature")) {
+  else if (!strcmp(o, "--ffn-form")) {
+    a->ffn_form = !strcmp(v, "auto")       ? -1
+                  : !strcmp(v, "factored") ? SLT_GPT_FACTORED
+                  : !strcmp(v, "merged")   ? SLT_GPT_MERGED
+                                           : -2;
+    if (a->ffn_form == -2) return bad_value(o, v);
+  } else if (!strcmp(o, "--temperature")) {
     a->temperature = strtod(v, &end);
     if (!*v || *end || errno || a->temperature < 0) return bad_value(o, v);
   } else if (!strcmp(o, "--seed")) {
@@ -80,7 +93,7 @@ static int parse_one(gen_args *a, const char *o, const char *v) {
 }
 
 static int parse(int argc, char **argv, gen_args *a) {
-  *a = (gen_args){.temperature = 1.0, .seed = 1, .tokens = -1};
+  *a = (gen_args){.temperature = 1.0, .seed = 1, .tokens = -1, .ffn_form = -1};
   for (int i = 1; i < argc; i += 2) {
     if (i + 1 >= argc) {
       fprintf(stderr, "slt generate: missing value after '%s'\n", argv[i]);
@@ -145,24 +158,24 @@ static int emit(emitter *e, int32_t id) {
   return 0;
 }
 
-/* Prefill, then sample and feed one token at a time. */
-static int generate(slt_gpt *m, const int32_t *prompt, int n, const gen_args *a, emitter *e) {
-  int V = m->cfg.vocab_size;
+/* Prefill, then sample and feed one token at a time, each forward in the form chosen for it. */
+static int generate(slt_gpt_forms *f, const int32_t *prompt, int n, const gen_args *a, emitter *e) {
+  int V = f->model[SLT_GPT_FACTORED]->cfg.vocab_size;
   slt_gpt_kv kv;
-  if (slt_gpt_kv_init(&kv, m, n + (int)a->tokens)) return -1;
+  if (slt_gpt_kv_init(&kv, f->model[SLT_GPT_FACTORED], n + (int)a->tokens)) return -1;
   slt_ctx c;
   slt_ctx_init(&c);
   slt_rng rng;
   slt_rng_seed(&rng, a->seed);
   float *last = malloc((size_t)V * sizeof *last);
-  slt_tensor *logits = last ? slt_gpt_forward_cached(m, &c, &kv, prompt, n) : NULL;
+  slt_tensor *logits = last ? slt_gpt_forms_forward(f, &c, &kv, prompt, n) : NULL;
   int rc = logits ? 0 : -1;
   for (long t = 0; !rc && t < a->tokens; t++) {
     memcpy(last, logits->data + (size_t)(logits->shape[1] - 1) * V, (size_t)V * sizeof *last);
     slt_ctx_reset(&c);
     int32_t id = slt_gpt_sample(last, V, (float)a->temperature, (int)a->top_k, &rng);
     rc = emit(e, id);
-    if (!rc && t + 1 < a->tokens && !(logits = slt_gpt_forward_cached(m, &c, &kv, &id, 1))) rc = -1;
+    if (!rc && t + 1 < a->tokens && !(logits = slt_gpt_forms_forward(f, &c, &kv, &id, 1))) rc = -1;
   }
   if (!rc) putchar('\n');
   free(last);
@@ -193,6 +206,38 @@ static int32_t *encode_prompt(const slt_tokenizer *t, const char *text, int voca
   return out;
 }
 
+static const char *form_name(slt_gpt_form f) {
+  return f == SLT_GPT_MERGED ? "merged" : "factored";
+}
+
+/* "factored for prefill (n=64: factored 0.8 ms, merged 1.3 ms per FFN)" into buf. */
+static void describe_choice(const slt_gpt_forms *f, const char *what, int n, char *buf,
+                            size_t len) {
+  for (int k = 0; k < f->ntimes; k++)
+    if (f->times[k].n == n)
+      snprintf(buf, len, "%s for %s (n=%d: factored %.3g ms, merged %.3g ms per FFN)",
+               form_name(slt_gpt_forms_choice(f, n)), what, n,
+               1e3 * f->times[k].s[SLT_GPT_FACTORED], 1e3 * f->times[k].s[SLT_GPT_MERGED]);
+}
+
+/* For a structured model: build the merged twin (unless --ffn-form factored) and, for auto, time
+ * both forms at the decode (1) and prefill (n) token counts and say what was chosen. 0 or -1. */
+static int prepare_forms(slt_gpt_forms *f, slt_gpt *twin, int n, const gen_args *a) {
+  if (!slt_gpt_has_structured_ffn(f->model[SLT_GPT_FACTORED]) || a->ffn_form == SLT_GPT_FACTORED)
+    return 0;
+  if (slt_gpt_merge(f->model[SLT_GPT_FACTORED], twin)) return -1;
+  f->model[SLT_GPT_MERGED] = twin;
+  if (a->ffn_form == SLT_GPT_MERGED) return 0;
+  int ns[2] = {1, n};
+  if (slt_gpt_forms_time(f, ns, n > 1 ? 2 : 1)) return -1;
+  char decode[160] = "", prefill[160] = "";
+  describe_choice(f, "decode", 1, decode, sizeof decode);
+  if (n > 1) describe_choice(f, "prefill", n, prefill, sizeof prefill);
+  fprintf(stderr, "slt generate: ffn form: %s%s%s\n", n > 1 ? prefill : decode, n > 1 ? ", " : "",
+          n > 1 ? decode : "");
+  return 0;
+}
+
 int slt_cmd_generate(int argc, char **argv) {
   if (slt_cli_wants_help(argc, argv)) {
     usage(stdout);
@@ -220,8 +265,11 @@ int slt_cmd_generate(int argc, char **argv) {
   } else if ((e.tok = slt_tokenizer_open(a.tokenizer, a.tokenizer_dir))) {
     prompt = encode_prompt(e.tok, a.prompt, m.cfg.vocab_size, &n);
   }
-  if (prompt) rc = generate(&m, prompt, n, &a, &e);
+  slt_gpt twin = {0};
+  slt_gpt_forms forms = {.model = {&m, NULL}, .forced = a.ffn_form};
+  if (prompt && !prepare_forms(&forms, &twin, n, &a)) rc = generate(&forms, prompt, n, &a, &e);
   if (rc) fprintf(stderr, "slt generate: %s\n", slt_err_msg());
+  slt_gpt_free(&twin);
   free(prompt);
   slt_bytebuf_free(&e.text);
   slt_tokenizer_free(e.tok);

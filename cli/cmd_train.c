@@ -3,6 +3,7 @@
 
 #include "autograd/error.h"
 #include "train/config.h"
+#include "train/dist.h"
 #include "train/trainer.h"
 
 #include <signal.h>
@@ -11,8 +12,8 @@
 
 static volatile sig_atomic_t stop_requested;
 
-/* The first Ctrl-C (or SIGTERM) asks the loop to finish its step and stop cleanly; a second
- * one kills the process at once. */
+/* The first Ctrl-C (or SIGTERM, or SIGUSR1, which mpirun forwards to every rank) asks the loop
+ * to finish its step and stop cleanly; a second one kills the process at once. */
 static void on_signal(int sig) {
   if (stop_requested) {
     signal(sig, SIG_DFL);
@@ -29,7 +30,9 @@ static void usage(FILE *f) {
           "The resolved config is printed and saved as <out_dir>/config.yaml; metrics go to\n"
           "<out_dir>/metrics.jsonl. Checkpoints (<out_dir>/ckpt_<step>.h5) are written every\n"
           "train.ckpt_every steps and at the end. Ctrl-C (or SIGTERM) finishes the current step,\n"
-          "writes a checkpoint and stops; train.stop_after and train.time_limit split a run.\n\n"
+          "writes a checkpoint and stops; train.stop_after and train.time_limit split a run.\n"
+          "Under MPI (mpirun -np N slt train ...) each rank trains on its slice of every global\n"
+          "batch; rank 0 prints and writes; 'kill -USR1' to mpirun stops every rank cleanly.\n\n"
           "options:\n"
           "  --resume auto   continue from the newest complete checkpoint in out_dir\n"
           "                  (starts fresh when there is none)\n"
@@ -38,7 +41,7 @@ static void usage(FILE *f) {
           "  --keys          list every config key with its type, default and meaning\n");
 }
 
-int slt_cmd_train(int argc, char **argv) {
+static int train(int argc, char **argv) {
   const char *config_path = NULL;
   if (slt_cli_wants_help(argc, argv)) {
     usage(stdout);
@@ -91,10 +94,33 @@ int slt_cmd_train(int argc, char **argv) {
   slt_config_write(&cfg, stdout);
   signal(SIGINT, on_signal);
   signal(SIGTERM, on_signal);
+  signal(SIGUSR1, on_signal);
   slt_trainer t;
   int rc = slt_trainer_init_resume(&t, &cfg, resume);
   if (!rc) rc = slt_trainer_run(&t, &stop_requested);
+  if (rc && slt_dist_world() > 1) {
+    /* A fault may be this rank's alone while the others wait in a collective: name the rank
+     * and end them all now rather than let them hang. */
+    fprintf(stderr, "slt train: rank %d of %d: %s\n", slt_dist_rank(), slt_dist_world(),
+            slt_err_msg());
+    slt_dist_abort(1);
+  }
   if (rc) fprintf(stderr, "slt train: %s\n", slt_err_msg());
   slt_trainer_free(&t);
   return rc ? 1 : 0;
+}
+
+int slt_cmd_train(int argc, char **argv) {
+  if (slt_dist_init()) {
+    fprintf(stderr, "slt train: %s\n", slt_err_msg());
+    return 1;
+  }
+  /* Only rank 0 prints; the others' errors still reach stderr. */
+  if (slt_dist_rank() != 0 && !freopen("/dev/null", "w", stdout)) {
+    fprintf(stderr, "slt train: rank %d: cannot silence stdout\n", slt_dist_rank());
+    slt_dist_abort(1);
+  }
+  int rc = train(argc, argv);
+  slt_dist_finalize();
+  return rc;
 }

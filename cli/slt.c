@@ -11,6 +11,7 @@ static const slt_command commands[] = {
     {"info", "show a checkpoint: step, tokens, parameters by group, config", slt_cmd_info},
     {"eval", "validation loss of a checkpoint on shards: slt eval --ckpt PATH --data GLOB", slt_cmd_eval},
     {"generate", "sample tokens from a checkpoint (KV cache): slt generate --ckpt PATH ...", slt_cmd_generate},
+    {"export", "dense-FFN copy of a structured checkpoint: slt export --merge CKPT OUT", slt_cmd_export},
 };
 
 bool slt_cli_wants_help(int argc, char **argv) {

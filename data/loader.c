@@ -251,6 +251,16 @@ int slt_loader_set_cursor(slt_loader *l, const slt_loader_cursor *c) {
   return 0;
 }
 
+int slt_loader_seek(slt_loader *l, int64_t step) {
+  if (step < 0) {
+    slt_err_set("loader: cannot seek to step %" PRId64, step);
+    return -1;
+  }
+  l->step = step;
+  l->micro_step = 0;
+  return 0;
+}
+
 int64_t slt_loader_rows(const slt_loader *l) {
   return l->rows;
 }

@@ -59,6 +59,10 @@ slt_loader_cursor slt_loader_get_cursor(const slt_loader *l);
  * batch layout (the rows consumed would not match the step). */
 int slt_loader_set_cursor(slt_loader *l, const slt_loader_cursor *c);
 
+/* Move the cursor to the start of optimizer step `step` (SGT's fixedflop re-reads the run's
+ * first steps at its end). 0 or -1 (error recorded) for a negative step. */
+int slt_loader_seek(slt_loader *l, int64_t step);
+
 /* Train rows per epoch (-1 for synthetic: unbounded), and val rows (-1 unbounded, 0 none). */
 int64_t slt_loader_rows(const slt_loader *l);
 int64_t slt_loader_val_rows(const slt_loader *l);

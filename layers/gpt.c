@@ -1,4 +1,5 @@
 #include "gpt.h"
+#include "guided.h"
 #include "structured.h"
 
 #include "autograd/error.h"
@@ -152,14 +153,22 @@ static slt_tensor *attention(const slt_gpt *m, slt_gpt_block *b, slt_ctx *c, slt
   return slt_lin_forward(&b->proj, c, a);
 }
 
-static slt_tensor *ffn(const slt_gpt *m, slt_gpt_block *b, slt_ctx *c, slt_tensor *x) {
-  slt_tensor *h = slt_lin_forward(&b->fc1, c, x);
+/* An FFN linear, through its guide while self-guided training has one. */
+static slt_tensor *ffn_linear(const slt_gpt *m, int layer, bool fc2, slt_lin *l, slt_ctx *c,
+                              slt_tensor *x) {
+  if (!m->guide) return slt_lin_forward(l, c, x);
+  return slt_guided_forward(m->guide, slt_guide_index(layer, fc2), l, c, x);
+}
+
+static slt_tensor *ffn(const slt_gpt *m, int layer, slt_ctx *c, slt_tensor *x) {
+  slt_gpt_block *b = &m->blocks[layer];
+  slt_tensor *h = ffn_linear(m, layer, false, &b->fc1, c, x);
   switch (m->cfg.act) {
   case SLT_ACT_SWIGLU: h = slt_swiglu(c, h); break;
   case SLT_ACT_RELU2: h = slt_relu2(c, h); break;
   default: h = slt_gelu_tanh(c, h); break;
   }
-  return slt_lin_forward(&b->fc2, c, h);
+  return ffn_linear(m, layer, true, &b->fc2, c, h);
 }
 
 slt_tensor *slt_gpt_logits(slt_gpt *m, slt_ctx *c, const int32_t *ids, int B, int T, int pos0) {
@@ -182,7 +191,7 @@ slt_tensor *slt_gpt_logits(slt_gpt *m, slt_ctx *c, const int32_t *ids, int B, in
   for (int i = 0; i < g->layers; i++) {
     slt_gpt_block *b = &m->blocks[i];
     x = slt_add(c, x, attention(m, b, c, norm(m, c, x, b->ln1_w, b->ln1_b), pos0));
-    x = slt_add(c, x, ffn(m, b, c, norm(m, c, x, b->ln2_w, b->ln2_b)));
+    x = slt_add(c, x, ffn(m, i, c, norm(m, c, x, b->ln2_w, b->ln2_b)));
   }
   x = norm(m, c, x, m->lnf_w, m->lnf_b);
   return slt_linear(c, x, m->lm_head ? m->lm_head : m->wte, NULL);

@@ -39,6 +39,7 @@ typedef struct slt_gpt {
   slt_params params;
   slt_tensor *wte, *wpe, *lnf_w, *lnf_b, *lm_head; /* wpe NULL unless learned; lm_head NULL if tied */
   slt_gpt_block *blocks;
+  struct slt_guide *guide; /* self-guided training's dense guides (layers/guided.h), or NULL */
 } slt_gpt;
 
 /* Check the config; 0 or -1 with one message naming the offending key. */
@@ -79,5 +80,40 @@ slt_tensor *slt_gpt_forward_cached(slt_gpt *m, slt_ctx *c, slt_gpt_kv *kv, const
 /* Draw a token from logits (V): temperature <= 0 takes the argmax, top_k > 0 keeps the k most
  * likely. Deterministic for a given rng state. */
 int slt_gpt_sample(const float *logits, int V, float temperature, int top_k, slt_rng *rng);
+
+/* ---- the faster FFN form by tokens in flight (gpt_infer.c) ---- */
+
+/* A model with structured FFNs and its merged dense twin (layers/gpt_merge.h) compute the same
+ * logits; which is faster depends on the tokens per forward (a prompt's prefill or one decoded
+ * token), so generation measures both and picks per forward. */
+typedef enum { SLT_GPT_FACTORED, SLT_GPT_MERGED } slt_gpt_form;
+
+/* Seconds one structured FFN (fc1, activation, fc2) takes on n tokens, by form. */
+typedef struct slt_gpt_form_time {
+  int n;
+  double s[2];
+} slt_gpt_form_time;
+
+#define SLT_GPT_FORM_TIMES 4
+
+typedef struct slt_gpt_forms {
+  slt_gpt *model[2]; /* by slt_gpt_form, not owned; model[SLT_GPT_MERGED] may be NULL */
+  int ntimes;
+  slt_gpt_form_time times[SLT_GPT_FORM_TIMES]; /* ascending n */
+  int forced; /* -1: pick by the times; else the slt_gpt_form of every forward */
+} slt_gpt_forms;
+
+/* Time one structured FFN of each form at each of the count (<= SLT_GPT_FORM_TIMES) token counts
+ * ns, best of a few runs, into f->times. 0, or -1 with the error recorded. */
+int slt_gpt_forms_time(slt_gpt_forms *f, const int *ns, int count);
+/* The faster form for n tokens: each form's time interpolated linearly in n between the measured
+ * points (extrapolated past the ends); a tie keeps the factored form. */
+slt_gpt_form slt_gpt_form_pick(const slt_gpt_form_time *t, int count, int n);
+/* The form a forward of n tokens runs: forced, else picked, and factored without a twin. */
+slt_gpt_form slt_gpt_forms_choice(const slt_gpt_forms *f, int n);
+/* slt_gpt_forward_cached with that form; both forms share the cache (their attention weights are
+ * the same numbers), so the form may change from one forward to the next. */
+slt_tensor *slt_gpt_forms_forward(slt_gpt_forms *f, slt_ctx *c, slt_gpt_kv *kv, const int32_t *ids,
+                                  int n);
 
 #endif

@@ -8,6 +8,7 @@
 #include "autograd/ops.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -160,6 +161,115 @@ slt_tensor *slt_gpt_forward_cached(slt_gpt *m, slt_ctx *c, slt_gpt_kv *kv, const
   slt_ctx_set_no_grad(c, was);
   if (logits) kv->len += n;
   return logits;
+}
+
+/* ---- the faster FFN form by tokens in flight ---- */
+
+/* Timed runs per form and n, after one warm-up; the best counts. Short runs repeat until
+ * FORM_MIN_S has passed, so one preempted run on a busy machine does not decide. */
+enum { FORM_REPS = 3, FORM_MAX_REPS = 100 };
+#define FORM_MIN_S 0.02
+
+/* The last block whose FFN is structured (all have the same shapes), or -1. */
+static int structured_block(const slt_gpt *m) {
+  for (int l = m->cfg.layers - 1; l >= 0; l--)
+    if (strcmp(m->blocks[l].fc1.kind->name, "dense") ||
+        strcmp(m->blocks[l].fc2.kind->name, "dense"))
+      return l;
+  return -1;
+}
+
+/* Best seconds of block l's FFN on x (1, n, C); the first run only warms up (arena growth,
+ * BLAS buffers, caches). -1 on error. */
+static double time_ffn(slt_gpt *m, int l, slt_ctx *c, float *x, int n) {
+  double best = INFINITY, spent = 0;
+  for (int r = 0; r <= FORM_REPS || (spent < FORM_MIN_S && r <= FORM_MAX_REPS); r++) {
+    slt_tensor *in = slt_wrap(c, x, 3, (int[]){1, n, m->cfg.d_model});
+    double t0 = omp_get_wtime();
+    slt_tensor *y = in ? ffn(m, &m->blocks[l], c, in) : NULL;
+    double dt = omp_get_wtime() - t0;
+    slt_ctx_reset(c);
+    if (!y) return -1;
+    if (r > 0 && dt < best) best = dt;
+    spent += dt;
+  }
+  return best;
+}
+
+static int check_times_request(const slt_gpt_forms *f, int l, const int *ns, int count) {
+  if (!f->model[SLT_GPT_MERGED] || l < 0) {
+    slt_err_set("generate: timing FFN forms needs a structured model and its merged twin");
+    return -1;
+  }
+  if (count < 1 || count > SLT_GPT_FORM_TIMES) {
+    slt_err_set("generate: %d token counts to time; 1 to %d allowed", count, SLT_GPT_FORM_TIMES);
+    return -1;
+  }
+  for (int k = 0; k < count; k++)
+    if (ns[k] < 1 || (k && ns[k] <= ns[k - 1])) {
+      slt_err_set("generate: token counts to time must be ascending and >= 1");
+      return -1;
+    }
+  return 0;
+}
+
+int slt_gpt_forms_time(slt_gpt_forms *f, const int *ns, int count) {
+  slt_gpt *fac = f->model[SLT_GPT_FACTORED];
+  int l = structured_block(fac);
+  if (check_times_request(f, l, ns, count)) return -1;
+  int C = fac->cfg.d_model;
+  float *x = malloc((size_t)ns[count - 1] * C * sizeof *x);
+  if (!x) {
+    slt_err_set("generate: out of memory timing the FFN forms");
+    return -1;
+  }
+  slt_rng rng;
+  slt_rng_seed(&rng, 1);
+  slt_rng_fill_normal(&rng, x, (int64_t)ns[count - 1] * C, 0.0f, 1.0f);
+  slt_ctx c;
+  slt_ctx_init(&c);
+  slt_ctx_set_no_grad(&c, true);
+  int rc = 0;
+  for (int k = 0; !rc && k < count; k++) {
+    slt_gpt_form_time *t = &f->times[k];
+    t->n = ns[k];
+    for (int form = 0; form < 2 && !rc; form++) {
+      t->s[form] = time_ffn(f->model[form], l, &c, x, ns[k]);
+      if (t->s[form] < 0) rc = -1;
+    }
+  }
+  f->ntimes = rc ? 0 : count;
+  slt_ctx_free(&c);
+  free(x);
+  return rc;
+}
+
+/* A form's seconds at n: the line through the measured points on either side of n (the first
+ * or last two past the ends); one point is a constant. */
+static double time_at(const slt_gpt_form_time *t, int count, int form, int n) {
+  if (count == 1) return t[0].s[form];
+  int k = 1;
+  while (k < count - 1 && t[k].n < n) k++;
+  const slt_gpt_form_time *a = &t[k - 1], *b = &t[k];
+  return a->s[form] + (b->s[form] - a->s[form]) * (double)(n - a->n) / (double)(b->n - a->n);
+}
+
+slt_gpt_form slt_gpt_form_pick(const slt_gpt_form_time *t, int count, int n) {
+  if (count < 1) return SLT_GPT_FACTORED;
+  return time_at(t, count, SLT_GPT_MERGED, n) < time_at(t, count, SLT_GPT_FACTORED, n)
+             ? SLT_GPT_MERGED
+             : SLT_GPT_FACTORED;
+}
+
+slt_gpt_form slt_gpt_forms_choice(const slt_gpt_forms *f, int n) {
+  if (!f->model[SLT_GPT_MERGED]) return SLT_GPT_FACTORED;
+  if (f->forced >= 0) return (slt_gpt_form)f->forced;
+  return slt_gpt_form_pick(f->times, f->ntimes, n);
+}
+
+slt_tensor *slt_gpt_forms_forward(slt_gpt_forms *f, slt_ctx *c, slt_gpt_kv *kv, const int32_t *ids,
+                                  int n) {
+  return slt_gpt_forward_cached(f->model[slt_gpt_forms_choice(f, n)], c, kv, ids, n);
 }
 
 /* ---- sampling ---- */

@@ -42,5 +42,18 @@ expect "bad parameter-group rule" "optim.groups" train "$cfg" "out_dir=$dir/run"
 expect "unknown flag" "--frobnicate" train "$cfg" --frobnicate
 expect "unknown command" "trian" trian
 
+# slt export --merge: a tiny structured checkpoint (two steps), then each way to misuse it.
+"$slt" train "$cfg" "out_dir=$dir/lr" train.steps=2 train.eval_every=0 model.ffn.kind=lowrank \
+  model.ffn.rank=16 train.threads=2 >/dev/null 2>&1
+ckpt="$dir/lr/ckpt_00000002.h5"
+expect "export without --merge" "--merge is required" export "$ckpt" "$dir/merged.h5"
+expect "export of a missing checkpoint" "nope.h5" export --merge "$dir/nope.h5" "$dir/merged.h5"
+expect "export of a non-checkpoint" "not an HDF5 file" export --merge "$cfg" "$dir/merged.h5"
+"$slt" export --merge "$ckpt" "$dir/merged.h5" >/dev/null
+expect "export over an existing file" "already exists" export --merge "$ckpt" "$dir/merged.h5"
+expect "export of a dense checkpoint" "already dense" export --merge "$dir/merged.h5" "$dir/m2.h5"
+expect "generate with a bad --ffn-form" "--ffn-form" generate --ckpt "$ckpt" --prompt-ids 1 \
+  --tokens 1 --ffn-form fast
+
 echo "$passes passed, $fails failed"
 [[ $fails -eq 0 ]]

@@ -16,6 +16,9 @@ int register_checkpoint_suite(void);   /* test_checkpoint.c: HDF5 checkpoints, r
 int register_optim_suite(void);        /* test_optim.c: AdamW/AdamP/SGDP, groups, schedules */
 int register_prepare_suite(void);      /* test_prepare.c: documents -> shards */
 int register_structured_suite(void);  /* test_structured.c: LowRank, BlockDense, BlockShuffle */
+int register_sgt_suite(void);         /* test_sgt.c: self-guided training */
+int register_export_suite(void);      /* test_export.c: slt export --merge, generation forms */
+int register_dist_suite(void);        /* test_dist.c: MPI data parallelism (single-process parts) */
 
 #define SLT_SUITES                                                                                 \
   X(engine, register_engine_suite)                                                                 \
@@ -31,6 +34,9 @@ int register_structured_suite(void);  /* test_structured.c: LowRank, BlockDense,
   X(checkpoint, register_checkpoint_suite)                                                         \
   X(optim, register_optim_suite)                                                                   \
   X(prepare, register_prepare_suite)                                                               \
-  X(structured, register_structured_suite)
+  X(structured, register_structured_suite)                                                         \
+  X(sgt, register_sgt_suite)                                                                       \
+  X(export, register_export_suite)                                                                 \
+  X(dist, register_dist_suite)
 
 #endif

@@ -6,7 +6,10 @@
  *   /model/<param>    float32, PyTorch name and shape ("blocks.0.attn.qkv.weight" (out, in))
  *   /optim            attrs: name ("adamw"), step (the optimizer's own step count)
  *   /optim/<param>/<slot>  float32, the parameter's shape: one per optimizer slot ("m", "v")
- *   /state            attrs: step, tokens, world, schedule and sgt notes
+ *   /guide/<param>    self-guided training's dense guides, while guidance lasts (train/sgt.h)
+ *   /guide_optim      attrs: name, step; /guide_optim/<param>/<slot>: the guides' optimizer
+ *   /state            attrs: step, tokens, world, sgt_alpha, sgt_guided_steps, schedule and
+ *                            sgt notes
  *   /state/data_cursor     compound (world,): every rank's loader cursor (data/loader.h)
  *   /state/rng/<name>      uint64 (world, 4): xoshiro256** states, one row per rank
  *
@@ -49,6 +52,8 @@ typedef struct slt_ckpt_state {
   int nrngs;
   const char *rng_names[SLT_CKPT_MAX_RNGS];
   slt_rng *rngs[SLT_CKPT_MAX_RNGS]; /* rngs[i][rank] */
+  double sgt_alpha;                 /* α of the next optimizer step (0 without guidance) */
+  int64_t sgt_guided_steps;         /* T (0 without SGT) */
 } slt_ckpt_state;
 
 /* What slt_ckpt_write saves. */
@@ -57,6 +62,8 @@ typedef struct slt_ckpt_data {
   const slt_params *params;
   slt_ckpt_optim optim;
   slt_ckpt_state state;
+  const slt_params *guide;  /* SGT's guides while they exist, else NULL */
+  slt_ckpt_optim guide_optim;
 } slt_ckpt_data;
 
 /* An open checkpoint: its header, config and state are read and checked by slt_ckpt_open;
@@ -106,6 +113,11 @@ int slt_ckpt_read_params(const slt_ckpt *c, slt_params *p);
 /* Read the slots o names (o->slot_names, into o->slots laid out like p) and o->step. The stored
  * optimizer name must equal o->name. 0 or -1. */
 int slt_ckpt_read_optim(const slt_ckpt *c, const slt_params *p, slt_ckpt_optim *o);
+/* True when the checkpoint holds SGT guides (/guide). */
+bool slt_ckpt_has_guide(const slt_ckpt *c);
+/* Read /guide into p and /guide_optim's slots and step into o (as slt_ckpt_read_params and
+ * slt_ckpt_read_optim do for the model). 0 or -1. */
+int slt_ckpt_read_guide(const slt_ckpt *c, slt_params *p, slt_ckpt_optim *o);
 /* Index of the named RNG in c->state, or -1 (no message). */
 int slt_ckpt_find_rng(const slt_ckpt *c, const char *name);
 

@@ -63,6 +63,10 @@ int ck_attr_put_i64(hid_t obj, const char *name, int64_t v) {
   return put_attr(obj, name, H5T_NATIVE_INT64, &v);
 }
 
+int ck_attr_put_f64(hid_t obj, const char *name, double v) {
+  return put_attr(obj, name, H5T_NATIVE_DOUBLE, &v);
+}
+
 /* Variable-length UTF-8: h5py reads it as a Python str. */
 int ck_attr_put_str(hid_t obj, const char *name, const char *s) {
   hid_t type = H5Tcopy(H5T_C_S1);

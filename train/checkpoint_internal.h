@@ -37,6 +37,7 @@ int ck_read_extents(const char *path, ck_extents *x);
 /* ---- attributes ---- */
 int ck_attr_put_i64(hid_t obj, const char *name, int64_t v);
 int ck_attr_put_str(hid_t obj, const char *name, const char *s);
+int ck_attr_put_f64(hid_t obj, const char *name, double v);
 /* 0 with *v, or -1 (no message) when absent or not an integer scalar. */
 int ck_attr_get_i64(hid_t obj, const char *name, int64_t *v);
 /* A malloc'd copy of a string attribute (fixed or variable length), or NULL (no message). */

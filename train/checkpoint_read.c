@@ -162,6 +162,8 @@ static int read_state(slt_ckpt *c) {
     return -1;
   }
   s->world = (int)world;
+  /* Absent in checkpoints of runs without SGT: no guided steps. */
+  if (ck_attr_get_i64(g, "sgt_guided_steps", &s->sgt_guided_steps)) s->sgt_guided_steps = 0;
   int rc = read_cursors(c, g);
   if (!rc && H5Lexists(g, "rng", H5P_DEFAULT) > 0) {
     rng_walk w = {c, s->world, 0};
@@ -212,6 +214,7 @@ int slt_ckpt_check_model(const slt_ckpt *c, const slt_config *cfg) {
 
 typedef struct {
   const slt_ckpt *c;
+  const char *group;
   const slt_params *p;
   int rc;
 } extra_walk;
@@ -220,8 +223,8 @@ static herr_t find_extra(hid_t g, const char *name, const H5L_info_t *info, void
   (void)g, (void)info;
   extra_walk *w = user;
   if (slt_params_find(w->p, name)) return 0;
-  slt_err_set("%s: /model/%s is not a parameter of this model (config and tensors disagree)",
-              w->c->path, name);
+  slt_err_set("%s: /%s/%s is not a parameter of this model (config and tensors disagree)",
+              w->c->path, w->group, name);
   w->rc = -1;
   return 1;
 }
@@ -232,16 +235,19 @@ static hid_t open_group(const slt_ckpt *c, const char *name) {
   return g;
 }
 
-int slt_ckpt_read_params(const slt_ckpt *c, slt_params *p) {
-  hid_t g = open_group(c, "model");
+/* /<group>/<param> into every parameter of p, and no dataset p lacks. */
+static int read_store(const slt_ckpt *c, const char *group, slt_params *p) {
+  hid_t g = open_group(c, group);
   if (g < 0) return -1;
   int rc = 0;
   ck_extents x = {0};
+  char what[64];
+  snprintf(what, sizeof what, "/%s", group);
   for (int i = 0; !rc && i < p->count; i++) {
     slt_param *q = p->items[i];
-    rc = ck_get_f32(g, c->path, "/model", q->name, q->t.ndim, q->t.shape, q->t.data, &x);
+    rc = ck_get_f32(g, c->path, what, q->name, q->t.ndim, q->t.shape, q->t.data, &x);
   }
-  extra_walk w = {c, p, 0};
+  extra_walk w = {c, group, p, 0};
   if (!rc) H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, find_extra, &w);
   H5Gclose(g);
   if (!rc) rc = w.rc;
@@ -250,20 +256,19 @@ int slt_ckpt_read_params(const slt_ckpt *c, slt_params *p) {
   return rc;
 }
 
-int slt_ckpt_read_optim(const slt_ckpt *c, const slt_params *p, slt_ckpt_optim *o) {
-  if (o->name && strcmp(o->name, c->optim_name)) {
-    slt_err_set("%s: the optimizer state is %s's, this run uses %s", c->path, c->optim_name,
-                o->name);
-    return -1;
-  }
-  hid_t g = open_group(c, "optim");
+int slt_ckpt_read_params(const slt_ckpt *c, slt_params *p) { return read_store(c, "model", p); }
+
+/* /<group>/<param>/<slot> into o's slots (laid out like p). */
+static int read_slots(const slt_ckpt *c, const char *group, const slt_params *p,
+                      slt_ckpt_optim *o) {
+  hid_t g = open_group(c, group);
   if (g < 0) return -1;
   int rc = 0;
   ck_extents x = {0};
-  char what[SLT_PARAM_NAME_MAX + 16];
+  char what[SLT_PARAM_NAME_MAX + 32];
   for (int i = 0; !rc && i < p->count; i++) {
     const slt_param *q = p->items[i];
-    snprintf(what, sizeof what, "/optim/%s", q->name);
+    snprintf(what, sizeof what, "/%s/%s", group, q->name);
     hid_t pg = H5Lexists(g, q->name, H5P_DEFAULT) > 0 ? H5Gopen2(g, q->name, H5P_DEFAULT) : -1;
     if (pg < 0) {
       slt_err_set("%s: missing group %s (expected slots of %s)", c->path, what, q->name);
@@ -278,8 +283,32 @@ int slt_ckpt_read_optim(const slt_ckpt *c, const slt_params *p, slt_ckpt_optim *
   H5Gclose(g);
   if (!rc) rc = ck_read_extents(c->path, &x);
   ck_extents_free(&x);
-  o->step = c->optim_step;
   return rc;
+}
+
+int slt_ckpt_read_optim(const slt_ckpt *c, const slt_params *p, slt_ckpt_optim *o) {
+  if (o->name && strcmp(o->name, c->optim_name)) {
+    slt_err_set("%s: the optimizer state is %s's, this run uses %s", c->path, c->optim_name,
+                o->name);
+    return -1;
+  }
+  o->step = c->optim_step;
+  return read_slots(c, "optim", p, o);
+}
+
+bool slt_ckpt_has_guide(const slt_ckpt *c) { return H5Lexists(c->h5, "guide", H5P_DEFAULT) > 0; }
+
+int slt_ckpt_read_guide(const slt_ckpt *c, slt_params *p, slt_ckpt_optim *o) {
+  if (read_store(c, "guide", p)) return -1;
+  hid_t g = open_group(c, "guide_optim");
+  if (g < 0) return -1;
+  int rc = ck_attr_get_i64(g, "step", &o->step);
+  H5Gclose(g);
+  if (rc) {
+    slt_err_set("%s: /guide_optim lacks its step attribute", c->path);
+    return -1;
+  }
+  return read_slots(c, "guide_optim", p, o);
 }
 
 int slt_ckpt_load_model(const char *path, slt_gpt *m, slt_config *cfg) {

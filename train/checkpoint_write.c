@@ -52,8 +52,9 @@ static int put_tensor(hid_t loc, const char *name, const slt_tensor *t, const fl
   return off < 0 ? -1 : ck_extents_push(x, off, src, t->numel * (int64_t)sizeof(float));
 }
 
-static int write_model(hid_t f, const slt_params *p, ck_extents *x) {
-  hid_t g = H5Gcreate2(f, "model", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+/* /<group>/<param> for every parameter of p (the model, or SGT's guides). */
+static int write_params(hid_t f, const char *group, const slt_params *p, ck_extents *x) {
+  hid_t g = H5Gcreate2(f, group, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   int rc = g >= 0 ? 0 : -1;
   for (int i = 0; !rc && i < p->count; i++)
     rc = put_tensor(g, p->items[i]->name, &p->items[i]->t, p->items[i]->t.data, x);
@@ -61,8 +62,10 @@ static int write_model(hid_t f, const slt_params *p, ck_extents *x) {
   return rc;
 }
 
-static int write_optim(hid_t f, const slt_params *p, const slt_ckpt_optim *o, ck_extents *x) {
-  hid_t g = H5Gcreate2(f, "optim", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+/* /<group> with the optimizer's attributes and /<group>/<param>/<slot>. */
+static int write_optim(hid_t f, const char *group, const slt_params *p, const slt_ckpt_optim *o,
+                       ck_extents *x) {
+  hid_t g = H5Gcreate2(f, group, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   if (g < 0) return -1;
   char slots[128] = "";
   for (int k = 0; k < o->nslots; k++)
@@ -101,6 +104,13 @@ static int write_rngs(hid_t state, const slt_ckpt_state *s) {
   return rc;
 }
 
+static const char *sgt_note(const slt_ckpt_state *s) {
+  if (s->sgt_guided_steps <= 0) return "none";
+  return s->step < s->sgt_guided_steps ? "guiding: /guide holds the dense guides, alpha is the "
+                                         "next step's"
+                                       : "done: the guides were freed when alpha reached 0";
+}
+
 static int write_state(hid_t f, const slt_ckpt_state *s) {
   hid_t g = H5Gcreate2(f, "state", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   if (g < 0) return -1;
@@ -109,7 +119,8 @@ static int write_state(hid_t f, const slt_ckpt_state *s) {
            ck_attr_put_str(g, "schedule",
                            "stateless: lr and weight-decay factor are pure "
                            "functions of step and the config") ||
-           ck_attr_put_str(g, "sgt", "none");
+           ck_attr_put_str(g, "sgt", sgt_note(s)) || ck_attr_put_f64(g, "sgt_alpha", s->sgt_alpha) ||
+           ck_attr_put_i64(g, "sgt_guided_steps", s->sgt_guided_steps);
   hsize_t n = (hsize_t)s->world;
   hid_t space = H5Screate_simple(1, &n, NULL), type = ck_cursor_type();
   hid_t d =
@@ -156,8 +167,11 @@ static int write_layout(const char *tmp, const slt_ckpt_data *d, const char *yam
   if (!rc)
     rc = ck_attr_put_str(f, "format", CK_FORMAT_NAME) ||
          ck_attr_put_i64(f, "format_version", SLT_CKPT_FORMAT_VERSION) ||
-         ck_attr_put_str(f, "config", yaml) || write_model(f, d->params, x) ||
-         write_optim(f, d->params, &d->optim, x) || write_state(f, &d->state);
+         ck_attr_put_str(f, "config", yaml) || write_params(f, "model", d->params, x) ||
+         write_optim(f, "optim", d->params, &d->optim, x) || write_state(f, &d->state);
+  if (!rc && d->guide)
+    rc = write_params(f, "guide", d->guide, x) ||
+         write_optim(f, "guide_optim", d->guide, &d->guide_optim, x);
   if (f >= 0 && H5Fclose(f) < 0) rc = -1;
   return rc;
 }

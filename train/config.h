@@ -124,6 +124,12 @@ typedef struct slt_config_sgt {
   bool reduce_flop;
 } slt_config_sgt;
 
+/* Data parallelism across MPI ranks (train/dist.h); ignored with one rank. */
+typedef struct slt_config_dist {
+  double bucket_mb; /* gradient all-reduce bucket size */
+  bool overlap;     /* start a bucket's all-reduce while backward is still running */
+} slt_config_dist;
+
 typedef struct slt_config {
   char out_dir[SLT_CFG_STR];
   int64_t seed;
@@ -133,6 +139,7 @@ typedef struct slt_config {
   slt_config_schedule schedule;
   slt_config_train train;
   slt_config_sgt sgt;
+  slt_config_dist dist;
 } slt_config;
 
 /* ---- schema ---- */

@@ -114,6 +114,10 @@ static const slt_config_key rows[] = {
     DBL(sgt.ratio, "0.5", 0, 1, SLT_CFG_MIN_OPEN, "guided steps / training steps"),
     ENUM(sgt.schedule, "cosine", slt_sgt_schedule_names, "schedule of the guide weight alpha"),
     BOOL(sgt.reduce_flop, "false", "compute the dense guide only with probability alpha"),
+
+    DBL(dist.bucket_mb, "4", 0, 8000, SLT_CFG_MIN_OPEN,
+        "MPI ranks: gradient all-reduce bucket size in MB"),
+    BOOL(dist.overlap, "true", "MPI ranks: all-reduce gradient buckets while backward runs"),
 };
 
 const slt_config_key *slt_config_keys(int *n) {

@@ -128,3 +128,11 @@ double slt_sgemm_peak_gflops(void) {
   free(c);
   return best;
 }
+
+double slt_rss_mb(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  long long size = 0, resident = 0;
+  int n = f ? fscanf(f, "%lld %lld", &size, &resident) : 0;
+  if (f) fclose(f);
+  return n == 2 ? (double)resident * (double)sysconf(_SC_PAGESIZE) / 1e6 : 0.0;
+}

@@ -37,6 +37,8 @@ void slt_metrics_say(slt_metrics *m, const char *fmt, ...) __attribute__((format
 
 /* Seconds on a monotonic clock. */
 double slt_now(void);
+/* Resident memory of this process in MB (/proc/self/statm), 0 when unknown. */
+double slt_rss_mb(void);
 /* GFLOP/s of a large cblas_sgemm on this machine with the current thread count. */
 double slt_sgemm_peak_gflops(void);
 

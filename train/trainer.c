@@ -5,13 +5,16 @@
 #include "autograd/ops.h"
 #include "optim/clip.h"
 #include "train/checkpoint.h"
+#include "train/dist.h"
+#include "train/trainer_dist.h"
 
 #include <math.h>
 #include <stdio.h>
 
-/* One micro-batch forward and backward; the loss is scaled so accumulated gradients are the
- * mean over the step's micro-batches. Returns the unscaled loss, NAN on error. */
-static double micro_step(slt_trainer *t) {
+/* One micro-batch forward and backward; the loss is scaled so accumulated gradients, summed
+ * over ranks after the last micro-batch, are the mean over the global batch's micro-batches.
+ * Returns the unscaled loss, NAN on error. */
+static double micro_step(slt_trainer *t, bool last) {
   const slt_config *c = &t->cfg;
   int B = c->train.micro_batch, T = c->model.seq_len;
   /* The batch at the loader's cursor (step, micro step), so a checkpoint stores where the data
@@ -19,28 +22,67 @@ static double micro_step(slt_trainer *t) {
   if (slt_loader_next(t->loader, t->x, t->y)) return NAN;
   slt_tensor *loss = slt_gpt_loss(&t->model, &t->ctx, t->x, t->y, B, T);
   double value = loss ? loss->data[0] : NAN;
-  slt_tensor *scaled = slt_scale(&t->ctx, loss, 1.0f / (float)c->train.grad_accum);
-  int rc = slt_backward(&t->ctx, scaled);
+  float n = (float)c->train.grad_accum * (float)slt_dist_world();
+  slt_tensor *scaled = slt_scale(&t->ctx, loss, 1.0f / n);
+  int rc = slt_trainer_dist_backward(t, scaled, last);
   slt_ctx_reset(&t->ctx);
   return rc ? NAN : value;
 }
 
+slt_params *slt_trainer_guide(slt_trainer *t) {
+  return slt_sgt_active(&t->sgt) ? &t->sgt.guide.params : NULL;
+}
+
+/* After the optimizer step that brings α to 0: free the guides and their optimizer state. */
+static void end_guidance(slt_trainer *t) {
+  double before = slt_rss_mb();
+  int64_t bytes = slt_sgt_bytes(&t->sgt);
+  slt_sgt_release(&t->sgt, &t->model);
+  slt_metrics_say(&t->metrics, "sgt: guidance over after step %lld: freed the guides and their "
+                  "optimizer state (%.1f MB); resident memory %.1f -> %.1f MB",
+                  (long long)t->step, bytes / 1e6, before, slt_rss_mb());
+}
+
+/* SGT after an optimizer step: the guides' own update; then α of the next step (which an
+ * evaluation now also uses), the guides' end, and fixedflop's return to the start of the data. */
+static void sgt_after_step(slt_trainer *t, slt_schedule_point pt) {
+  if (slt_sgt_active(&t->sgt))
+    slt_optim_step(t->sgt.opt, &t->sgt.guide.params, (float)pt.lr, (float)pt.wd_scale, t->sgt.wd,
+                   t->sgt.lr_mult);
+}
+
+static int sgt_next_step(slt_trainer *t) {
+  if (slt_sgt_active(&t->sgt)) {
+    t->sgt.guide.alpha = (float)slt_sgt_alpha(&t->cfg, t->step);
+    if (t->sgt.guide.alpha <= 0) end_guidance(t);
+  }
+  int64_t data_step = slt_sgt_data_step(&t->cfg, t->step);
+  if (slt_loader_get_cursor(t->loader).step != data_step)
+    return slt_loader_seek(t->loader, data_step);
+  return 0;
+}
+
 int slt_trainer_step(slt_trainer *t, double *loss, double *grad_norm) {
   const slt_config *c = &t->cfg;
+  slt_params *guide = slt_trainer_guide(t);
   slt_params_zero_grad(&t->model.params);
+  if (guide) slt_params_zero_grad(guide);
   double sum = 0;
   for (int micro = 0; micro < c->train.grad_accum; micro++) {
-    double l = micro_step(t);
+    double l = micro_step(t, micro == c->train.grad_accum - 1);
     if (isnan(l)) return -1;
     sum += l;
   }
-  *loss = sum / c->train.grad_accum;
-  *grad_norm = slt_clip_grad_norm(&t->model.params, c->optim.clip);
+  *loss = slt_trainer_dist_mean(sum, c->train.grad_accum);
+  slt_params *stores[2] = {&t->model.params, guide};
+  *grad_norm = slt_clip_grad_norm_multi(stores, guide ? 2 : 1, c->optim.clip);
   slt_schedule_point pt = slt_schedule_at(&t->sched, t->step);
   slt_optim_step(t->opt, &t->model.params, (float)pt.lr, (float)pt.wd_scale, t->wd, t->lr_mult);
+  sgt_after_step(t, pt);
   t->step++;
-  t->tokens += (int64_t)c->train.grad_accum * c->train.micro_batch * c->model.seq_len;
-  return 0;
+  t->tokens += (int64_t)c->train.grad_accum * c->train.micro_batch * c->model.seq_len *
+               slt_dist_world();
+  return sgt_next_step(t);
 }
 
 double slt_trainer_eval(slt_trainer *t) {
@@ -59,13 +101,18 @@ double slt_trainer_eval(slt_trainer *t) {
   }
   slt_ctx_reset(&t->ctx);
   slt_ctx_set_no_grad(&t->ctx, was);
-  return n == c->train.eval_batches && n > 0 ? sum / n : NAN;
+  /* Every rank evaluates its own val rows; one that failed makes the mean NAN everywhere. */
+  bool ok = n == c->train.eval_batches && n > 0;
+  double mean = slt_trainer_dist_mean(ok ? sum : NAN, c->train.eval_batches);
+  if (ok && isnan(mean)) slt_err_set("evaluation failed (or gave NaN) on another rank");
+  return mean;
 }
 
-/* Where the run stops: train.steps, or earlier for stop_after. */
-static int64_t last_step(const slt_config *c) {
-  int64_t last = c->train.steps;
-  if (c->train.stop_after > 0 && c->train.stop_after < last) last = c->train.stop_after;
+/* Where the run stops: the total steps (SGT's fixedflop adds some), or earlier for stop_after. */
+static int64_t last_step(const slt_trainer *t) {
+  int64_t last = t->total_steps;
+  int64_t stop = t->cfg.train.stop_after;
+  if (stop > 0 && stop < last) last = stop;
   return last;
 }
 
@@ -79,22 +126,24 @@ typedef struct {
 static void fill_record(const slt_trainer *t, run_clock *clk, slt_step_record *r, double loss,
                         double grad_norm) {
   double now = slt_now(), dt = now - clk->t_mark;
-  *r = (slt_step_record){.step = t->step, .total_steps = t->cfg.train.steps, .loss = loss,
+  *r = (slt_step_record){.step = t->step, .total_steps = t->total_steps, .loss = loss,
                          .lr = slt_schedule_at(&t->sched, t->step - 1).lr,
                          .grad_norm = grad_norm, .tokens = t->tokens, .val_loss = NAN};
   r->tok_per_s = dt > 0 ? (double)(t->tokens - clk->tokens_mark) / dt : 0;
-  r->mfu = t->peak_gflops > 0 ? r->tok_per_s * t->flops_per_token / (t->peak_gflops * 1e9) : 0;
+  double peak = t->peak_gflops * 1e9 * slt_dist_world(); /* tokens are every rank's */
+  r->mfu = peak > 0 ? r->tok_per_s * t->flops_per_token / peak : 0;
   int64_t done = t->step - clk->step0;
   double per_step = (now - clk->t_start) / (double)(done > 0 ? done : 1);
-  r->eta_s = per_step * (double)(last_step(&t->cfg) - t->step);
+  r->eta_s = per_step * (double)(last_step(t) - t->step);
   clk->t_mark = now;
   clk->tokens_mark = t->tokens;
 }
 
 /* Every eval_every steps and at the end of training; not at a stop_after or time_limit stop,
  * so a run split in pieces logs exactly what the straight run logs. */
-static bool is_eval_step(const slt_config *c, int64_t step) {
-  return c->train.eval_every > 0 && (step % c->train.eval_every == 0 || step == c->train.steps);
+static bool is_eval_step(const slt_trainer *t, int64_t step) {
+  int64_t every = t->cfg.train.eval_every;
+  return every > 0 && (step % every == 0 || step == t->total_steps);
 }
 
 /* Seconds the final checkpoint will take: the last one's time, or before any was written the
@@ -109,7 +158,7 @@ static double ckpt_estimate(const slt_trainer *t) {
 static bool out_of_time(const slt_trainer *t, const run_clock *clk, int64_t last) {
   double limit = t->cfg.train.time_limit;
   if (limit <= 0 || t->step >= last) return false;
-  double next = clk->step_s + (is_eval_step(&t->cfg, t->step + 1) ? clk->eval_s : 0);
+  double next = clk->step_s + (is_eval_step(t, t->step + 1) ? clk->eval_s : 0);
   return slt_now() - t->t_created + next + ckpt_estimate(t) > limit;
 }
 
@@ -158,7 +207,7 @@ static int log_step(slt_trainer *t, run_clock *clk, double loss, double grad_nor
 
 int slt_trainer_run(slt_trainer *t, volatile sig_atomic_t *stop) {
   const slt_config *c = &t->cfg;
-  int64_t last = last_step(c);
+  int64_t last = last_step(t);
   run_clock clk = {slt_now(), slt_now(), t->tokens, t->step, 0, 0};
   double loss = NAN, grad_norm = NAN, val = NAN;
   if (t->step >= last) {
@@ -175,13 +224,15 @@ int slt_trainer_run(slt_trainer *t, volatile sig_atomic_t *stop) {
                   (long long)t->step);
       return -1;
     }
-    bool eval_now = is_eval_step(c, t->step), interrupted = stop && *stop;
+    bool eval_now = is_eval_step(t, t->step);
+    bool interrupted = slt_trainer_dist_any(stop && *stop); /* a signal to any rank stops all */
     /* The metrics log gets the same records however the run is split; a stop only shows. */
-    bool record = t->step % c->train.log_every == 0 || eval_now || t->step == c->train.steps;
+    bool record = t->step % c->train.log_every == 0 || eval_now || t->step == t->total_steps;
     bool shown = record || t->step == last || interrupted;
     if (shown && log_step(t, &clk, loss, grad_norm, eval_now, record, &val)) return -1;
     /* Decided after this step's evaluation, which the estimate cannot know about. */
-    bool late = !interrupted && out_of_time(t, &clk, last);
+    bool late = !interrupted && c->train.time_limit > 0 &&
+                slt_trainer_dist_any(out_of_time(t, &clk, last));
     if (late && !shown && log_step(t, &clk, loss, grad_norm, false, false, &val)) return -1;
     if (t->step == last || interrupted || late ||
         (c->train.ckpt_every > 0 && t->step % c->train.ckpt_every == 0)) {

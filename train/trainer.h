@@ -11,6 +11,7 @@
 #include "optim/schedule.h"
 #include "train/config.h"
 #include "train/metrics.h"
+#include "train/sgt.h"
 
 #include <signal.h>
 
@@ -36,6 +37,9 @@ typedef struct slt_trainer {
   int64_t ckpt_step;   /* step of the last checkpoint written, -1 before the first */
   double loss_floor;   /* best achievable loss (synthetic source), else NAN */
   double flops_per_token, peak_gflops;
+  int64_t total_steps; /* train.steps, plus SGT's guided steps in fixedflop mode */
+  slt_sgt sgt;         /* self-guided training's guides and their optimizer, while they last */
+  struct slt_dist_reducer *reducer; /* gradient all-reduce across MPI ranks (train/dist.h) */
 } slt_trainer;
 
 /* Build everything from a validated config and prepare out_dir (config.yaml saved there).
@@ -51,6 +55,9 @@ int slt_trainer_load(slt_trainer *t, const char *path);
 /* Write out_dir/ckpt_<step>.h5 (atomically) and prune to train.keep_last; the path written
  * goes to path (may be NULL). 0 or -1. */
 int slt_trainer_save(slt_trainer *t, char *path, size_t len);
+/* SGT's guide parameters while guidance lasts, else NULL (their gradients are part of the
+ * step: clipped with the model's and, across ranks, all-reduced with them). */
+slt_params *slt_trainer_guide(slt_trainer *t);
 /* The model part of a run config. */
 void slt_trainer_model_config(const slt_config *c, slt_gpt_config *g);
 void slt_trainer_free(slt_trainer *t);

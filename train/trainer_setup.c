@@ -5,6 +5,8 @@
 #include "autograd/error.h"
 #include "autograd/parallel.h"
 #include "train/checkpoint.h"
+#include "train/dist.h"
+#include "train/trainer_dist.h"
 
 #include <errno.h>
 #include <math.h>
@@ -48,13 +50,15 @@ static int make_dirs(const char *path) {
 
 /* Weight decay and lr multiplier per parameter: optim.no_decay_1d exempts vectors (biases, norm
  * gains), optim.no_decay_embeddings the token and position tables, then the optim.groups rules. */
-static int param_groups(slt_trainer *t) {
-  const slt_params *p = &t->model.params;
-  const slt_config_optim *o = &t->cfg.optim;
+static int param_groups(const slt_config_optim *o, const slt_params *p, float **wd,
+                        float **lr_mult) {
   size_t n = (size_t)(p->count ? p->count : 1);
-  t->wd = malloc(n * sizeof *t->wd);
-  t->lr_mult = malloc(n * sizeof *t->lr_mult);
-  if (!t->wd || !t->lr_mult) return -1;
+  *wd = malloc(n * sizeof **wd);
+  *lr_mult = malloc(n * sizeof **lr_mult);
+  if (!*wd || !*lr_mult) {
+    slt_err_set("out of memory for the parameter groups");
+    return -1;
+  }
   slt_groups g;
   slt_groups_init(&g, o->weight_decay);
   int rc = slt_groups_add_defaults(&g, o->no_decay_1d, o->no_decay_embeddings);
@@ -71,26 +75,45 @@ static int param_groups(slt_trainer *t) {
     int unused = slt_groups_unused(&g, p);
     if (unused >= 0)
       printf("warning: optim.groups rule %d matches no parameter\n", unused + 1);
-    slt_groups_apply(&g, p, t->wd, t->lr_mult);
+    slt_groups_apply(&g, p, *wd, *lr_mult);
   }
   slt_groups_free(&g);
   return rc;
 }
 
-static int make_optimizer(slt_trainer *t) {
-  const slt_config_optim *o = &t->cfg.optim;
+static slt_optim *make_optimizer(const slt_config_optim *o, const slt_params *p) {
   slt_optim_hparams h = {.beta1 = o->betas[0], .beta2 = o->betas[1], .eps = o->eps,
                          .momentum = o->momentum, .dampening = o->dampening,
                          .nesterov = o->nesterov, .delta = o->delta, .wd_ratio = o->wd_ratio};
   /* slt_optim_kind lists the optimizers in optim.name's order. */
-  t->opt = slt_optim_new((slt_optim_kind)o->name, &t->model.params, &h);
-  return t->opt ? 0 : -1;
+  return slt_optim_new((slt_optim_kind)o->name, p, &h);
+}
+
+/* SGT: guides merged from the freshly initialised model, with the model's optimizer settings
+ * and groups (the rules see the guides' names, "blocks.1.ffn.fc1.guide"). The coin flips of
+ * reduce_flop come from the trainer's checkpointed stream. */
+static int setup_sgt(slt_trainer *t) {
+  const slt_config *c = &t->cfg;
+  slt_sgt *s = &t->sgt;
+  if (slt_guide_attach(&s->guide, &t->model, c->sgt.reduce_flop, &t->rng)) return -1;
+  if (param_groups(&c->optim, &s->guide.params, &s->wd, &s->lr_mult) ||
+      !(s->opt = make_optimizer(&c->optim, &s->guide.params))) {
+    slt_sgt_release(s, &t->model);
+    return -1;
+  }
+  printf("sgt: %s, %lld guided steps of %lld (ratio %g), %s alpha, reduce_flop %s; guides "
+         "%.2fM params\n",
+         slt_sgt_mode_names[c->sgt.mode], (long long)slt_sgt_guided_steps(c),
+         (long long)t->total_steps, c->sgt.ratio, slt_sgt_schedule_names[c->sgt.schedule],
+         c->sgt.reduce_flop ? "on" : "off", s->guide.params.numel / 1e6);
+  return 0;
 }
 
 static int open_data(slt_trainer *t) {
   const slt_config *c = &t->cfg;
   slt_loader_cfg lc = {.seq_len = c->model.seq_len, .micro_batch = c->train.micro_batch,
-                       .grad_accum = c->train.grad_accum, .rank = 0, .world = 1,
+                       .grad_accum = c->train.grad_accum, .rank = slt_dist_rank(),
+                       .world = slt_dist_world(),
                        .seed = (uint64_t)c->seed, .shuffle = c->data.shuffle};
   t->loss_floor = NAN;
   if (c->data.source == SLT_DATA_SYNTHETIC) {
@@ -140,11 +163,12 @@ static void print_summary(const slt_trainer *t) {
          g->layers, g->d_model, g->heads, g->kv_heads, g->ffn_dim,
          slt_ffn_kind_names[c->model.ffn.kind], g->vocab_size, g->seq_len,
          t->model.params.numel / 1e6, ffn / 1e6, 100.0 * ffn / dense, dense / 1e6);
-  printf("batch: %d x %d micro-batch x %d accumulation = %d tokens per step; %lld steps; "
-         "%d threads\n",
-         c->train.micro_batch, c->model.seq_len, c->train.grad_accum,
-         c->train.micro_batch * c->model.seq_len * c->train.grad_accum, (long long)c->train.steps,
-         omp_get_max_threads());
+  int world = slt_dist_world(), rows = c->train.micro_batch * c->train.grad_accum * world;
+  printf("batch: global batch %d = micro-batch %d x %d accumulation x %d rank%s; %lld tokens "
+         "per step (T %d); %lld steps; %d threads%s\n",
+         rows, c->train.micro_batch, c->train.grad_accum, world, world > 1 ? "s" : "",
+         (long long)rows * c->model.seq_len, c->model.seq_len, (long long)c->train.steps,
+         omp_get_max_threads(), world > 1 ? " per rank" : "");
 }
 
 /* Everything but the metrics log, which a resumed run appends to. */
@@ -156,21 +180,26 @@ static int init_parts(slt_trainer *t, const slt_config *cfg) {
   const slt_config *c = &t->cfg;
   /* Its own stream, apart from the init stream, so using it never shifts the weights drawn. */
   slt_rng_seed(&t->rng, (uint64_t)c->seed ^ UINT64_C(0x747261696e6572)); /* "trainer" */
-  slt_threads_set(c->train.threads);
+  slt_threads_set(c->train.threads ? c->train.threads : slt_dist_default_threads());
   slt_ctx_init(&t->ctx);
   char path[SLT_CFG_STR + 16];
   snprintf(path, sizeof path, "%s/config.yaml", c->out_dir);
-  if (make_dirs(c->out_dir) || slt_config_save(c, path)) return -1;
+  if (slt_dist_rank() == 0 && (make_dirs(c->out_dir) || slt_config_save(c, path))) return -1;
   slt_gpt_config g;
   slt_trainer_model_config(c, &g);
   if (slt_gpt_build(&t->model, &g)) return -1;
   slt_gpt_init_weights(&t->model, (uint64_t)c->seed);
-  if (param_groups(t) || open_data(t) || make_optimizer(t)) return -1;
+  t->total_steps = slt_sgt_total_steps(c);
+  if (param_groups(&c->optim, &t->model.params, &t->wd, &t->lr_mult) || open_data(t) ||
+      !(t->opt = make_optimizer(&c->optim, &t->model.params)))
+    return -1;
+  if (c->sgt.enabled && setup_sgt(t)) return -1;
+  /* fixedflop stretches the schedule over the longer run. */
   t->sched = (slt_schedule){.kind = c->schedule.name, .peak_lr = c->optim.lr,
                             .min_lr_ratio = c->schedule.min_lr_ratio,
                             .warmup = c->schedule.warmup,
                             .decay_fraction = c->schedule.decay_fraction,
-                            .total_steps = c->train.steps};
+                            .total_steps = t->total_steps};
   size_t bt = (size_t)c->train.micro_batch * c->model.seq_len;
   t->x = malloc(bt * sizeof *t->x);
   t->y = malloc(bt * sizeof *t->y);
@@ -190,28 +219,55 @@ int slt_trainer_init(slt_trainer *t, const slt_config *cfg) {
 
 /* ---- checkpoints ---- */
 
-/* The optimizer's state as the checkpoint's (slot name, flat buffer) pairs. */
-static slt_ckpt_optim optim_view(slt_trainer *t) {
-  slt_ckpt_optim v = {.name = slt_optim_kind_str(slt_optim_get_kind(t->opt)),
-                      .step = slt_optim_get_step(t->opt)};
-  v.nslots = slt_optim_slots(t->opt, v.slot_names, v.slots);
+/* An optimizer's state as the checkpoint's (slot name, flat buffer) pairs. */
+static slt_ckpt_optim optim_view(slt_optim *opt) {
+  slt_ckpt_optim v = {.name = slt_optim_kind_str(slt_optim_get_kind(opt)),
+                      .step = slt_optim_get_step(opt)};
+  v.nslots = slt_optim_slots(opt, v.slot_names, v.slots);
   return v;
+}
+
+/* Rank 0 writes d with every rank's data cursor and RNG (gathered: a collective), once the
+ * replicas are checked to agree; the other ranks write nothing (path_out ""). 0 or -1. */
+static int save_ranks(slt_trainer *t, slt_ckpt_data *d, char *path, size_t len) {
+  int world = slt_dist_world(), rc = -1;
+  slt_loader_cursor *cursors = malloc((size_t)world * sizeof *cursors);
+  slt_rng *rngs = malloc((size_t)world * sizeof *rngs);
+  if (!cursors || !rngs) {
+    slt_err_set("rank %d: out of memory gathering the ranks' state", slt_dist_rank());
+  } else if (!slt_trainer_dist_gather(t, cursors, rngs) && !slt_trainer_dist_check_replicas(t)) {
+    d->state.world = world;
+    d->state.cursors = cursors;
+    d->state.rngs[0] = rngs; /* rng_names[0]: SLT_TRAINER_RNG */
+    if (path && len) path[0] = '\0';
+    rc = slt_dist_rank() == 0 && (slt_ckpt_save(t->cfg.out_dir, d, path, len) ||
+                                  slt_ckpt_prune(t->cfg.out_dir, t->cfg.train.keep_last) < 0)
+             ? -1
+             : 0;
+  }
+  free(cursors);
+  free(rngs);
+  return rc;
 }
 
 int slt_trainer_save(slt_trainer *t, char *path, size_t len) {
   slt_loader_cursor cur = slt_loader_get_cursor(t->loader);
-  if (cur.step != t->step || cur.micro_step) {
+  if (cur.step != slt_sgt_data_step(&t->cfg, t->step) || cur.micro_step) {
     slt_err_set("checkpoint: the data cursor (step %lld, micro step %lld) is not at the trainer's "
                 "step %lld", (long long)cur.step, (long long)cur.micro_step, (long long)t->step);
     return -1;
   }
-  slt_ckpt_data d = {.cfg = &t->cfg, .params = &t->model.params, .optim = optim_view(t),
+  slt_ckpt_data d = {.cfg = &t->cfg, .params = &t->model.params, .optim = optim_view(t->opt),
                      .state = {.step = t->step, .tokens = t->tokens, .world = 1, .cursors = &cur,
-                               .nrngs = 1, .rng_names = {SLT_TRAINER_RNG}, .rngs = {&t->rng}}};
+                               .nrngs = 1, .rng_names = {SLT_TRAINER_RNG}, .rngs = {&t->rng},
+                               .sgt_alpha = slt_sgt_alpha(&t->cfg, t->step),
+                               .sgt_guided_steps = slt_sgt_guided_steps(&t->cfg)}};
+  if (slt_sgt_active(&t->sgt)) {
+    d.guide = &t->sgt.guide.params;
+    d.guide_optim = optim_view(t->sgt.opt);
+  }
   double t0 = slt_now();
-  if (slt_ckpt_save(t->cfg.out_dir, &d, path, len) ||
-      slt_ckpt_prune(t->cfg.out_dir, t->cfg.train.keep_last) < 0)
-    return -1;
+  if (save_ranks(t, &d, path, len)) return -1;
   t->ckpt_s = slt_now() - t0;
   t->ckpt_step = t->step;
   return 0;
@@ -225,12 +281,33 @@ static int fail_with_path(const char *path) {
   return -1;
 }
 
+/* SGT's guides: read while guidance lasts at the checkpoint's step, freed after it. */
+static int load_guide(slt_trainer *t, const slt_ckpt *ck) {
+  if (!slt_sgt_active(&t->sgt)) return 0;
+  if (slt_sgt_alpha(&t->cfg, ck->state.step) <= 0) {
+    slt_sgt_release(&t->sgt, &t->model);
+    return 0;
+  }
+  if (!slt_ckpt_has_guide(ck)) {
+    slt_err_set("%s: step %lld is within SGT's %lld guided steps but the checkpoint has no "
+                "/guide (written without sgt.enabled?)", ck->path, (long long)ck->state.step,
+                (long long)slt_sgt_guided_steps(&t->cfg));
+    return -1;
+  }
+  slt_ckpt_optim o = optim_view(t->sgt.opt);
+  if (slt_ckpt_read_guide(ck, &t->sgt.guide.params, &o)) return -1;
+  slt_optim_set_step(t->sgt.opt, o.step);
+  t->sgt.guide.alpha = (float)slt_sgt_alpha(&t->cfg, ck->state.step);
+  return 0;
+}
+
 static int load_from(slt_trainer *t, const slt_ckpt *ck) {
   const slt_ckpt_state *s = &ck->state;
   if (slt_ckpt_check_model(ck, &t->cfg)) return -1;
-  if (s->world != 1) {
-    slt_err_set("%s: written by a run of %d ranks, this run has 1: resuming with another world "
-                "size is not supported yet", ck->path, s->world);
+  if (s->world != slt_dist_world()) {
+    slt_err_set("%s: written by a run of %d rank%s, this run has %d: resuming with another "
+                "world size is not supported (each rank's data slice would change)", ck->path,
+                s->world, s->world == 1 ? "" : "s", slt_dist_world());
     return -1;
   }
   int r = slt_ckpt_find_rng(ck, SLT_TRAINER_RNG);
@@ -238,17 +315,19 @@ static int load_from(slt_trainer *t, const slt_ckpt *ck) {
     slt_err_set("%s: missing /state/rng/%s (the trainer's RNG)", ck->path, SLT_TRAINER_RNG);
     return -1;
   }
-  slt_ckpt_optim o = optim_view(t);
+  slt_ckpt_optim o = optim_view(t->opt);
   if (strcmp(ck->optim_name, o.name)) {
     slt_err_set("%s: written with optimizer '%s', the config says optim.name=%s", ck->path,
                 ck->optim_name, o.name);
     return -1;
   }
-  if (slt_ckpt_read_params(ck, &t->model.params) || slt_ckpt_read_optim(ck, &t->model.params, &o))
+  if (slt_ckpt_read_params(ck, &t->model.params) || slt_ckpt_read_optim(ck, &t->model.params, &o) ||
+      load_guide(t, ck))
     return -1;
-  if (slt_loader_set_cursor(t->loader, &s->cursors[0])) return fail_with_path(ck->path);
+  if (slt_loader_set_cursor(t->loader, &s->cursors[slt_dist_rank()]))
+    return fail_with_path(ck->path);
   slt_optim_set_step(t->opt, o.step);
-  t->rng = s->rngs[r][0];
+  t->rng = s->rngs[r][slt_dist_rank()];
   t->step = t->resumed_at = t->ckpt_step = s->step;
   t->tokens = s->tokens;
   char diff[1024];
@@ -315,21 +394,30 @@ static int resolve_resume(const slt_trainer *t, const char *resume, char *path, 
 
 int slt_trainer_init_resume(slt_trainer *t, const slt_config *cfg, const char *resume) {
   char path[SLT_CKPT_PATH];
-  if (init_parts(t, cfg) || resolve_resume(t, resume, path, sizeof path)) return -1;
+  path[0] = '\0';
+  /* Rank 0 picks the checkpoint; every rank reads it (out_dir must be shared between nodes). */
+  if (init_parts(t, cfg) ||
+      (slt_dist_rank() == 0 && resolve_resume(t, resume, path, sizeof path)) ||
+      slt_trainer_dist_share_path(path, sizeof path))
+    return -1;
   if (path[0]) {
-    if (slt_trainer_load(t, path) || trim_metrics(&t->cfg, t->step)) return -1;
+    if (slt_trainer_load(t, path) || (slt_dist_rank() == 0 && trim_metrics(&t->cfg, t->step)))
+      return -1;
     slt_metrics_say(NULL, "resumed from %s at step %lld (%lld tokens seen)", path,
                     (long long)t->step, (long long)t->tokens);
   }
-  return slt_metrics_open(&t->metrics, t->cfg.out_dir, t->cfg.train.metrics, path[0] != '\0');
+  if (slt_trainer_dist_setup(t)) return -1;
+  return slt_trainer_dist_open_metrics(t, path[0] != '\0');
 }
 
 void slt_trainer_free(slt_trainer *t) {
   slt_metrics_close(&t->metrics);
   slt_ctx_free(&t->ctx);
+  slt_sgt_release(&t->sgt, &t->model);
   slt_optim_free(t->opt);
   slt_gpt_free(&t->model);
   slt_loader_free(t->loader);
+  slt_trainer_dist_free(t);
   slt_markov_free(t->chain);
   free(t->wd);
   free(t->lr_mult);

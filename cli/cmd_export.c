@@ -1,0 +1,150 @@
+/* slt export --merge CKPT OUT
+ * Pre-merge for inference (SPEC §2): OUT gets CKPT's model with every structured FFN linear
+ * replaced by its merged dense weight (layers/gpt_merge.c) and the config's model.ffn made dense,
+ * so slt eval, generate and info, or any HDF5 reader, see a plain dense GPT. Training state
+ * (step, tokens, data cursors, RNGs) is kept for the record; optimizer state is not. */
+#include "cli.h"
+
+#include "autograd/error.h"
+#include "layers/gpt_merge.h"
+#include "train/checkpoint.h"
+#include "train/trainer.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: slt export --merge CKPT OUT\n\n"
+             "Write OUT, a checkpoint of CKPT's model with dense FFNs: each structured fc1/fc2\n"
+             "(lowrank, blockdense, blockshuffle) becomes its merged dense weight, every other\n"
+             "parameter is copied, and the config says model.ffn.kind: dense. The logits are\n"
+             "the same up to float rounding. Step and tokens are kept; optimizer state is not,\n"
+             "so OUT is for slt eval / generate / info, not for resuming training.\n"
+             "OUT must not exist. A checkpoint whose FFNs are already dense is refused.\n");
+}
+
+/* --merge CKPT OUT in any order; 0, or 2 for bad usage (said). */
+static int parse(int argc, char **argv, const char **in, const char **out) {
+  bool merge = false;
+  int npos = 0;
+  const char *pos[2] = {NULL, NULL};
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--merge")) {
+      merge = true;
+    } else if (argv[i][0] == '-' && argv[i][1]) {
+      fprintf(stderr, "slt export: unknown option '%s' (see 'slt export --help')\n", argv[i]);
+      return 2;
+    } else if (npos < 2) {
+      pos[npos++] = argv[i];
+    } else {
+      fprintf(stderr, "slt export: unexpected argument '%s' (usage: slt export --merge CKPT OUT)\n",
+              argv[i]);
+      return 2;
+    }
+  }
+  if (!merge || npos != 2) {
+    fprintf(stderr, "slt export: %s (usage: slt export --merge CKPT OUT)\n",
+            !merge ? "--merge is required (the only export there is)" : "expected CKPT and OUT");
+    return 2;
+  }
+  *in = pos[0];
+  *out = pos[1];
+  return 0;
+}
+
+/* The run config with dense FFNs: a dense kind takes no rank or blocks, and no self-guidance. */
+static slt_config dense_config(const slt_config *cfg) {
+  slt_config d = *cfg;
+  d.model.ffn.kind = SLT_FFN_DENSE;
+  d.model.ffn.rank = 0;
+  d.model.ffn.nblocks = 0;
+  d.model.ffn.init = SLT_FFN_INIT_AUTO;
+  d.sgt.enabled = false;
+  return d;
+}
+
+/* Build the checkpoint's model from its open handle. 0 or -1 (m freed). */
+static int load_model(const slt_ckpt *ck, slt_gpt *m) {
+  slt_gpt_config g;
+  slt_trainer_model_config(&ck->cfg, &g);
+  if (!slt_gpt_build(m, &g) && !slt_ckpt_read_params(ck, &m->params)) return 0;
+  slt_gpt_free(m);
+  return -1;
+}
+
+/* Where the source run stood (step, tokens, cursors, RNGs), and nothing of self-guidance: the
+ * export has no guides. */
+static slt_ckpt_state record_of(const slt_ckpt_state *s) {
+  slt_ckpt_state r = {.step = s->step,
+                      .tokens = s->tokens,
+                      .world = s->world,
+                      .cursors = s->cursors,
+                      .nrngs = s->nrngs};
+  for (int i = 0; i < s->nrngs; i++) {
+    r.rng_names[i] = s->rng_names[i];
+    r.rngs[i] = s->rngs[i];
+  }
+  return r;
+}
+
+/* Write the merged twin with ck's record and no optimizer slots. 0 or -1. */
+static int write_merged(const slt_ckpt *ck, const slt_gpt *twin, const char *out) {
+  slt_config cfg = dense_config(&ck->cfg);
+  if (slt_config_validate(&cfg)) return -1;
+  slt_ckpt_data d = {.cfg = &cfg,
+                     .params = &twin->params,
+                     .optim = {.name = "none", .step = 0, .nslots = 0},
+                     .state = record_of(&ck->state)};
+  return slt_ckpt_write(out, &d);
+}
+
+/* CKPT -> OUT as above, the summary line into msg. 0 or -1 (error recorded). */
+static int export_merged(const char *in, const char *out, char *msg, size_t len) {
+  slt_ckpt ck;
+  if (slt_ckpt_open(&ck, in)) return -1;
+  slt_gpt m = {0}, twin = {0};
+  int rc = load_model(&ck, &m);
+  if (!rc && !slt_gpt_has_structured_ffn(&m)) {
+    slt_err_set("%s: the model's FFNs are already dense (model.ffn.kind: dense): nothing to merge",
+                in);
+    rc = -1;
+  }
+  if (!rc) rc = slt_gpt_merge(&m, &twin) || write_merged(&ck, &twin, out) ? -1 : 0;
+  if (!rc)
+    snprintf(msg, len,
+             "%s -> %s: %s FFNs merged to dense (FFN parameters %.2fM -> %.2fM, total "
+             "%.2fM -> %.2fM); step %lld, no optimizer state",
+             in, out, slt_ffn_kind_names[ck.cfg.model.ffn.kind], slt_gpt_ffn_params(&m) / 1e6,
+             slt_gpt_ffn_params(&twin) / 1e6, m.params.numel / 1e6, twin.params.numel / 1e6,
+             (long long)ck.state.step);
+  slt_gpt_free(&twin);
+  slt_gpt_free(&m);
+  slt_ckpt_close(&ck);
+  return rc;
+}
+
+int slt_cmd_export(int argc, char **argv) {
+  if (slt_cli_wants_help(argc, argv)) {
+    usage(stdout);
+    return 0;
+  }
+  const char *in, *out;
+  int bad = parse(argc, argv, &in, &out);
+  if (bad) return bad;
+  struct stat st;
+  if (!stat(out, &st)) {
+    fprintf(stderr,
+            "slt export: %s already exists; refusing to overwrite it (remove it or choose "
+            "another OUT)\n",
+            out);
+    return 1;
+  }
+  char msg[1024];
+  if (export_merged(in, out, msg, sizeof msg)) {
+    fprintf(stderr, "slt export: %s\n", slt_err_msg());
+    return 1;
+  }
+  printf("exported %s\n", msg);
+  return 0;
+}

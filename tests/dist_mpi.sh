@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# MPI data parallelism, end to end on a tiny model (seconds each):
+#   equivalence  2 ranks x micro-batch b == 1 rank x grad_accum 2 x micro-batch b: per-step losses
+#                within 1e-5 relative for 20 steps, final parameters within 1e-5 (relative L2);
+#                overlapped and blocking bucket all-reduce bitwise identical; mpirun -np 1 equal
+#                to a run without mpirun.
+#   resume       2 ranks stopped at step 10 and resumed == the straight 2-rank run, bitwise
+#                (losses, validation losses, final parameters); a 1-rank resume is refused.
+#   fault        a rank failing on bad data, and a rank killed with SIGKILL, end the whole job
+#                within seconds with a message naming the rank and the cause; the last
+#                checkpoint opens and the run resumes from it.
+# usage: tests/dist_mpi.sh MODE SLT_BINARY SLT_CKPT_CMP MPIRUN
+set -u
+MODE=${1:?usage: dist_mpi.sh equivalence|resume|fault SLT CKPT_CMP MPIRUN}
+SLT=${2:?} CMP=${3:?} MPIRUN=${4:?}
+dir=$(mktemp -d /tmp/slt_mpi_XXXXXX)
+trap '[ -n "${KEEP:-}" ] || rm -rf "$dir"' EXIT
+fail() { echo "dist_mpi $MODE: FAIL: $*" >&2; exit 1; }
+
+# --oversubscribe: CI machines may have fewer cores than ranks; root in CI containers.
+mpi=("$MPIRUN" --oversubscribe -np 2)
+[ "$(id -u)" = 0 ] && mpi+=(--allow-run-as-root)
+
+# A small bucket size gives several buckets even for this tiny model (overlap is exercised).
+cat > "$dir/tiny.yaml" <<EOF
+out_dir: $dir/run
+seed: 11
+model: {vocab_size: 64, seq_len: 16, layers: 2, d_model: 32, heads: 4, ffn_dim: 64}
+data: {source: synthetic, synthetic: {order: 2, seed: 3}}
+optim: {lr: 3.0e-3}
+train: {steps: 20, micro_batch: 4, grad_accum: 1, eval_every: 0, eval_batches: 2,
+        ckpt_every: 0, keep_last: 0, threads: 1, log_every: 1}
+dist: {bucket_mb: 0.02, overlap: true}
+EOF
+
+losses() { grep -o '"step":[0-9]*\|"loss":[^,]*\|"val_loss":[^,}]*' "$1"; }
+ckpt() { printf '%s/ckpt_%08d.h5' "$1" "$2"; }
+
+# train OUT_FILE [mpirun args...] -- slt args: a run that must succeed.
+run_ok() {
+  local out=$1
+  shift
+  timeout 120 "$@" > "$out" 2>&1 || fail "'$*' failed: $(tail -5 "$out")"
+}
+
+equivalence() {
+  run_ok "$dir/one.out" "$SLT" train "$dir/tiny.yaml" out_dir="$dir/one" train.grad_accum=2
+  run_ok "$dir/two.out" "${mpi[@]}" "$SLT" train "$dir/tiny.yaml" out_dir="$dir/two"
+  grep -q "global batch 8 = micro-batch 4 x 1 accumulation x 2 ranks" "$dir/two.out" ||
+    fail "the 2-rank run does not print its global batch: $(grep -m1 '^batch' "$dir/two.out")"
+  grep -q "^dist: 2 ranks" "$dir/two.out" || fail "no 'dist: 2 ranks' line"
+  paste <(grep -o '"loss":[^,]*' "$dir/one/metrics.jsonl" | cut -d: -f2) \
+        <(grep -o '"loss":[^,]*' "$dir/two/metrics.jsonl" | cut -d: -f2) > "$dir/pairs"
+  [ "$(grep -c . "$dir/pairs")" = 20 ] || fail "expected 20 logged steps: $(cat "$dir/pairs")"
+  awk '{ d = ($1 - $2) / $1; if (d < 0) d = -d; if (d > m) m = d }
+       END { printf "per-step losses: max relative difference %.3g\n", m; exit m > 1e-5 }' \
+    "$dir/pairs" || fail "losses differ by more than 1e-5 relative"
+  "$CMP" "$(ckpt "$dir/one" 20)" "$(ckpt "$dir/two" 20)" 1e-5 ||
+    fail "final parameters differ by more than 1e-5"
+  # Buckets reduced after backward must give exactly what the overlapped ones gave.
+  run_ok "$dir/blk.out" "${mpi[@]}" "$SLT" train "$dir/tiny.yaml" out_dir="$dir/blk" dist.overlap=false
+  cmp -s <(losses "$dir/two/metrics.jsonl") <(losses "$dir/blk/metrics.jsonl") ||
+    fail "overlapped and blocking all-reduce give different losses"
+  "$CMP" "$(ckpt "$dir/two" 20)" "$(ckpt "$dir/blk" 20)" > /dev/null ||
+    fail "overlapped and blocking all-reduce give different parameters"
+  # The same binary under mpirun with one rank is the plain single-process run.
+  run_ok "$dir/np1.out" "$MPIRUN" --oversubscribe -np 1 $([ "$(id -u)" = 0 ] && echo --allow-run-as-root) \
+    "$SLT" train "$dir/tiny.yaml" out_dir="$dir/np1" train.grad_accum=2
+  cmp -s <(losses "$dir/one/metrics.jsonl") <(losses "$dir/np1/metrics.jsonl") ||
+    fail "mpirun -np 1 differs from a run without mpirun"
+  echo "dist_mpi equivalence: 2 ranks match 1 rank x 2 accumulation; overlap on/off identical"
+}
+
+resume() {
+  local cfg=("$dir/tiny.yaml" train.eval_every=5 train.ckpt_every=5)
+  run_ok "$dir/straight.out" "${mpi[@]}" "$SLT" train "${cfg[@]}" out_dir="$dir/straight"
+  run_ok "$dir/a.out" "${mpi[@]}" "$SLT" train "${cfg[@]}" train.stop_after=10
+  "$SLT" info "$(ckpt "$dir/run" 10)" | grep -q '^world: 2 ranks' || fail "checkpoint is not of 2 ranks"
+  # One rank cannot continue a 2-rank run: refused with one clear line.
+  "$SLT" train "${cfg[@]}" --resume auto > "$dir/w1.out" 2>&1 && fail "a 1-rank resume was accepted"
+  grep -q "written by a run of 2 ranks, this run has 1" "$dir/w1.out" ||
+    fail "unclear world-size error: $(tail -1 "$dir/w1.out")"
+  run_ok "$dir/b.out" "${mpi[@]}" "$SLT" train "${cfg[@]}" --resume auto
+  grep -q "^resumed from .*ckpt_00000010.h5 at step 10" "$dir/b.out" || fail "did not resume at 10"
+  cmp -s <(losses "$dir/run/metrics.jsonl") <(losses "$dir/straight/metrics.jsonl") ||
+    fail "resumed losses differ from the straight run"
+  "$CMP" "$(ckpt "$dir/run" 20)" "$(ckpt "$dir/straight" 20)" > /dev/null ||
+    fail "resumed parameters differ from the straight run"
+  echo "dist_mpi resume: 2-rank resume at step 10 is bitwise identical to the straight run"
+}
+
+# Runs "$@" in the background; waits for it to end; fails if that takes over `limit` seconds.
+expect_end_within() {
+  local limit=$1 out=$2 pid
+  shift 2
+  local t0=$SECONDS
+  timeout 60 "$@" > "$out" 2>&1 && fail "'$*' succeeded but should have failed"
+  [ $((SECONDS - t0)) -le "$limit" ] || fail "the job took $((SECONDS - t0)) s to end (> $limit s)"
+}
+
+fault() {
+  # 1. Bad data on rank 1 only (MPMD: rank 1 gets a truncated shard) while rank 0 waits for it.
+  printf 'the quick brown fox jumps over the lazy dog %.0s' {1..40} > "$dir/text"
+  "$SLT" tokenize --tokenizer bytes "$dir/text" --out "$dir/good.bin" > /dev/null ||
+    fail "tokenize failed"
+  head -c 1500 "$dir/good.bin" > "$dir/bad.bin"
+  local args=(train "$dir/tiny.yaml" data.source=shards data.val="$dir/good.bin"
+    model.vocab_size=256)
+  local root=()
+  [ "$(id -u)" = 0 ] && root=(--allow-run-as-root)
+  expect_end_within 30 "$dir/bad.out" "$MPIRUN" --oversubscribe "${root[@]}" \
+    -np 1 "$SLT" "${args[@]}" data.train="$dir/good.bin" : \
+    -np 1 "$SLT" "${args[@]}" data.train="$dir/bad.bin"
+  grep -q "rank 1 of 2: .*bad.bin: .*header says" "$dir/bad.out" ||
+    fail "no message naming rank 1 and the bad shard: $(grep -v '^ *$' "$dir/bad.out" | tail -5)"
+  grep -q "rank 0 of 2" "$dir/bad.out" && fail "rank 0 failed too: $(grep 'rank 0 of 2' "$dir/bad.out")"
+
+  # 2. SIGKILL one rank mid-run: the job ends within seconds, its last checkpoint survives.
+  "${mpi[@]}" "$SLT" train "$dir/tiny.yaml" train.steps=100000 train.ckpt_every=20 \
+    train.log_every=1000 > "$dir/kill.out" 2>&1 &
+  local job=$! victim="" w
+  for ((w = 0; w < 600; w++)); do # up to 60 s for a checkpoint
+    grep -q 'checkpoint:' "$dir/kill.out" 2>/dev/null && break
+    kill -0 $job 2>/dev/null || fail "the job ended early: $(tail -3 "$dir/kill.out")"
+    sleep 0.1
+  done
+  for p in $(pgrep -P $job); do
+    tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=1' && victim=$p
+  done
+  [ -n "$victim" ] || { kill $job; fail "could not find rank 1 among mpirun's children"; }
+  local t0=$SECONDS
+  kill -9 "$victim"
+  for ((w = 0; w < 300; w++)); do kill -0 $job 2>/dev/null || break; sleep 0.1; done
+  kill -0 $job 2>/dev/null && { kill -9 $job; fail "the job still runs 30 s after rank 1 was killed"; }
+  wait $job && fail "the job exited 0 after rank 1 was killed"
+  echo "job ended $((SECONDS - t0)) s after rank 1 was killed"
+  grep -q "rank 1 .*signal 9" "$dir/kill.out" ||
+    fail "no message naming rank 1 and signal 9: $(grep -v '^ *$' "$dir/kill.out" | tail -5)"
+  local last
+  last=$(ls "$dir/run" | sed -n 's/^ckpt_0*\([0-9][0-9]*\)\.h5$/\1/p' | sort -n | tail -1)
+  [ -n "$last" ] || fail "no checkpoint survived"
+  "$SLT" info "$(ckpt "$dir/run" "$last")" > /dev/null || fail "the last checkpoint does not open"
+  run_ok "$dir/resume.out" "${mpi[@]}" "$SLT" train "$dir/tiny.yaml" train.steps=100000 \
+    train.ckpt_every=20 train.stop_after=$((last + 3)) --resume auto
+  grep -q "^resumed from .*at step $last " "$dir/resume.out" || fail "did not resume from step $last"
+  echo "dist_mpi fault: bad data on rank 1 and a killed rank 1 each ended the job with a clear" \
+    "message; resumed from step $last"
+}
+
+case "$MODE" in
+  equivalence | resume | fault) "$MODE" ;;
+  *) fail "unknown mode" ;;
+esac
