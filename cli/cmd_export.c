@@ -11,6 +11,7 @@
 #include "train/trainer.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -74,13 +75,18 @@ static int load_model(const slt_ckpt *ck, slt_gpt *m) {
 }
 
 /* Where the source run stood (step, tokens, cursors, RNGs), and nothing of self-guidance: the
- * export has no guides. */
-static slt_ckpt_state record_of(const slt_ckpt_state *s) {
+ * export has no guides. Its config has SGT off, so a cursor that fixedflop moved back to re-read
+ * the first steps is recorded at the step itself (cursors: world entries to fill). */
+static slt_ckpt_state record_of(const slt_ckpt_state *s, slt_loader_cursor *cursors) {
   slt_ckpt_state r = {.step = s->step,
                       .tokens = s->tokens,
                       .world = s->world,
-                      .cursors = s->cursors,
+                      .cursors = cursors,
                       .nrngs = s->nrngs};
+  for (int i = 0; i < s->world; i++) {
+    cursors[i] = s->cursors[i];
+    cursors[i].step = s->step;
+  }
   for (int i = 0; i < s->nrngs; i++) {
     r.rng_names[i] = s->rng_names[i];
     r.rngs[i] = s->rngs[i];
@@ -91,12 +97,18 @@ static slt_ckpt_state record_of(const slt_ckpt_state *s) {
 /* Write the merged twin with ck's record and no optimizer slots. 0 or -1. */
 static int write_merged(const slt_ckpt *ck, const slt_gpt *twin, const char *out) {
   slt_config cfg = dense_config(&ck->cfg);
-  if (slt_config_validate(&cfg)) return -1;
+  slt_loader_cursor *cursors = calloc((size_t)ck->state.world, sizeof *cursors);
+  if (!cursors) {
+    slt_err_set("out of memory");
+    return -1;
+  }
   slt_ckpt_data d = {.cfg = &cfg,
                      .params = &twin->params,
                      .optim = {.name = "none", .step = 0, .nslots = 0},
-                     .state = record_of(&ck->state)};
-  return slt_ckpt_write(out, &d);
+                     .state = record_of(&ck->state, cursors)};
+  int rc = slt_config_validate(&cfg) || slt_ckpt_write(out, &d) ? -1 : 0;
+  free(cursors);
+  return rc;
 }
 
 /* CKPT -> OUT as above, the summary line into msg. 0 or -1 (error recorded). */

@@ -238,7 +238,7 @@ static void test_fixedflop_run(void) {
 
 typedef struct {
   float *p, *m, *v;
-  int64_t n, step;
+  int64_t n, step, resumed_at;
 } final_state;
 
 /* Init (resuming as asked), run to the end; the final model and optimizer state into out. */
@@ -254,7 +254,7 @@ static int train(const slt_config *cfg, const char *resume, final_state *out) {
     float *slots[SLT_OPTIM_MAX_SLOTS];
     slt_optim_slots(t.opt, NULL, slots);
     *out = (final_state){malloc(bytes), malloc(bytes), malloc(bytes), t.model.params.numel,
-                         t.step};
+                         t.step, t.resumed_at};
     memcpy(out->p, t.model.params.data, bytes);
     memcpy(out->m, slots[0], bytes);
     memcpy(out->v, slots[1], bytes);
@@ -306,6 +306,7 @@ static void check_resume(const char *name, slt_config base, const int64_t *ks, i
     CU_ASSERT_EQUAL_FATAL(train(&c, NULL, NULL), 0);
     c.train.stop_after = 0;
     CU_ASSERT_EQUAL_FATAL(train(&c, "auto", &b), 0);
+    CU_ASSERT_EQUAL(b.resumed_at, ks[i]); /* not a fresh start after skipping the checkpoint */
     char *log_b = losses(c.out_dir);
     bool same_log = !strcmp(log_a, log_b), same = same_final(&a, &b);
     if (!same_log || !same)
@@ -360,6 +361,12 @@ static void test_checkpoint_contents(void) {
   CU_ASSERT_FATAL(f >= 0);
   CU_ASSERT(H5Lexists(f, "guide", H5P_DEFAULT) == 0);
   H5Fclose(f);
+  /* The last checkpoint's cursor stands at the re-read data step (4 of 12), and opens. */
+  slt_ckpt ck;
+  slt_ckpt_path(path, sizeof path, c.out_dir, 12);
+  CU_ASSERT_EQUAL_FATAL(slt_ckpt_open(&ck, path), 0);
+  CU_ASSERT(ck.state.step == 12 && ck.state.cursors[0].step == 4);
+  slt_ckpt_close(&ck);
   /* A guided step's checkpoint without its guides cannot be resumed: one clear error. */
   slt_ckpt_path(path, sizeof path, c.out_dir, 2);
   f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);

@@ -140,12 +140,14 @@ static int read_cursors(slt_ckpt *c, hid_t g) {
     slt_err_set("%s: /state/data_cursor missing or not %d loader cursors", c->path, s->world);
     return -1;
   }
+  /* SGT's fixedflop re-reads the first steps' data at the end: the cursor is at the data step. */
+  int64_t data_step = slt_sgt_data_step(&c->cfg, s->step);
   for (int r = 0; r < s->world; r++)
-    if (s->cursors[r].step != s->step || s->cursors[r].micro_step != 0) {
+    if (s->cursors[r].step != data_step || s->cursors[r].micro_step != 0) {
       slt_err_set("%s: inconsistent state: rank %d's data cursor is at step %lld micro step %lld, "
-                  "the checkpoint at step %lld",
+                  "the checkpoint's step %lld reads step %lld",
                   c->path, r, (long long)s->cursors[r].step, (long long)s->cursors[r].micro_step,
-                  (long long)s->step);
+                  (long long)s->step, (long long)data_step);
       return -1;
     }
   return 0;

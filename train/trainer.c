@@ -8,6 +8,7 @@
 #include "train/dist.h"
 #include "train/trainer_dist.h"
 
+#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 
@@ -38,6 +39,7 @@ static void end_guidance(slt_trainer *t) {
   double before = slt_rss_mb();
   int64_t bytes = slt_sgt_bytes(&t->sgt);
   slt_sgt_release(&t->sgt, &t->model);
+  malloc_trim(0); /* hand the freed pages back to the system now, not at the next growth */
   slt_metrics_say(&t->metrics, "sgt: guidance over after step %lld: freed the guides and their "
                   "optimizer state (%.1f MB); resident memory %.1f -> %.1f MB",
                   (long long)t->step, bytes / 1e6, before, slt_rss_mb());
