@@ -85,13 +85,15 @@ final() { awk -v n="$1" '$1 == n {v = $3; f = $2} END {printf "%.4f | %.3g", v, 
   echo "| dense | $dense_steps | $f_dense | $(final dense) |"
   echo "| LowRank 32% (rank $rank) | $low_steps | $f_low | $(final lowrank32) |"
   echo "| LowRank 32% + SGT fixedflop $ratio | $sgt_steps + $(awk -v s="$sgt_steps" -v r="$ratio" 'BEGIN {printf "%d", s * r}') | $f_low (+ guides) | $(final lowrank32_sgt) |"
-} | tee "$out/results.md"
+} | tee "$out/results.md" experiments/sgt/results.md
 
 gnuplot <<EOF
 set terminal pngcairo size 900,560
 set output "experiments/sgt/curves.png"
 set title "Byte-level GPT (4 layers, d $C) on the RefinedWeb sample, equal training FLOPs"
 set xlabel "training FLOPs"
+set format x "%.1te%T"
+set rmargin 4
 set ylabel "val loss (nats/byte)"
 set grid
 set key top right
