@@ -28,21 +28,6 @@
 
 
 
-/* Trainer output off (on = false) and back on, so the test log stays readable. */
-static void quiet(bool on) {
-  static int saved = -1;
-  fflush(stdout);
-  if (on) {
-    saved = dup(1);
-    int fd = open("/dev/null", O_WRONLY);
-    dup2(fd, 1);
-    close(fd);
-  } else if (saved >= 0) {
-    dup2(saved, 1);
-    close(saved);
-    saved = -1;
-  }
-}
 
 static void copy_file(const char *from, const char *to) {
   FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
@@ -337,9 +322,9 @@ static void test_world_size_refused(void) {
   CU_ASSERT_EQUAL_FATAL(slt_ckpt_save(cfg.out_dir, &d, path, sizeof path), 0);
   fake_free(&f);
   slt_trainer t;
-  quiet(true);
+  test_quiet(true);
   int rc = slt_trainer_init_resume(&t, &cfg, "auto");
-  quiet(false);
+  test_quiet(false);
   CU_ASSERT(rc == -1 && test_err_has(path, "2 ranks"));
   slt_trainer_free(&t);
 }
@@ -360,10 +345,10 @@ static void snapshot_free(snapshot *s) {
 static int train(const slt_config *cfg, const char *resume, volatile sig_atomic_t *stop,
                  snapshot *out) {
   slt_trainer t;
-  quiet(true);
+  test_quiet(true);
   int rc = slt_trainer_init_resume(&t, cfg, resume);
   if (!rc) rc = slt_trainer_run(&t, stop);
-  quiet(false);
+  test_quiet(false);
   if (rc) printf("\n  trainer: %s\n", slt_err_msg());
   if (!rc && out) {
     size_t bytes = (size_t)t.model.params.numel * sizeof(float);

@@ -19,21 +19,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Trainer output off (on = true) and back on, so the test log stays readable. */
-static void quiet(bool on) {
-  static int saved = -1;
-  fflush(stdout);
-  if (on) {
-    saved = dup(1);
-    int fd = open("/dev/null", O_WRONLY);
-    dup2(fd, 1);
-    close(fd);
-  } else if (saved >= 0) {
-    dup2(saved, 1);
-    close(saved);
-    saved = -1;
-  }
-}
 
 /* A tiny synthetic LowRank run with SGT: 2 layers (both structured), d 32, T 16. */
 static void sgt_config(slt_config *c, const char *dir, int64_t steps, slt_sgt_mode mode) {
@@ -209,9 +194,9 @@ static void test_fixedflop_run(void) {
   slt_config c;
   sgt_config(&c, "fixedflop", 8, SLT_SGT_FIXEDFLOP);
   slt_trainer t;
-  quiet(true);
+  test_quiet(true);
   int rc = slt_trainer_init(&t, &c);
-  quiet(false);
+  test_quiet(false);
   CU_ASSERT_EQUAL_FATAL(rc, 0);
   CU_ASSERT_EQUAL(t.total_steps, 12);
   CU_ASSERT_EQUAL(t.sched.total_steps, 12);
@@ -219,14 +204,14 @@ static void test_fixedflop_run(void) {
   size_t bt = (size_t)c.train.micro_batch * c.model.seq_len;
   int32_t *seen = malloc(12 * bt * sizeof *seen);
   double loss, norm;
-  quiet(true);
+  test_quiet(true);
   for (int s = 0; s < 12 && !rc; s++) {
     rc = slt_trainer_step(&t, &loss, &norm);
     memcpy(seen + s * bt, t.x, bt * sizeof *seen); /* the step's last micro-batch */
     bool guided = s + 1 < 4;
     if (guided != (slt_trainer_guide(&t) != NULL)) rc = -2;
   }
-  quiet(false);
+  test_quiet(false);
   CU_ASSERT_EQUAL(rc, 0);
   CU_ASSERT_EQUAL(slt_sgt_bytes(&t.sgt), 0);
   CU_ASSERT_PTR_NULL(t.model.guide);
@@ -244,10 +229,10 @@ typedef struct {
 /* Init (resuming as asked), run to the end; the final model and optimizer state into out. */
 static int train(const slt_config *cfg, const char *resume, final_state *out) {
   slt_trainer t;
-  quiet(true);
+  test_quiet(true);
   int rc = slt_trainer_init_resume(&t, cfg, resume);
   if (!rc) rc = slt_trainer_run(&t, NULL);
-  quiet(false);
+  test_quiet(false);
   if (rc) printf("\n  trainer: %s\n", slt_err_msg());
   if (!rc && out) {
     size_t bytes = (size_t)t.model.params.numel * sizeof(float);
@@ -374,9 +359,9 @@ static void test_checkpoint_contents(void) {
   H5Ldelete(f, "guide", H5P_DEFAULT);
   H5Fclose(f);
   slt_trainer t;
-  quiet(true);
+  test_quiet(true);
   int rc = slt_trainer_init_resume(&t, &c, path);
-  quiet(false);
+  test_quiet(false);
   CU_ASSERT(rc == -1 && test_err_has(path, "/guide"));
   slt_trainer_free(&t);
 }

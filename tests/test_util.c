@@ -10,6 +10,8 @@
 #include <hdf5.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 static int skipped;
 
@@ -125,4 +127,19 @@ void test_h5_attr_str(long long obj, const char *name, char *out, size_t len) {
   free(buf);
   H5Tclose(t);
   H5Aclose(a);
+}
+
+void test_quiet(bool off) {
+  static int saved = -1;
+  fflush(stdout);
+  if (off) {
+    saved = dup(1);
+    int fd = open("/dev/null", O_WRONLY);
+    dup2(fd, 1);
+    close(fd);
+  } else if (saved >= 0) {
+    dup2(saved, 1);
+    close(saved);
+    saved = -1;
+  }
 }

@@ -16,6 +16,10 @@ slt_tensor *test_randn(uint64_t seed, int ndim, const int *shape, float std, boo
 void test_gradcheck(const char *label, slt_gc_fn f, int nin, slt_tensor *const *inputs,
                     const void *user, double h);
 
+/* Standard output off (true) and back on (false), so a trainer's output does not flood the
+ * test log. */
+void test_quiet(bool off);
+
 /* Directory of the shared test data (SLT_TEST_DATA or the default), or NULL (with a loud SKIPPED
  * line naming the test and the missing path) when it is missing. */
 const char *test_data_dir(const char *test_name);

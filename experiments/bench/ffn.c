@@ -7,7 +7,7 @@
  *    to dense, so what a structured FFN saves is seen against everything else a step does. */
 #include "autograd/error.h"
 #include "autograd/ops.h"
-#include "layers/gpt.h"
+#include "bench_models.h"
 #include "layers/structured.h"
 #include "optim/adamw.h"
 #include "optim/clip.h"
@@ -139,26 +139,10 @@ static const step_variant step_variants[] = {
 
 /* configs/models/s.yaml with the variant's FFN; normal init (svd/ortho cost time, not speed). */
 static slt_gpt_config s_model(const step_variant *v) {
-  return (slt_gpt_config){.vocab_size = 32000,
-                          .seq_len = 1024,
-                          .layers = 12,
-                          .d_model = 768,
-                          .heads = 12,
-                          .kv_heads = 12,
-                          .ffn_dim = 3072,
-                          .norm = SLT_NORM_LAYERNORM,
-                          .norm_eps = 1e-5f,
-                          .pos = SLT_POS_ROPE,
-                          .rope_base = 10000.0f,
-                          .act = SLT_ACT_GELU_TANH,
-                          .bias = true,
-                          .tie_embeddings = true,
-                          .init_std = 0.02f,
-                          .ffn = {.kind = v->kind,
-                                  .rank = v->rank,
-                                  .nblocks = v->nblocks,
-                                  .init = SLT_LIN_INIT_NORMAL,
-                                  .first_layer_dense = true}};
+  slt_gpt_config g = bench_s_model();
+  g.ffn = (slt_gpt_ffn_config){.kind = v->kind, .rank = v->rank, .nblocks = v->nblocks,
+                               .init = SLT_LIN_INIT_NORMAL, .first_layer_dense = true};
+  return g;
 }
 
 /* One optimizer step as slt_trainer_step does it (one micro-batch): forward, backward, global

@@ -6,7 +6,7 @@
  * Usage: bench_optim [repeats]   (threads: OMP_NUM_THREADS; the targets assume 2) */
 #include "autograd/error.h"
 #include "autograd/rng.h"
-#include "layers/gpt.h"
+#include "bench_models.h"
 #include "optim/optimizer.h"
 
 #include <math.h>
@@ -95,21 +95,7 @@ static void bw_alloc(bw_bufs *w) {
 /* ---- the model's parameter set ---- */
 
 static void build_model(slt_gpt *m) {
-  slt_gpt_config g = {.vocab_size = 32000,
-                      .seq_len = 1024,
-                      .layers = 12,
-                      .d_model = 768,
-                      .heads = 12,
-                      .kv_heads = 12,
-                      .ffn_dim = 3072,
-                      .norm = SLT_NORM_LAYERNORM,
-                      .norm_eps = 1e-5f,
-                      .pos = SLT_POS_ROPE,
-                      .rope_base = 10000.0f,
-                      .act = SLT_ACT_GELU_TANH,
-                      .bias = true,
-                      .tie_embeddings = true,
-                      .init_std = 0.02f};
+  slt_gpt_config g = bench_s_model();
   if (slt_gpt_build(m, &g)) need(NULL);
   slt_gpt_init_weights(m, 1);
   slt_rng r;
