@@ -8,6 +8,7 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static volatile sig_atomic_t stop_requested;
@@ -103,7 +104,8 @@ static int train(int argc, char **argv) {
      * and end them all now rather than let them hang. */
     fprintf(stderr, "slt train: rank %d of %d: %s\n", slt_dist_rank(), slt_dist_world(),
             slt_err_msg());
-    slt_dist_abort(1);
+    slt_dist_abort_job(1);
+    exit(1);
   }
   if (rc) fprintf(stderr, "slt train: %s\n", slt_err_msg());
   slt_trainer_free(&t);
@@ -118,7 +120,8 @@ int slt_cmd_train(int argc, char **argv) {
   /* Only rank 0 prints; the others' errors still reach stderr. */
   if (slt_dist_rank() != 0 && !freopen("/dev/null", "w", stdout)) {
     fprintf(stderr, "slt train: rank %d: cannot silence stdout\n", slt_dist_rank());
-    slt_dist_abort(1);
+    slt_dist_abort_job(1);
+    exit(1);
   }
   int rc = train(argc, argv);
   slt_dist_finalize();

@@ -21,9 +21,10 @@
 int slt_dist_init(void);
 /* Finalize MPI if slt_dist_init started it (every rank must call it: it synchronises). */
 void slt_dist_finalize(void);
-/* End every rank now with exit status code (MPI_Abort; exit() for a single process). Flushes
- * stdout and stderr first so the caller's message is seen. */
-_Noreturn void slt_dist_abort(int code);
+/* With several ranks, end all of them now with exit status code (MPI_Abort); with one process,
+ * return so the caller exits. Flushes stdout and stderr first so the caller's message is seen.
+ * For the programs (cli/, benchmarks) only: library code returns errors. */
+void slt_dist_abort_job(int code);
 
 /* This process's rank, the number of ranks, and the ranks on this node. */
 int slt_dist_rank(void);

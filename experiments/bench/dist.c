@@ -46,7 +46,8 @@ static int worker(int steps, int warmup, double bucket_mb, int overlap) {
   slt_adamw opt;
   if (slt_gpt_build(&m, &g) || slt_adamw_init(&opt, &m.params, 0.9f, 0.999f, 1e-8f)) {
     fprintf(stderr, "bench_dist: %s\n", slt_err_msg());
-    slt_dist_abort(1);
+    slt_dist_abort_job(1);
+    exit(1);
   }
   slt_gpt_init_weights(&m, 1);
   int world = slt_dist_world(), rank = slt_dist_rank();
@@ -70,7 +71,8 @@ static int worker(int steps, int warmup, double bucket_mb, int overlap) {
     if (!loss || slt_dist_reducer_begin(r, &c) || slt_backward(&c, scaled) ||
         slt_dist_reducer_end(r, &c)) {
       fprintf(stderr, "bench_dist: rank %d: %s\n", rank, slt_err_msg());
-      slt_dist_abort(1);
+      slt_dist_abort_job(1);
+      exit(1);
     }
     slt_ctx_reset(&c);
     slt_clip_grad_norm(&m.params, 1.0);
@@ -88,7 +90,10 @@ static int worker(int steps, int warmup, double bucket_mb, int overlap) {
   for (int k = 0; k < 5; k++) {
     slt_dist_sum(&sync, 1);
     double t0 = slt_now();
-    if (slt_dist_reducer_begin(alone, &c) || slt_dist_reducer_end(alone, &c)) slt_dist_abort(1);
+    if (slt_dist_reducer_begin(alone, &c) || slt_dist_reducer_end(alone, &c)) {
+      slt_dist_abort_job(1);
+      exit(1);
+    }
     pure[k] = slt_now() - t0;
   }
   slt_dist_reducer_free(alone);
