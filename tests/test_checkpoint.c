@@ -520,6 +520,24 @@ static void test_stops_write_checkpoints(void) {
   snapshot_free(&s);
 }
 
+/* A peak measured while the machine was busy (here: made absurdly low) is measured again once
+ * the training rate exceeds it, so MFU is not reported above 100%. */
+static void test_low_peak_measured_again(void) {
+  slt_config c;
+  tiny_config(&c, test_tpath("peak"), 3);
+  slt_trainer t;
+  test_quiet(true);
+  int rc = slt_trainer_init(&t, &c);
+  double measured = t.peak_gflops;
+  t.peak_gflops = 1e-6;
+  if (!rc) rc = slt_trainer_run(&t, NULL);
+  test_quiet(false);
+  CU_ASSERT_EQUAL(rc, 0);
+  CU_ASSERT(measured > 1.0);
+  CU_ASSERT(t.peak_gflops > 1.0); /* a real sgemm rate again, not the planted one */
+  slt_trainer_free(&t);
+}
+
 /* ---- generation ---- */
 
 /* Logits of the KV-cache forward (prefill 5, then one token at a time) against the full
@@ -626,6 +644,7 @@ static int register_resume_tests(CU_pSuite s) {
                       test_resume_path_trims_log) ||
          !CU_add_test(s, "signal and time limit stop with a checkpoint",
                       test_stops_write_checkpoints) ||
+         !CU_add_test(s, "a low sgemm peak is measured again", test_low_peak_measured_again) ||
          !CU_add_test(s, "KV-cache logits equal the full forward", test_kv_cache) ||
          !CU_add_test(s, "sampling: argmax, top-k, determinism", test_sampling);
 }
