@@ -68,7 +68,28 @@ equivalence() {
     "$SLT" train "$dir/tiny.yaml" out_dir="$dir/np1" train.grad_accum=2
   cmp -s <(losses "$dir/one/metrics.jsonl") <(losses "$dir/np1/metrics.jsonl") ||
     fail "mpirun -np 1 differs from a run without mpirun"
-  echo "dist_mpi equivalence: 2 ranks match 1 rank x 2 accumulation; overlap on/off identical"
+  sgt_equivalence
+  echo "dist_mpi equivalence: 2 ranks match 1 rank x 2 accumulation (also with SGT's guides);" \
+    "overlap on/off identical"
+}
+
+# SGT's guides are a second gradient buffer, all-reduced with the model's: a LowRank run with
+# fixedflop guidance (20 + 10 steps; the guides freed after step 10) matches too. reduce_flop is
+# off: its coin flips follow the forwards, which differ between the two layouts.
+sgt_equivalence() {
+  local sgt=(model.ffn.kind=lowrank model.ffn.rank=8 sgt.enabled=true sgt.mode=fixedflop
+             sgt.ratio=0.5)
+  run_ok "$dir/sgt1.out" "$SLT" train "$dir/tiny.yaml" out_dir="$dir/sgt1" train.grad_accum=2 "${sgt[@]}"
+  run_ok "$dir/sgt2.out" "${mpi[@]}" "$SLT" train "$dir/tiny.yaml" out_dir="$dir/sgt2" "${sgt[@]}"
+  grep -q "^sgt: guidance over after step 10" "$dir/sgt2.out" || fail "the 2-rank SGT run did not end guidance"
+  paste <(grep -o '"loss":[^,]*' "$dir/sgt1/metrics.jsonl" | cut -d: -f2) \
+        <(grep -o '"loss":[^,]*' "$dir/sgt2/metrics.jsonl" | cut -d: -f2) > "$dir/sgt_pairs"
+  [ "$(grep -c . "$dir/sgt_pairs")" = 30 ] || fail "expected 30 logged SGT steps"
+  awk '{ d = ($1 - $2) / $1; if (d < 0) d = -d; if (d > m) m = d }
+       END { printf "SGT per-step losses: max relative difference %.3g\n", m; exit m > 1e-5 }' \
+    "$dir/sgt_pairs" || fail "SGT losses differ by more than 1e-5 relative"
+  "$CMP" "$(ckpt "$dir/sgt1" 30)" "$(ckpt "$dir/sgt2" 30)" 1e-5 ||
+    fail "SGT final parameters differ by more than 1e-5"
 }
 
 resume() {
