@@ -4,12 +4,12 @@
 #include "autograd/error.h"
 #include "data/shard.h"
 #include "data/tokenizer.h"
+#include "train/metrics.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -22,12 +22,6 @@ static void usage(FILE *f) {
           "                        merges.txt\n"
           "  --out SHARD           write the tokens here (uint16 when the vocabulary fits)\n"
           "  --help                this text\n");
-}
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
 /* The whole file in memory, or NULL with the error recorded. */
@@ -113,9 +107,9 @@ int slt_cmd_tokenize(int argc, char **argv) {
   char *text = st ? read_file(file, &n) : NULL;
   slt_tokens ids = {0};
   rc = text ? 0 : -1;
-  double t0 = now(), secs = 0;
+  double t0 = slt_now(), secs = 0;
   if (!rc) rc = slt_tokenizer_encode(t, st, text, n, 0, &ids);
-  secs = now() - t0;
+  secs = slt_now() - t0;
   if (!rc) {
     printf("tokens=%lld\n", (long long)ids.n);
     printf("bytes=%zu seconds=%.3f MB/s=%.1f\n", n, secs, n / 1e6 / (secs > 0 ? secs : 1e-9));

@@ -366,30 +366,6 @@ static int train(const slt_config *cfg, const char *resume, volatile sig_atomic_
   return rc;
 }
 
-/* Copy the value after key (up to ',' or '}') to out. */
-static void field(const char *line, const char *key, char *out, size_t len) {
-  const char *p = strstr(line, key);
-  size_t n = p ? strcspn(p += strlen(key), ",}") : 0;
-  snprintf(out, len, "%.*s", (int)n, p ? p : "");
-}
-
-/* "step loss val_loss" per record of out_dir/metrics.jsonl: the numbers, not the timings. */
-static char *loss_log(const char *dir) {
-  char path[600], line[1024], step[32], loss[48], val[48];
-  snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
-  FILE *f = fopen(path, "r");
-  size_t cap = 1 << 16, pos = 0;
-  char *out = calloc(cap, 1);
-  while (f && out && fgets(line, sizeof line, f)) {
-    field(line, "{\"step\":", step, sizeof step);
-    field(line, "\"loss\":", loss, sizeof loss);
-    field(line, "\"val_loss\":", val, sizeof val);
-    pos += (size_t)snprintf(out + pos, pos < cap ? cap - pos : 0, "%s %s %s\n", step, loss, val);
-  }
-  if (f) fclose(f);
-  return out;
-}
-
 static bool same_state(const snapshot *a, const snapshot *b) {
   size_t bytes = (size_t)a->n * sizeof(float);
   return a->n == b->n && a->step == b->step && a->tokens == b->tokens &&
@@ -406,7 +382,7 @@ static void check_splits(const char *name, const slt_config *base, const int64_t
   snprintf(a.out_dir, sizeof a.out_dir, "%s", test_tpath(dir));
   snapshot sa = {0}, sb = {0};
   CU_ASSERT_EQUAL_FATAL(train(&a, NULL, NULL, &sa), 0);
-  char *log_a = loss_log(a.out_dir);
+  char *log_a = test_loss_log(a.out_dir);
   for (int i = 0; i < nk; i++) {
     slt_config b = *base;
     snprintf(dir, sizeof dir, "%s/split_%lld", name, (long long)ks[i]);
@@ -418,7 +394,7 @@ static void check_splits(const char *name, const slt_config *base, const int64_t
     CU_ASSERT(access(ck, F_OK) == 0); /* stop_after writes a checkpoint */
     b.train.stop_after = 0;
     CU_ASSERT_EQUAL_FATAL(train(&b, "auto", NULL, &sb), 0);
-    char *log_b = loss_log(b.out_dir);
+    char *log_b = test_loss_log(b.out_dir);
     bool same_log = !strcmp(log_a, log_b), same = same_state(&sa, &sb);
     if (!same_log || !same)
       printf("\n  [%s, split at %lld] log %s, state %s\n--- straight\n%s--- split\n%s", name,
@@ -492,7 +468,7 @@ static void test_resume_path_trims_log(void) {
   CU_ASSERT_EQUAL_FATAL(train(&c, NULL, NULL, NULL), 0);
   c.train.stop_after = 0;
   CU_ASSERT_EQUAL_FATAL(train(&c, test_tpath("trim/ckpt_00000002.h5"), NULL, NULL), 0);
-  char *log = loss_log(c.out_dir), *straight = loss_log(test_tpath("synthetic/straight"));
+  char *log = test_loss_log(c.out_dir), *straight = test_loss_log(test_tpath("synthetic/straight"));
   CU_ASSERT_STRING_EQUAL(log, straight); /* steps 1..8 once each, same numbers */
   free(log);
   free(straight);

@@ -256,25 +256,6 @@ static bool same_final(const final_state *a, const final_state *b) {
 
 static void final_free(final_state *s) { free(s->p), free(s->m), free(s->v); }
 
-/* The metrics log without its timings: "step loss val_loss" lines. */
-static char *losses(const char *dir) {
-  char path[600], line[1024];
-  snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
-  FILE *f = fopen(path, "r");
-  size_t cap = 1 << 16, pos = 0;
-  char *out = calloc(cap, 1);
-  while (f && fgets(line, sizeof line, f)) {
-    long long step = -1;
-    double loss = NAN;
-    sscanf(line, "{\"step\":%lld,\"loss\":%lf", &step, &loss);
-    const char *val = strstr(line, "\"val_loss\":");
-    pos += (size_t)snprintf(out + pos, cap - pos, "%lld %.9g %.12s\n", step, loss,
-                            val ? val + 11 : "-");
-  }
-  if (f) fclose(f);
-  return out;
-}
-
 /* Straight run vs stop at k then --resume auto, for each k: same losses, same final state. */
 static void check_resume(const char *name, slt_config base, const int64_t *ks, int nk) {
   char dir[128];
@@ -282,7 +263,7 @@ static void check_resume(const char *name, slt_config base, const int64_t *ks, i
   snprintf(base.out_dir, sizeof base.out_dir, "%s", test_tpath(dir));
   final_state a, b;
   CU_ASSERT_EQUAL_FATAL(train(&base, NULL, &a), 0);
-  char *log_a = losses(base.out_dir);
+  char *log_a = test_loss_log(base.out_dir);
   for (int i = 0; i < nk; i++) {
     slt_config c = base;
     snprintf(dir, sizeof dir, "%s/split_%lld", name, (long long)ks[i]);
@@ -292,7 +273,7 @@ static void check_resume(const char *name, slt_config base, const int64_t *ks, i
     c.train.stop_after = 0;
     CU_ASSERT_EQUAL_FATAL(train(&c, "auto", &b), 0);
     CU_ASSERT_EQUAL(b.resumed_at, ks[i]); /* not a fresh start after skipping the checkpoint */
-    char *log_b = losses(c.out_dir);
+    char *log_b = test_loss_log(c.out_dir);
     bool same_log = !strcmp(log_a, log_b), same = same_final(&a, &b);
     if (!same_log || !same)
       printf("\n  [%s, resumed at %lld] log %s, state %s\n--- straight\n%s--- resumed\n%s", name,

@@ -143,3 +143,27 @@ void test_quiet(bool off) {
     saved = -1;
   }
 }
+
+/* Copy the value after key (up to ',' or '}') to out. */
+static void field(const char *line, const char *key, char *out, size_t len) {
+  const char *p = strstr(line, key);
+  size_t n = p ? strcspn(p += strlen(key), ",}") : 0;
+  snprintf(out, len, "%.*s", (int)n, p ? p : "");
+}
+
+/* "step loss val_loss" per record of out_dir/metrics.jsonl: the numbers, not the timings. */
+char *test_loss_log(const char *dir) {
+  char path[600], line[1024], step[32], loss[48], val[48];
+  snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+  FILE *f = fopen(path, "r");
+  size_t cap = 1 << 16, pos = 0;
+  char *out = calloc(cap, 1);
+  while (f && out && fgets(line, sizeof line, f)) {
+    field(line, "{\"step\":", step, sizeof step);
+    field(line, "\"loss\":", loss, sizeof loss);
+    field(line, "\"val_loss\":", val, sizeof val);
+    pos += (size_t)snprintf(out + pos, pos < cap ? cap - pos : 0, "%s %s %s\n", step, loss, val);
+  }
+  if (f) fclose(f);
+  return out;
+}

@@ -16,6 +16,10 @@ slt_tensor *test_randn(uint64_t seed, int ndim, const int *shape, float std, boo
 void test_gradcheck(const char *label, slt_gc_fn f, int nin, slt_tensor *const *inputs,
                     const void *user, double h);
 
+/* "step loss val_loss" per record of dir/metrics.jsonl: the numbers without the timings, to
+ * compare two runs' logs. Malloc'd. */
+char *test_loss_log(const char *dir);
+
 /* Standard output off (true) and back on (false), so a trainer's output does not flood the
  * test log. */
 void test_quiet(bool off);

@@ -11,12 +11,12 @@
 #include "layers/structured.h"
 #include "optim/adamw.h"
 #include "optim/clip.h"
+#include "train/metrics.h"
 
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define MAX_VARIANTS 8
 
@@ -28,12 +28,6 @@ typedef struct {
   double best_ms;
   int64_t params;
 } variant;
-
-static double now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec * 1e3 + t.tv_nsec * 1e-6;
-}
 
 static int build(variant *v, int d, int f) {
   slt_params_init(&v->p);
@@ -51,10 +45,10 @@ static int build(variant *v, int d, int f) {
 
 /* One training step of the FFN: x (T, d) -> fc1 (T, 4d) -> gelu -> fc2 (T, d), backward from dy. */
 static double step(variant *v, slt_ctx *c, slt_tensor *x, const float *dy) {
-  double t0 = now_ms();
+  double t0 = 1e3 * slt_now();
   slt_tensor *y = slt_lin_forward(&v->fc2, c, slt_gelu_tanh(c, slt_lin_forward(&v->fc1, c, x)));
   if (!y || slt_backward_seed(c, y, dy)) return -1;
-  double ms = now_ms() - t0;
+  double ms = 1e3 * slt_now() - t0;
   slt_ctx_reset(c);
   slt_params_zero_grad(&v->p);
   return ms;
@@ -149,14 +143,14 @@ static slt_gpt_config s_model(const step_variant *v) {
  * norm clip at 1.0, AdamW with weight decay 0.1 on every parameter. Milliseconds, or -1. */
 static double train_step(slt_gpt *m, slt_adamw *opt, slt_ctx *c, const int32_t *x, const int32_t *y,
                          int B, const float *wd) {
-  double t0 = now_ms();
+  double t0 = 1e3 * slt_now();
   slt_params_zero_grad(&m->params);
   slt_tensor *loss = slt_gpt_loss(m, c, x, y, B, m->cfg.seq_len);
   if (!loss || slt_backward(c, loss)) return -1;
   slt_ctx_reset(c);
   slt_clip_grad_norm(&m->params, 1.0);
   slt_adamw_step(opt, &m->params, 6e-4f, 1.0f, wd, NULL);
-  return now_ms() - t0;
+  return 1e3 * slt_now() - t0;
 }
 
 /* Mean ms of `steps` train steps after one warm-up; -1 on error (printed). */

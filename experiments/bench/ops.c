@@ -7,18 +7,12 @@
 #include "autograd/ops.h"
 #include "autograd/op_util.h"
 #include "autograd/rng.h"
+#include "train/metrics.h"
 
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
 
 #define MAX_REPS 500
 
@@ -74,12 +68,12 @@ static double time_gemm(int kind, slt_ctx *c, slt_tensor *a, slt_tensor *b, slt_
                         float *out) {
   int M = a->shape[0], K = a->shape[1], N = b->shape[1];
   slt_ctx_reset(c); /* engine runs pay their arena allocation, as in a step */
-  double t0 = now();
+  double t0 = slt_now();
   if (kind == RAW_NN) slt_gemm(false, false, M, N, K, a->data, b->data, 0.0f, out);
   if (kind == RAW_NT) slt_gemm(false, true, M, N, K, a->data, w->data, 0.0f, out);
   if (kind == MATMUL) need(slt_matmul(c, a, b, false, false));
   if (kind == LINEAR) need(slt_linear(c, a, w, NULL));
-  return now() - t0;
+  return slt_now() - t0;
 }
 
 /* Prints one table row; returns the best raw GFLOP/s. */
@@ -120,18 +114,18 @@ static double bench_gemm(int M, int K, int N, int reps) {
 /* One forward (fb = false) or forward+backward of attention in a fresh step; seconds. */
 static double time_attention(slt_ctx *c, slt_tensor *const *qkv, const float *dout, bool fb) {
   slt_ctx_reset(c);
-  double t0 = now();
+  double t0 = slt_now();
   slt_tensor *o = slt_attention(c, qkv[0], qkv[1], qkv[2]);
   need(o);
   if (fb && slt_backward_seed(c, o, dout)) need(NULL);
-  return now() - t0;
+  return slt_now() - t0;
 }
 
 /* Seconds for a raw 1024³ sgemm, timed alongside attention as a noise check. */
 static double time_raw_1024(const float *a, const float *b, float *out) {
-  double t0 = now();
+  double t0 = slt_now();
   slt_gemm(false, false, 1024, 1024, 1024, a, b, 0.0f, out);
-  return now() - t0;
+  return slt_now() - t0;
 }
 
 static void bench_attention(int B, int H, int T, int D, int reps, double raw_best) {

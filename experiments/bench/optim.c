@@ -8,6 +8,7 @@
 #include "autograd/rng.h"
 #include "bench_models.h"
 #include "optim/optimizer.h"
+#include "train/metrics.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -16,12 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
 
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
@@ -65,7 +60,7 @@ static double bw_pass(int kind, bw_bufs *w) {
   float *restrict a = w->a, *restrict c = w->c, *restrict d = w->d;
   const float *restrict b = w->b;
   int64_t n = w->n;
-  double t0 = now();
+  double t0 = slt_now();
 #pragma omp parallel
   {
     if (kind == BW_COPY)
@@ -81,7 +76,7 @@ static double bw_pass(int kind, bw_bufs *w) {
 #pragma omp for schedule(static)
       for (int64_t i = 0; i < n; i++) a[i] += b[i], c[i] += b[i], d[i] += b[i];
   }
-  return now() - t0;
+  return slt_now() - t0;
 }
 
 static void bw_alloc(bw_bufs *w) {
@@ -135,9 +130,9 @@ typedef struct run {
 } run;
 
 static double step_time(run *r, slt_params *p, const float *wd) {
-  double t0 = now();
+  double t0 = slt_now();
   slt_optim_step(r->o, p, 1e-6f, 1.0f, wd, NULL); /* a tiny lr: the projection decisions stay */
-  return now() - t0;
+  return slt_now() - t0;
 }
 
 /* Median over repeats of a[r] / b[r]. */

@@ -7,21 +7,15 @@
 #include "autograd/error.h"
 #include "data/prepare.h"
 #include "data/tokenizer.h"
+#include "train/metrics.h"
 
 #include <omp.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 enum { RUNS = 5 };
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
 
 static char *read_file(const char *path, size_t *n) {
   FILE *f = fopen(path, "rb");
@@ -51,14 +45,14 @@ static double bench_prepare(const char *data, int64_t *text_bytes) {
   for (int r = 0; r < RUNS; r++) {
     char dir[] = "/tmp/slt_bench_prepare_XXXXXX";
     if (!mkdtemp(dir)) return -1;
-    double t0 = now();
+    double t0 = slt_now();
     slt_tokenizer *t = slt_tokenizer_gpt2_load(gpt2);
     slt_docsource *src = t ? slt_docsource_open(SLT_DOC_PARQUET, inputs, 1, "content", false) : NULL;
     slt_prepare_opts o = {.out_dir = dir, .val_fraction = 0.01, .shard_tokens = 100000000,
                           .batch_docs = 256};
     slt_prepare_stats st;
     int rc = src ? slt_prepare_run(src, t, &o, NULL, NULL, &st) : -1;
-    double dt = now() - t0;
+    double dt = slt_now() - t0;
     slt_docsource_close(src);
     slt_tokenizer_free(t);
     char cmd[128];
@@ -92,17 +86,17 @@ int main(int argc, char **argv) {
     if (!st) die("state");
     for (int pass = 0; pass < 2; pass++) {
       ids.n = 0;
-      double t0 = now();
+      double t0 = slt_now();
       if (slt_tokenizer_encode(t, st, text, n, 0, &ids)) die("encode");
-      double dt = now() - t0;
+      double dt = slt_now() - t0;
       if (pass == 0 && dt < cold) cold = dt;
       if (pass == 1 && dt < warm) warm = dt;
     }
     slt_tokenizer_state_free(st);
     back.n = 0;
-    double t0 = now();
+    double t0 = slt_now();
     if (slt_tokenizer_decode(t, ids.ids, ids.n, &back)) die("decode");
-    double dt = now() - t0;
+    double dt = slt_now() - t0;
     dec = dt < dec ? dt : dec;
   }
   int same = back.n == (int64_t)n && !memcmp(back.data, text, n);
