@@ -14,6 +14,36 @@ typedef struct slt_command {
 /* True when any argument is --help or -h (checked before parsing, so help always wins). */
 bool slt_cli_wants_help(int argc, char **argv);
 
+/* Argument checks shared by the subcommands (cli_args.c). Each takes the subcommand's name (cmd,
+ * e.g. "eval") and, on bad usage, prints one line "slt <cmd>: ..." naming the option and what
+ * was expected, and returns 2; otherwise it returns 0. */
+
+/* Most threads a --threads option accepts. */
+#define SLT_CLI_MAX_THREADS 1024
+
+/* Print "slt <cmd>: <message> (see 'slt <cmd> --help')" and return 2. */
+int slt_cli_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* True when a is an option (starts with '-' and is not just "-"). */
+bool slt_cli_is_option(const char *a);
+/* The value after option argv[*i], advancing *i; NULL after a message when it is missing or
+ * empty. */
+const char *slt_cli_value(const char *cmd, int argc, char **argv, int *i);
+/* Options that may be given once: 2 after a message when opt was already seen. */
+typedef struct {
+  const char *names[32];
+  int n;
+} slt_cli_seen;
+int slt_cli_once(const char *cmd, slt_cli_seen *seen, const char *opt);
+/* Strict numbers: the whole of v, no spaces, in range. */
+int slt_cli_long(const char *cmd, const char *opt, const char *v, long min, long max, long *out);
+int slt_cli_u64(const char *cmd, const char *opt, const char *v, unsigned long long *out);
+/* A finite number in [min, max]; expected describes the range for the message. */
+int slt_cli_double(const char *cmd, const char *opt, const char *v, double min, double max,
+                   const char *expected, double *out);
+/* 1 after a message when the output path exists (the commands never overwrite one). */
+int slt_cli_new_output(const char *cmd, const char *path, const char *what);
+
 int slt_cmd_train(int argc, char **argv);
 int slt_cmd_tokenize(int argc, char **argv);
 int slt_cmd_prepare(int argc, char **argv);

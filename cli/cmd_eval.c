@@ -11,6 +11,7 @@
 #include "data/shard.h"
 #include "train/checkpoint.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,48 +33,47 @@ static void usage(FILE *f) {
           "  --threads N   threads (default: all cores)\n");
 }
 
-/* A positive integer option value, or -1. */
-static long positive(const char *s) {
-  char *end;
-  long v = strtol(s, &end, 10);
-  return *s && !*end && v > 0 ? v : -1;
+/* One option and its value (argv[*i], advancing *i), each option once; 0, or 2 after a
+ * message. */
+static int parse_one(int argc, char **argv, int *i, eval_args *a, slt_cli_seen *seen) {
+  const char *o = argv[*i];
+  const char **path = !strcmp(o, "--ckpt") ? &a->ckpt : !strcmp(o, "--data") ? &a->data : NULL;
+  long *num = !strcmp(o, "--batches")   ? &a->batches
+              : !strcmp(o, "--batch")   ? &a->batch
+              : !strcmp(o, "--threads") ? &a->threads
+                                        : NULL;
+  if (!path && !num)
+    return slt_cli_is_option(o) ? slt_cli_usage_error("eval", "unknown option '%s'", o)
+                                : slt_cli_usage_error("eval", "unexpected argument '%s'", o);
+  if (slt_cli_once("eval", seen, o)) return 2;
+  const char *v = slt_cli_value("eval", argc, argv, i);
+  if (!v) return 2;
+  if (path) {
+    *path = v;
+    return 0;
+  }
+  long max = num == &a->threads ? SLT_CLI_MAX_THREADS : num == &a->batch ? INT_MAX : LONG_MAX;
+  return slt_cli_long("eval", o, v, 1, max, num);
 }
 
 static int parse(int argc, char **argv, eval_args *a) {
+  slt_cli_seen seen = {0};
   for (int i = 1; i < argc; i++) {
-    const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    long *num = !strcmp(o, "--batches")   ? &a->batches
-                : !strcmp(o, "--batch")   ? &a->batch
-                : !strcmp(o, "--threads") ? &a->threads
-                                          : NULL;
-    if (!v || (strcmp(o, "--ckpt") && strcmp(o, "--data") && !num)) {
-      fprintf(stderr, "slt eval: %s '%s' (see 'slt eval --help')\n",
-              v ? "unknown option" : "missing value after", o);
-      return 2;
-    }
-    if (!strcmp(o, "--ckpt"))
-      a->ckpt = v;
-    else if (!strcmp(o, "--data"))
-      a->data = v;
-    else if ((*num = positive(v)) < 0) {
-      fprintf(stderr, "slt eval: %s needs a positive integer, got '%s'\n", o, v);
-      return 2;
-    }
-    i++;
+    int bad = parse_one(argc, argv, &i, a, &seen);
+    if (bad) return bad;
   }
-  if (!a->ckpt || !a->data) {
-    usage(stderr);
-    return 2;
-  }
+  if (!a->ckpt || !a->data)
+    return slt_cli_usage_error("eval", "%s is required", !a->ckpt ? "--ckpt PATH" : "--data GLOB");
   return 0;
 }
 
 /* Sum of the losses of every predicted token over the rows, into *sum and *tokens. */
 static int evaluate(slt_gpt *m, const slt_shards *s, const eval_args *a, double *sum,
                     int64_t *tokens) {
-  int T = m->cfg.seq_len, B = (int)a->batch;
+  int T = m->cfg.seq_len;
   int64_t rows = (slt_shards_tokens(s) - 1) / T;
-  if (a->batches > 0 && a->batches * B < rows) rows = a->batches * B;
+  int B = a->batch < rows ? (int)a->batch : (int)rows; /* a bigger batch holds no more rows */
+  if (a->batches > 0 && a->batches <= (rows - 1) / B) rows = a->batches * B;
   int32_t *buf = malloc((size_t)B * (T + 1) * sizeof *buf), *x = malloc((size_t)B * T * sizeof *x),
           *y = malloc((size_t)B * T * sizeof *y);
   slt_ctx c;

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 static void usage(FILE *f) {
   fprintf(f, "usage: slt export --merge CKPT OUT\n\n"
@@ -33,9 +32,10 @@ static int parse(int argc, char **argv, const char **in, const char **out) {
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--merge")) {
       merge = true;
-    } else if (argv[i][0] == '-' && argv[i][1]) {
-      fprintf(stderr, "slt export: unknown option '%s' (see 'slt export --help')\n", argv[i]);
-      return 2;
+    } else if (slt_cli_is_option(argv[i])) {
+      return slt_cli_usage_error("export", "unknown option '%s'", argv[i]);
+    } else if (!*argv[i]) {
+      return slt_cli_usage_error("export", "%s is an empty string", npos ? "OUT" : "CKPT");
     } else if (npos < 2) {
       pos[npos++] = argv[i];
     } else {
@@ -141,17 +141,10 @@ int slt_cmd_export(int argc, char **argv) {
     usage(stdout);
     return 0;
   }
-  const char *in, *out;
+  const char *in = NULL, *out = NULL;
   int bad = parse(argc, argv, &in, &out);
   if (bad) return bad;
-  struct stat st;
-  if (!stat(out, &st)) {
-    fprintf(stderr,
-            "slt export: %s already exists; refusing to overwrite it (remove it or choose "
-            "another OUT)\n",
-            out);
-    return 1;
-  }
+  if (slt_cli_new_output("export", out, "OUT")) return 1;
   char msg[1024];
   if (export_merged(in, out, msg, sizeof msg)) {
     fprintf(stderr, "slt export: %s\n", slt_err_msg());

@@ -14,10 +14,12 @@
 #include "layers/gpt_merge.h"
 #include "train/checkpoint.h"
 
-#include <errno.h>
+#include <ctype.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct {
   const char *ckpt, *prompt_ids, *prompt, *tokenizer, *tokenizer_dir;
@@ -46,66 +48,75 @@ static void usage(FILE *f) {
       "                   the choice is printed on stderr), factored, or merged\n");
 }
 
-static int bad_value(const char *opt, const char *v) {
-  fprintf(stderr, "slt generate: bad value '%s' for %s (see 'slt generate --help')\n", v, opt);
-  return 2;
+/* The option's string slot, or NULL when it takes something else. */
+static const char **string_slot(gen_args *a, const char *o) {
+  return !strcmp(o, "--ckpt")            ? &a->ckpt
+         : !strcmp(o, "--prompt-ids")    ? &a->prompt_ids
+         : !strcmp(o, "--prompt")        ? &a->prompt
+         : !strcmp(o, "--tokenizer")     ? &a->tokenizer
+         : !strcmp(o, "--tokenizer-dir") ? &a->tokenizer_dir
+                                         : NULL;
 }
 
-/* One option and its value; 0, or 2 for bad usage. */
-static int parse_one(gen_args *a, const char *o, const char *v) {
-  char *end;
-  errno = 0;
-  if (!strcmp(o, "--ckpt"))
-    a->ckpt = v;
-  else if (!strcmp(o, "--prompt-ids"))
-    a->prompt_ids = v;
-  else if (!strcmp(o, "--prompt"))
-    a->prompt = v;
-  else if (!strcmp(o, "--tokenizer"))
-    a->tokenizer = v;
-  else if (!strcmp(o, "--tokenizer-dir"))
-    a->tokenizer_dir = v;
-  else if (!strcmp(o, "--ffn-form")) {
+/* One option's value (string options are handled by the caller); 0, or 2 after a message. */
+static int parse_value(gen_args *a, const char *o, const char *v) {
+  if (!strcmp(o, "--ffn-form")) {
     a->ffn_form = !strcmp(v, "auto")       ? -1
                   : !strcmp(v, "factored") ? SLT_GPT_FACTORED
                   : !strcmp(v, "merged")   ? SLT_GPT_MERGED
                                            : -2;
-    if (a->ffn_form == -2) return bad_value(o, v);
-  } else if (!strcmp(o, "--temperature")) {
-    a->temperature = strtod(v, &end);
-    if (!*v || *end || errno || a->temperature < 0) return bad_value(o, v);
-  } else if (!strcmp(o, "--seed")) {
-    a->seed = strtoull(v, &end, 10);
-    if (!*v || *end || errno || *v == '-') return bad_value(o, v);
-  } else {
-    long *num = !strcmp(o, "--tokens")    ? &a->tokens
-                : !strcmp(o, "--top-k")   ? &a->top_k
-                : !strcmp(o, "--threads") ? &a->threads
-                                          : NULL;
-    if (!num) {
-      fprintf(stderr, "slt generate: unknown option '%s' (see 'slt generate --help')\n", o);
-      return 2;
-    }
-    *num = strtol(v, &end, 10);
-    if (!*v || *end || errno || *num < 0) return bad_value(o, v);
+    if (a->ffn_form != -2) return 0;
+    return slt_cli_usage_error("generate", "%s needs auto, factored or merged, got '%s'", o, v);
   }
+  if (!strcmp(o, "--temperature"))
+    return slt_cli_double("generate", o, v, 0, 1e38, "a number from 0 to 1e38", &a->temperature);
+  if (!strcmp(o, "--seed")) return slt_cli_u64("generate", o, v, &a->seed);
+  if (!strcmp(o, "--tokens")) return slt_cli_long("generate", o, v, 1, INT_MAX, &a->tokens);
+  if (!strcmp(o, "--top-k")) return slt_cli_long("generate", o, v, 0, INT_MAX, &a->top_k);
+  return slt_cli_long("generate", o, v, 1, SLT_CLI_MAX_THREADS, &a->threads);
+}
+
+/* True for the options that take a number or a form. */
+static bool is_value_option(const char *o) {
+  static const char *const names[] = {"--ffn-form", "--temperature", "--seed",
+                                      "--tokens",   "--top-k",       "--threads"};
+  for (size_t k = 0; k < sizeof names / sizeof *names; k++)
+    if (!strcmp(o, names[k])) return true;
+  return false;
+}
+
+/* Options given together that do not go together, or one that is missing; 0, or 2 after a
+ * message. */
+static int check_combination(const gen_args *a) {
+  if (!a->ckpt) return slt_cli_usage_error("generate", "--ckpt PATH is required");
+  if (!a->prompt_ids == !a->prompt)
+    return slt_cli_usage_error("generate", a->prompt
+                                               ? "give --prompt-ids or --prompt, not both"
+                                               : "--prompt-ids IDS or --prompt TEXT is required");
+  if (a->prompt_ids && (a->tokenizer || a->tokenizer_dir))
+    return slt_cli_usage_error("generate", "%s goes with --prompt, not --prompt-ids",
+                               a->tokenizer ? "--tokenizer" : "--tokenizer-dir");
+  if (a->tokens < 0) return slt_cli_usage_error("generate", "--tokens N is required");
   return 0;
 }
 
 static int parse(int argc, char **argv, gen_args *a) {
   *a = (gen_args){.temperature = 1.0, .seed = 1, .tokens = -1, .ffn_form = -1};
-  for (int i = 1; i < argc; i += 2) {
-    if (i + 1 >= argc) {
-      fprintf(stderr, "slt generate: missing value after '%s'\n", argv[i]);
+  slt_cli_seen seen = {0};
+  for (int i = 1; i < argc; i++) {
+    const char *o = argv[i], **slot = string_slot(a, o), *v;
+    if (!slot && !is_value_option(o))
+      return slt_cli_is_option(o) ? slt_cli_usage_error("generate", "unknown option '%s'", o)
+                                  : slt_cli_usage_error("generate", "unexpected argument '%s'", o);
+    if (slt_cli_once("generate", &seen, o) || !(v = slt_cli_value("generate", argc, argv, &i)))
       return 2;
-    }
-    int rc = parse_one(a, argv[i], argv[i + 1]);
-    if (rc) return rc;
+    if (slot)
+      *slot = v;
+    else if (parse_value(a, o, v))
+      return 2;
   }
-  if (!a->ckpt || !a->prompt_ids == !a->prompt || a->tokens < 0) {
-    usage(stderr);
-    return 2;
-  }
+  int bad = check_combination(a);
+  if (bad) return bad;
   if (a->prompt && !a->tokenizer) a->tokenizer = "gpt2";
   return 0;
 }
@@ -115,25 +126,22 @@ static int32_t *parse_ids(const char *s, int vocab, int *n) {
   int cap = 1;
   for (const char *p = s; *p; p++) cap += *p == ',';
   int32_t *ids = malloc((size_t)cap * sizeof *ids);
+  if (!ids) fprintf(stderr, "slt generate: out of memory\n");
   *n = 0;
-  for (const char *p = s; ids && *p;) {
-    char *end;
-    long v = strtol(p, &end, 10);
-    if (end == p || v < 0 || v >= vocab || (*end && *end != ',')) {
+  for (const char *p = s; ids;) {
+    char *end = NULL;
+    long v = isdigit((unsigned char)*p) ? strtol(p, &end, 10) : -1;
+    if (v < 0 || v >= vocab || (*end && *end != ',')) {
       fprintf(stderr,
               "slt generate: --prompt-ids: bad id near '%s' (expected integers in [0, %d)"
               " separated by commas)\n",
-              p, vocab);
+              *p ? p : p - 1, vocab);
       free(ids);
       return NULL;
     }
     ids[(*n)++] = (int32_t)v;
-    p = *end ? end + 1 : end;
-  }
-  if (ids && !*n) {
-    fprintf(stderr, "slt generate: --prompt-ids is empty\n");
-    free(ids);
-    return NULL;
+    if (!*end) break;
+    p = end + 1;
   }
   return ids;
 }
@@ -206,6 +214,27 @@ static int32_t *encode_prompt(const slt_tokenizer *t, const char *text, int voca
   return out;
 }
 
+/* The prompt and the new tokens must have int positions and a KV cache that fits in this
+ * machine's memory. 0, or -1 with the error recorded. */
+static int check_length(const slt_gpt *m, int n, long tokens) {
+  if (tokens > INT_MAX - n) {
+    slt_err_set("--tokens %ld: the prompt's %d tokens plus the new ones exceed %d positions",
+                tokens, n, INT_MAX);
+    return -1;
+  }
+  const slt_gpt_config *g = &m->cfg;
+  double bytes = 2.0 * sizeof(float) * g->layers * g->kv_heads * (g->d_model / g->heads) *
+                 (double)(n + tokens);
+  double memory = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+  if (memory > 0 && bytes > memory) {
+    slt_err_set("--tokens %ld: the KV cache for %ld positions needs %.3g GB, more than this "
+                "machine's %.3g GB of memory",
+                tokens, n + tokens, bytes / 1e9, memory / 1e9);
+    return -1;
+  }
+  return 0;
+}
+
 static const char *form_name(slt_gpt_form f) {
   return f == SLT_GPT_MERGED ? "merged" : "factored";
 }
@@ -267,7 +296,8 @@ int slt_cmd_generate(int argc, char **argv) {
   }
   slt_gpt twin = {0};
   slt_gpt_forms forms = {.model = {&m, NULL}, .forced = a.ffn_form};
-  if (prompt && !prepare_forms(&forms, &twin, n, &a)) rc = generate(&forms, prompt, n, &a, &e);
+  if (prompt && !check_length(&m, n, a.tokens) && !prepare_forms(&forms, &twin, n, &a))
+    rc = generate(&forms, prompt, n, &a, &e);
   if (rc) fprintf(stderr, "slt generate: %s\n", slt_err_msg());
   slt_gpt_free(&twin);
   free(prompt);

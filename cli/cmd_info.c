@@ -67,18 +67,31 @@ static void print_info(const slt_ckpt *ck, const counts *c) {
   slt_config_write(&ck->cfg, stdout);
 }
 
+/* The one CKPT argument; 0, or 2 after a message. */
+static int parse(int argc, char **argv, const char **path) {
+  for (int i = 1; i < argc; i++) {
+    if (slt_cli_is_option(argv[i]))
+      return slt_cli_usage_error("info", "unknown option '%s'", argv[i]);
+    if (*path)
+      return slt_cli_usage_error("info", "one CKPT only, got '%s' and '%s'", *path, argv[i]);
+    *path = argv[i];
+  }
+  if (!*path) return slt_cli_usage_error("info", "missing CKPT; usage: slt info CKPT");
+  if (!**path) return slt_cli_usage_error("info", "CKPT is an empty string");
+  return 0;
+}
+
 int slt_cmd_info(int argc, char **argv) {
-  if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+  if (slt_cli_wants_help(argc, argv)) {
     usage(stdout);
     return 0;
   }
-  if (argc != 2 || argv[1][0] == '-') {
-    usage(stderr);
-    return 2;
-  }
+  const char *path = NULL;
+  int bad = parse(argc, argv, &path);
+  if (bad) return bad;
   slt_ckpt ck;
   counts c = {0};
-  if (slt_ckpt_open(&ck, argv[1])) {
+  if (slt_ckpt_open(&ck, path)) {
     fprintf(stderr, "slt info: %s\n", slt_err_msg());
     return 1;
   }

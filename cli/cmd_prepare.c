@@ -5,7 +5,9 @@
 #include "data/prepare.h"
 #include "train/metrics.h"
 
+#include <math.h>
 #include <omp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,42 +59,87 @@ typedef struct {
   int threads;
 } prepare_args;
 
+/* The paths after --input (argv[*i], advancing *i) up to the next option; 0, or 2 after a
+ * message. */
+static int parse_inputs(int argc, char **argv, int *i, prepare_args *a) {
+  int first = a->ninputs;
+  while (*i + 1 < argc && argv[*i + 1][0] != '-') {
+    if (!*argv[*i + 1])
+      return slt_cli_usage_error("prepare", "--input needs paths, got an empty string");
+    a->inputs[a->ninputs++] = argv[++*i];
+  }
+  return a->ninputs > first ? 0 : slt_cli_usage_error("prepare", "--input needs at least one PATH");
+}
+
+/* The string option's slot, or NULL when it takes something else. */
+static const char **string_slot(prepare_args *a, const char *o) {
+  return !strcmp(o, "--format")          ? &a->format
+         : !strcmp(o, "--field")         ? &a->field
+         : !strcmp(o, "--tokenizer")     ? &a->tokenizer
+         : !strcmp(o, "--tokenizer-dir") ? &a->tokenizer_dir
+         : !strcmp(o, "--out")           ? &a->opts.out_dir
+                                         : NULL;
+}
+
+/* The value of one of the is_number_option options; 0, or 2 after a message. */
+static int parse_number(prepare_args *a, const char *o, const char *v) {
+  long n;
+  unsigned long long seed;
+  if (!strcmp(o, "--val-fraction"))
+    return slt_cli_double("prepare", o, v, 0, nextafter(1.0, 0.0), "a number in [0, 1)",
+                          &a->opts.val_fraction);
+  if (!strcmp(o, "--seed")) {
+    int bad = slt_cli_u64("prepare", o, v, &seed);
+    if (!bad) a->opts.split_seed = seed;
+    return bad;
+  }
+  bool threads = !strcmp(o, "--threads");
+  /* A shard's header holds its token count as an int32. */
+  int bad = slt_cli_long("prepare", o, v, 1, threads ? SLT_CLI_MAX_THREADS : INT32_MAX, &n);
+  if (!bad && threads) a->threads = (int)n;
+  if (!bad && !threads) a->opts.shard_tokens = n;
+  return bad;
+}
+
+/* True for the options parse_number takes. */
+static bool is_number_option(const char *o) {
+  return !strcmp(o, "--val-fraction") || !strcmp(o, "--seed") || !strcmp(o, "--threads") ||
+         !strcmp(o, "--shard-tokens");
+}
+
+/* One option (argv[*i], advancing *i past its values), each but --input and --skip-bad once;
+ * 0, or 2 after a message. */
+static int parse_one(int argc, char **argv, int *i, prepare_args *a, slt_cli_seen *seen) {
+  const char *o = argv[*i], **slot = string_slot(a, o), *v;
+  if (!strcmp(o, "--input")) return parse_inputs(argc, argv, i, a);
+  if (!strcmp(o, "--skip-bad")) {
+    a->skip_bad = true;
+    return 0;
+  }
+  if (!slot && !is_number_option(o))
+    return slt_cli_is_option(o) ? slt_cli_usage_error("prepare", "unknown option '%s'", o)
+                                : slt_cli_usage_error("prepare", "unexpected argument '%s'", o);
+  if (slt_cli_once("prepare", seen, o) || !(v = slt_cli_value("prepare", argc, argv, i))) return 2;
+  if (!slot) return parse_number(a, o, v);
+  *slot = v;
+  return 0;
+}
+
 /* 0 ok, 2 bad usage (message printed). */
 static int parse_args(int argc, char **argv, prepare_args *a) {
+  slt_cli_seen seen = {0};
   for (int i = 1; i < argc; i++) {
-    const char *f = argv[i];
-    bool has = i + 1 < argc;
-    if (!strcmp(f, "--input")) {
-      while (i + 1 < argc && argv[i + 1][0] != '-') a->inputs[a->ninputs++] = argv[++i];
-    } else if (!strcmp(f, "--skip-bad")) {
-      a->skip_bad = true;
-    } else if (has && !strcmp(f, "--format")) a->format = argv[++i];
-    else if (has && !strcmp(f, "--field")) a->field = argv[++i];
-    else if (has && !strcmp(f, "--tokenizer")) a->tokenizer = argv[++i];
-    else if (has && !strcmp(f, "--tokenizer-dir")) a->tokenizer_dir = argv[++i];
-    else if (has && !strcmp(f, "--out")) a->opts.out_dir = argv[++i];
-    else if (has && !strcmp(f, "--val-fraction")) a->opts.val_fraction = atof(argv[++i]);
-    else if (has && !strcmp(f, "--shard-tokens")) a->opts.shard_tokens = atoll(argv[++i]);
-    else if (has && !strcmp(f, "--threads")) a->threads = atoi(argv[++i]);
-    else if (has && !strcmp(f, "--seed")) a->opts.split_seed = strtoull(argv[++i], NULL, 10);
-    else {
-      fprintf(stderr, "slt prepare: unknown or incomplete option '%s' (see --help)\n", f);
-      return 2;
-    }
+    int bad = parse_one(argc, argv, &i, a, &seen);
+    if (bad) return bad;
   }
-  const char *missing = !a->ninputs ? "--input" : !a->format ? "--format" : !a->opts.out_dir ? "--out" : NULL;
-  if (missing) {
-    fprintf(stderr, "slt prepare: %s is required (see --help)\n", missing);
-    return 2;
-  }
-  if (slt_doc_format_parse(a->format) < 0) {
-    fprintf(stderr, "slt prepare: --format must be text, jsonl or parquet, got '%s'\n", a->format);
-    return 2;
-  }
-  if (!(a->opts.val_fraction >= 0 && a->opts.val_fraction < 1) || a->opts.shard_tokens < 1) {
-    fprintf(stderr, "slt prepare: --val-fraction must be in [0, 1) and --shard-tokens >= 1\n");
-    return 2;
-  }
+  const char *missing = !a->ninputs        ? "--input"
+                        : !a->format       ? "--format"
+                        : !a->opts.out_dir ? "--out"
+                                           : NULL;
+  if (missing) return slt_cli_usage_error("prepare", "%s is required", missing);
+  if (slt_doc_format_parse(a->format) < 0)
+    return slt_cli_usage_error("prepare", "--format must be text, jsonl or parquet, got '%s'",
+                               a->format);
   return 0;
 }
 

@@ -53,7 +53,7 @@ static char *read_file(const char *path, size_t *n) {
   return buf;
 }
 
-/* Parse the flags; 0, or 2 (message printed) on bad usage, -1 for --help. */
+/* Parse the flags; 0, or 2 (message printed) on bad usage, 1 when --out exists. */
 static int parse(int argc, char **argv, const char **name, const char **dir, const char **file,
                  const char **out) {
   for (int i = 1; i < argc; i++) {
@@ -62,19 +62,16 @@ static int parse(int argc, char **argv, const char **name, const char **dir, con
                         : !strcmp(a, "--tokenizer-dir") ? dir
                         : !strcmp(a, "--out")           ? out
                                                         : NULL;
-    if (!strcmp(a, "--help") || !strcmp(a, "-h")) return -1;
     if (slot) {
-      if (i + 1 >= argc) {
-        fprintf(stderr, "slt tokenize: %s needs a value (see 'slt tokenize --help')\n", a);
-        return 2;
-      }
-      *slot = argv[++i];
-    } else if (a[0] == '-' && a[1]) {
-      fprintf(stderr, "slt tokenize: unknown option '%s' (see 'slt tokenize --help')\n", a);
-      return 2;
+      if (*slot) return slt_cli_usage_error("tokenize", "%s given more than once", a);
+      if (!(*slot = slt_cli_value("tokenize", argc, argv, &i))) return 2;
+    } else if (slt_cli_is_option(a)) {
+      return slt_cli_usage_error("tokenize", "unknown option '%s'", a);
     } else if (*file) {
       fprintf(stderr, "slt tokenize: one FILE only, got '%s' and '%s'\n", *file, a);
       return 2;
+    } else if (!*a) {
+      return slt_cli_usage_error("tokenize", "FILE is an empty string");
     } else {
       *file = a;
     }
@@ -93,14 +90,17 @@ static int parse(int argc, char **argv, const char **name, const char **dir, con
     fprintf(stderr, "slt tokenize: unknown tokenizer '%s' (expected gpt2 or bytes)\n", *name);
     return 2;
   }
-  return 0;
+  return *out ? slt_cli_new_output("tokenize", *out, "--out SHARD") : 0;
 }
 
 int slt_cmd_tokenize(int argc, char **argv) {
+  if (slt_cli_wants_help(argc, argv)) {
+    usage(stdout);
+    return 0;
+  }
   const char *name = NULL, *dir = NULL, *file = NULL, *out = NULL;
   int rc = parse(argc, argv, &name, &dir, &file, &out);
-  if (rc < 0) usage(stdout);
-  if (rc) return rc < 0 ? 0 : rc;
+  if (rc) return rc;
   slt_tokenizer *t = slt_tokenizer_open(name, dir);
   slt_tokenizer_state *st = t ? slt_tokenizer_state_new(t) : NULL;
   size_t n = 0;
@@ -110,15 +110,13 @@ int slt_cmd_tokenize(int argc, char **argv) {
   double t0 = slt_now(), secs = 0;
   if (!rc) rc = slt_tokenizer_encode(t, st, text, n, 0, &ids);
   secs = slt_now() - t0;
+  int width = t && slt_tokenizer_vocab_size(t) <= 65536 ? 2 : 4;
+  if (!rc && out) rc = slt_shard_write(out, ids.ids, ids.n, width);
   if (!rc) {
     printf("tokens=%lld\n", (long long)ids.n);
     printf("bytes=%zu seconds=%.3f MB/s=%.1f\n", n, secs, n / 1e6 / (secs > 0 ? secs : 1e-9));
   }
-  if (!rc && out) {
-    int width = slt_tokenizer_vocab_size(t) <= 65536 ? 2 : 4;
-    rc = slt_shard_write(out, ids.ids, ids.n, width);
-    if (!rc) printf("wrote %s (%lld tokens, uint%d)\n", out, (long long)ids.n, 8 * width);
-  }
+  if (!rc && out) printf("wrote %s (%lld tokens, uint%d)\n", out, (long long)ids.n, 8 * width);
   if (rc) fprintf(stderr, "slt tokenize: %s\n", slt_err_msg());
   slt_tokens_free(&ids);
   free(text);

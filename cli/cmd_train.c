@@ -6,10 +6,12 @@
 #include "train/dist.h"
 #include "train/trainer.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static volatile sig_atomic_t stop_requested;
 
@@ -42,8 +44,62 @@ static void usage(FILE *f) {
           "  --keys          list every config key with its type, default and meaning\n");
 }
 
+/* --resume PATH must name a file before anything is written to out_dir; 0, or 1 after a
+ * message. */
+static int check_resume(const char *resume) {
+  struct stat st;
+  if (!strcmp(resume, "auto")) return 0;
+  const char *why = stat(resume, &st)      ? strerror(errno)
+                    : !S_ISREG(st.st_mode) ? "not a regular file"
+                                           : NULL;
+  if (why) fprintf(stderr, "slt train: --resume %s: %s\n", resume, why);
+  return why ? 1 : 0;
+}
+
+/* The config path and --resume value; 0, or 2 (1 for a missing --resume file) after a
+ * message. Overrides are left for later. */
+static int parse(int argc, char **argv, const char **config_path, const char **resume) {
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--resume") || !strncmp(a, "--resume=", 9)) {
+      if (*resume) return slt_cli_usage_error("train", "--resume given more than once");
+      *resume = a[8] == '=' ? a + 9 : i + 1 < argc ? argv[++i] : NULL;
+      if (!*resume || !**resume) {
+        fprintf(stderr, "slt train: --resume needs 'auto' or a checkpoint path\n");
+        return 2;
+      }
+    } else if (a[0] == '-') {
+      fprintf(stderr, "slt train: unknown option '%s' (see 'slt train --help')\n", a);
+      return 2;
+    } else if (strchr(a, '=')) {
+      continue;
+    } else if (!*config_path) {
+      *config_path = a;
+    } else {
+      fprintf(stderr, "slt train: unexpected argument '%s': overrides are key=value\n", a);
+      return 2;
+    }
+  }
+  if (!*config_path)
+    return slt_cli_usage_error("train",
+                               "missing CONFIG.yaml; usage: slt train CONFIG.yaml [key=value ...]");
+  return *resume ? check_resume(*resume) : 0;
+}
+
+/* The config file, then every key=value override in order, whatever their place around it. */
+static int load_config(int argc, char **argv, const char *config_path, slt_config *cfg) {
+  slt_config_defaults(cfg);
+  if (slt_config_load_file(cfg, config_path)) return -1;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--resume"))
+      i++;
+    else if (argv[i][0] != '-' && strchr(argv[i], '=') && slt_config_override(cfg, argv[i]))
+      return -1;
+  }
+  return 0;
+}
+
 static int train(int argc, char **argv) {
-  const char *config_path = NULL;
   if (slt_cli_wants_help(argc, argv)) {
     usage(stdout);
     return 0;
@@ -54,38 +110,13 @@ static int train(int argc, char **argv) {
       return 0;
     }
   }
+  const char *config_path = NULL, *resume = NULL;
+  int bad = parse(argc, argv, &config_path, &resume);
+  if (bad) return bad;
   slt_config cfg;
-  slt_config_defaults(&cfg);
-  const char *resume = NULL;
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    int rc = 0;
-    if (!strcmp(a, "--resume") || !strncmp(a, "--resume=", 9)) {
-      resume = a[8] == '=' ? a + 9 : i + 1 < argc ? argv[++i] : NULL;
-      if (!resume || !*resume) {
-        fprintf(stderr, "slt train: --resume needs 'auto' or a checkpoint path\n");
-        return 2;
-      }
-    } else if (a[0] == '-') {
-      fprintf(stderr, "slt train: unknown option '%s' (see 'slt train --help')\n", a);
-      return 2;
-    } else if (strchr(a, '=')) {
-      rc = slt_config_override(&cfg, a);
-    } else if (!config_path) {
-      config_path = a;
-      rc = slt_config_load_file(&cfg, a);
-    } else {
-      fprintf(stderr, "slt train: unexpected argument '%s': overrides are key=value\n", a);
-      return 2;
-    }
-    if (rc) {
-      fprintf(stderr, "slt train: %s\n", slt_err_msg());
-      return 1;
-    }
-  }
-  if (!config_path) {
-    usage(stderr);
-    return 2;
+  if (load_config(argc, argv, config_path, &cfg)) {
+    fprintf(stderr, "slt train: %s\n", slt_err_msg());
+    return 1;
   }
   if (slt_config_validate(&cfg)) {
     fprintf(stderr, "slt train: %s\n", slt_err_msg());

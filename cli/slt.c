@@ -27,9 +27,17 @@ static void usage(FILE *f) {
   fprintf(f, "\n'slt <command> --help' describes a command.\n");
 }
 
+/* The one line for a missing command: what there is, and where help is. */
+static void missing_command(void) {
+  fprintf(stderr, "slt: missing command: usage: slt <command> [options], <command> one of");
+  for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+    fprintf(stderr, "%s %s", i ? "," : "", commands[i].name);
+  fprintf(stderr, " (see 'slt --help')\n");
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
-    usage(stderr);
+    missing_command();
     return 2;
   }
   if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {

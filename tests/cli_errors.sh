@@ -55,5 +55,98 @@ expect "export of a dense checkpoint" "already dense" export --merge "$dir/merge
 expect "generate with a bad --ffn-form" "--ffn-form" generate --ckpt "$ckpt" --prompt-ids 1 \
   --tokens 1 --ffn-form fast
 
+# help_ok ARGS...: exit 0, the help text on stdout, nothing on stderr (help wins over bad args)
+help_ok() {
+  "$slt" "$@" >"$dir/out" 2>"$dir/err"
+  local rc=$?
+  if [[ $rc -ne 0 || ! -s "$dir/out" || -s "$dir/err" ]]; then
+    echo "FAIL help '$*': exit $rc, stderr: $(head -c 200 "$dir/err")"
+    fails=$((fails + 1))
+  else
+    passes=$((passes + 1))
+  fi
+}
+
+# absent NAME PATH: a failed command left nothing behind
+absent() {
+  if [[ -e $2 ]]; then
+    echo "FAIL $1: $2 was created"
+    fails=$((fails + 1))
+  else
+    passes=$((passes + 1))
+  fi
+}
+
+# Flags and arguments of every subcommand: one line naming the flag, before anything is done.
+for c in train tokenize prepare info eval generate export; do help_ok "$c" extra --help; done
+help_ok tokenize --tokenizer --help
+expect "no command" "missing command"
+expect "train without a config" "missing CONFIG.yaml" train
+expect "train --resume twice" "--resume given more than once" train "$cfg" "out_dir=$dir/rr" \
+  --resume a --resume b
+expect "train --resume of a missing file" "nope.h5" train "$cfg" "out_dir=$dir/rn" \
+  --resume "$dir/nope.h5"
+absent "train --resume of a missing file" "$dir/rn"
+expect "override before the config" "model.heads" train model.heads=5 "$cfg" "out_dir=$dir/ro" \
+  train.steps=1 train.eval_every=0 train.threads=2
+expect "info without CKPT" "missing CKPT" info
+expect "info with two CKPTs" "one CKPT only" info "$ckpt" extra
+expect "info unknown flag" "unknown option '--frob'" info --frob
+expect "eval without --ckpt" "--ckpt PATH is required" eval
+expect "eval --batches overflow" "--batches" eval --ckpt "$ckpt" --data x --batches 99999999999999999999
+expect "eval --batch beyond int" "--batch needs" eval --ckpt "$ckpt" --data x --batch 3000000000
+expect "eval --threads huge" "--threads needs" eval --ckpt "$ckpt" --data x --threads 100000
+expect "eval positional" "unexpected argument 'extra'" eval --ckpt "$ckpt" --data x extra
+expect "eval unknown flag at the end" "unknown option '--frob'" eval --ckpt "$ckpt" --data x --frob
+expect "eval repeated flag" "--ckpt given more than once" eval --ckpt "$ckpt" --ckpt "$ckpt" \
+  --data x
+expect "eval empty --data" "--data needs a value" eval --ckpt "$ckpt" --data ""
+gen=(generate --ckpt "$ckpt" --prompt-ids "1,2")
+expect "generate without --ckpt" "--ckpt PATH is required" generate
+expect "generate without --tokens" "--tokens N is required" "${gen[@]}"
+expect "generate --tokens 0" "--tokens needs" "${gen[@]}" --tokens 0
+expect "generate --tokens beyond int" "--tokens needs" "${gen[@]}" --tokens 99999999999
+expect "generate --tokens at INT_MAX" "--tokens 2147483647" "${gen[@]}" --tokens 2147483647
+expect "generate KV cache beyond memory" "KV cache" "${gen[@]}" --tokens 2000000000
+expect "generate --temperature nan" "--temperature needs" "${gen[@]}" --tokens 1 --temperature nan
+expect "generate --temperature inf" "--temperature needs" "${gen[@]}" --tokens 1 --temperature inf
+expect "generate --top-k beyond int" "--top-k needs" "${gen[@]}" --tokens 1 --top-k 99999999999
+expect "generate --threads 0" "--threads needs" "${gen[@]}" --tokens 1 --threads 0
+expect "generate --seed with a space" "--seed needs" "${gen[@]}" --tokens 1 --seed " 5"
+expect "generate positional" "unexpected argument 'extra'" "${gen[@]}" --tokens 1 extra
+expect "generate repeated flag" "--tokens given more than once" "${gen[@]}" --tokens 1 --tokens 2
+expect "generate two prompts" "not both" "${gen[@]}" --prompt hi --tokens 1
+expect "generate --tokenizer with ids" "--tokenizer goes with --prompt" "${gen[@]}" \
+  --tokenizer bytes --tokens 1
+expect "generate trailing comma" "--prompt-ids: bad id" generate --ckpt "$ckpt" --prompt-ids 1, \
+  --tokens 1
+expect "export to an empty OUT" "OUT is an empty string" export --merge "$ckpt" ""
+printf '\001\002\003\004\005\006\007\010%.0s' {1..40} >"$dir/doc"
+"$slt" tokenize --tokenizer bytes "$dir/doc" --out "$dir/val.bin" >/dev/null
+expect "tokenize over an existing file" "already exists" tokenize --tokenizer bytes "$dir/doc" \
+  --out "$dir/val.bin"
+expect "tokenize repeated flag" "--tokenizer given more than once" tokenize --tokenizer bytes \
+  --tokenizer gpt2 "$dir/doc"
+expect "tokenize empty FILE" "FILE is an empty string" tokenize --tokenizer bytes ""
+if "$slt" eval --ckpt "$ckpt" --data "$dir/val.bin" --batch 100000000 >/dev/null 2>"$dir/err"; then
+  passes=$((passes + 1)) # a batch beyond the data holds all its rows, no huge buffer
+else
+  echo "FAIL eval with a huge --batch: $(head -c 300 "$dir/err")"
+  fails=$((fails + 1))
+fi
+prep=(prepare --input "$dir/doc" --format text --tokenizer bytes --out "$dir/prep")
+expect "prepare --val-fraction garbage" "--val-fraction needs" "${prep[@]}" --val-fraction abc
+expect "prepare --shard-tokens trailing garbage" "--shard-tokens needs" "${prep[@]}" \
+  --shard-tokens 12x
+expect "prepare --shard-tokens overflow" "--shard-tokens needs" "${prep[@]}" \
+  --shard-tokens 99999999999999999999999
+expect "prepare --threads garbage" "--threads needs" "${prep[@]}" --threads abc
+expect "prepare --seed negative" "--seed needs" "${prep[@]}" --seed -5
+expect "prepare repeated flag" "--format given more than once" "${prep[@]}" --format jsonl
+expect "prepare positional" "unexpected argument 'extra'" "${prep[@]}" extra
+expect "prepare --input without paths" "--input needs at least one PATH" prepare --input \
+  --format text --tokenizer bytes --out "$dir/prep"
+absent "prepare usage errors" "$dir/prep"
+
 echo "$passes passed, $fails failed"
 [[ $fails -eq 0 ]]
