@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* One output stream (train or val): a buffer of up to shard_tokens, flushed to numbered files. */
 typedef struct {
@@ -37,10 +38,17 @@ static bool is_val_doc(int64_t index, const slt_prepare_opts *o) {
   return (double)(h >> 11) * 0x1.0p-53 < o->val_fraction;
 }
 
+/* Shards are written as NAME.bin.partial and renamed to NAME.bin only when the whole input has
+ * been read, so a failed or killed run never leaves a set of shards that looks complete. */
+static void shard_path(char *path, size_t len, const char *dir, const char *kind, int index,
+                       bool partial) {
+  snprintf(path, len, "%s/%s_%06d.bin%s", dir, kind, index, partial ? ".partial" : "");
+}
+
 static int flush_stream(shard_stream *s, const char *dir) {
   if (s->n == 0) return 0;
   char path[4096];
-  snprintf(path, sizeof path, "%s/%s_%06d.bin", dir, s->kind, s->shards);
+  shard_path(path, sizeof path, dir, s->kind, s->shards, true);
   if (slt_shard_write(path, s->buf, s->n, s->width)) return -1;
   s->shards++;
   s->n = 0;
@@ -57,9 +65,36 @@ static int append_tokens(shard_stream *s, const char *dir, const uint32_t *ids, 
   return 0;
 }
 
-/* Refuse an output directory that already holds shards; create it when missing. */
-static int check_out_dir(const char *dir) {
-  if (mkdir(dir, 0777) && errno != EEXIST) {
+/* Rename a stream's partial shards to their final names; -1 with the error recorded. */
+static int publish_stream(const shard_stream *s, const char *dir) {
+  char from[4096], to[4096];
+  for (int i = 0; i < s->shards; i++) {
+    shard_path(from, sizeof from, dir, s->kind, i, true);
+    shard_path(to, sizeof to, dir, s->kind, i, false);
+    if (rename(from, to)) {
+      slt_err_set("cannot rename %s to %s: %s", from, to, strerror(errno));
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* Remove what a failed run wrote: its partial shards, and the directory if the run made it. */
+static void discard_outputs(const shard_stream *train, const shard_stream *val, const char *dir,
+                            bool created_dir) {
+  char path[4096];
+  for (int i = 0; i < train->shards; i++)
+    shard_path(path, sizeof path, dir, train->kind, i, true), unlink(path);
+  for (int i = 0; i < val->shards; i++)
+    shard_path(path, sizeof path, dir, val->kind, i, true), unlink(path);
+  if (created_dir) rmdir(dir);
+}
+
+/* Refuse an output directory that already holds shards (or a killed run's partial ones); create
+ * it when missing, and say so in *created. */
+static int check_out_dir(const char *dir, bool *created) {
+  *created = mkdir(dir, 0777) == 0;
+  if (!*created && errno != EEXIST) {
     slt_err_set("--out %s: cannot create: %s", dir, strerror(errno));
     return -1;
   }
@@ -73,7 +108,8 @@ static int check_out_dir(const char *dir) {
   while ((e = readdir(d)))
     if ((!strncmp(e->d_name, "train_", 6) || !strncmp(e->d_name, "val_", 4)) &&
         strstr(e->d_name, ".bin")) {
-      slt_err_set("--out %s already holds shards (%s): choose an empty directory", dir, e->d_name);
+      slt_err_set("--out %s already holds shards (%s%s): choose an empty directory", dir, e->d_name,
+                  strstr(e->d_name, ".partial") ? ", left by an unfinished run" : "");
       rc = -1;
       break;
     }
@@ -167,7 +203,8 @@ int slt_prepare_run(slt_docsource *src, const slt_tokenizer *tok, const slt_prep
     slt_err_set("prepare: bad options (shard tokens >= 1, val fraction in [0, 1))");
     return -1;
   }
-  if (check_out_dir(o->out_dir)) return -1;
+  bool created_dir;
+  if (check_out_dir(o->out_dir, &created_dir)) return -1;
   prepare_work w = {0};
   int rc = work_init(&w, tok, o);
   while (!rc) {
@@ -178,8 +215,7 @@ int slt_prepare_run(slt_docsource *src, const slt_tokenizer *tok, const slt_prep
     }
     for (int i = 0; i < n && !rc; i++, st->docs++) {
       bool val = is_val_doc(st->docs, o);
-      rc = append_tokens(val ? &w.val : &w.train, o->out_dir, w.slots[i].ids.ids,
-                         w.slots[i].ids.n);
+      rc = append_tokens(val ? &w.val : &w.train, o->out_dir, w.slots[i].ids.ids, w.slots[i].ids.n);
       st->text_bytes += (int64_t)w.slots[i].len;
       st->tokens += w.slots[i].ids.n;
       if (val) st->val_docs++, st->val_tokens += w.slots[i].ids.n;
@@ -196,6 +232,8 @@ int slt_prepare_run(slt_docsource *src, const slt_tokenizer *tok, const slt_prep
     rc = -1;
   }
   if (!rc) rc = flush_stream(&w.train, o->out_dir) || flush_stream(&w.val, o->out_dir) ? -1 : 0;
+  if (!rc) rc = publish_stream(&w.train, o->out_dir) || publish_stream(&w.val, o->out_dir) ? -1 : 0;
+  if (rc) discard_outputs(&w.train, &w.val, o->out_dir, created_dir);
   st->train_shards = w.train.shards, st->val_shards = w.val.shards;
   st->skipped = slt_docsource_skipped(src);
   work_free(&w, o->batch_docs);

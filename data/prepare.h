@@ -27,7 +27,8 @@ typedef struct slt_prepare_stats {
 /* Called after each batch with the running totals. */
 typedef void (*slt_prepare_progress)(const slt_prepare_stats *s, void *user);
 
-/* Run it; 0, or -1 with the error recorded (shards already completed stay valid files). */
+/* Run it; 0, or -1 with the error recorded. Shards get their final names only after the whole
+ * input was read; a failed run removes its partial shards (and out_dir, if it created it). */
 int slt_prepare_run(slt_docsource *src, const slt_tokenizer *tok, const slt_prepare_opts *o,
                     slt_prepare_progress progress, void *user, slt_prepare_stats *stats);
 

@@ -7,10 +7,12 @@
 #include "data/prepare.h"
 #include "data/shard.h"
 
+#include <dirent.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* Read a whole file; NULL when missing. */
 static char *slurp(const char *path, long *len) {
@@ -33,8 +35,11 @@ static int prepare(const char *data, const char *input, slt_doc_format fmt, cons
   const char *inputs[1] = {path};
   slt_tokenizer *tok = slt_tokenizer_gpt2_load(gpt2);
   slt_docsource *src = tok ? slt_docsource_open(fmt, inputs, 1, "content", false) : NULL;
-  slt_prepare_opts o = {.out_dir = out, .val_fraction = 0.1, .split_seed = 0,
-                        .shard_tokens = shard_tokens, .batch_docs = 16};
+  slt_prepare_opts o = {.out_dir = out,
+                        .val_fraction = 0.1,
+                        .split_seed = 0,
+                        .shard_tokens = shard_tokens,
+                        .batch_docs = 16};
   int saved = omp_get_max_threads();
   omp_set_num_threads(threads);
   int rc = src ? slt_prepare_run(src, tok, &o, NULL, NULL, st) : -1;
@@ -72,8 +77,8 @@ static void test_formats_and_threads_agree(void) {
     char out[256];
     snprintf(out, sizeof out, "%s/run%d", root, r);
     /* 100k tokens per shard: several train shards, so the split across files is checked too */
-    CU_ASSERT_EQUAL_FATAL(prepare(data, runs[r].file, runs[r].fmt, out, runs[r].threads, 100000,
-                                  &st[r]), 0);
+    CU_ASSERT_EQUAL_FATAL(
+        prepare(data, runs[r].file, runs[r].fmt, out, runs[r].threads, 100000, &st[r]), 0);
   }
   CU_ASSERT_EQUAL(st[0].docs, 121);
   CU_ASSERT(st[0].val_docs > 0 && st[0].val_docs < 121);
@@ -136,10 +141,62 @@ static void test_empty_input(void) {
   CU_ASSERT_EQUAL(system(cmd), 0);
 }
 
+/* Prepare a JSONL whose 7th line is broken into out; returns slt_prepare_run's status. Six good
+ * documents of 300 bytes and 100-token shards mean shards were written before the failure. */
+static int prepare_broken_jsonl(const char *root, const char *out) {
+  char in[300];
+  snprintf(in, sizeof in, "%s/broken.jsonl", root);
+  FILE *f = fopen(in, "w");
+  for (int i = 0; i < 6; i++) {
+    fprintf(f, "{\"content\": \"");
+    for (int k = 0; k < 300; k++) fputc('a' + (i + k) % 26, f);
+    fprintf(f, "\"}\n");
+  }
+  fprintf(f, "{\"content\": broken\n");
+  fclose(f);
+  const char *inputs[1] = {in};
+  slt_tokenizer *tok = slt_tokenizer_bytes_new();
+  slt_docsource *src = slt_docsource_open(SLT_DOC_JSONL, inputs, 1, "content", false);
+  slt_prepare_opts o = {.out_dir = out, .val_fraction = 0.1, .shard_tokens = 100, .batch_docs = 1};
+  slt_prepare_stats st;
+  int rc = src ? slt_prepare_run(src, tok, &o, NULL, NULL, &st) : -2;
+  slt_docsource_close(src);
+  slt_tokenizer_free(tok);
+  return rc;
+}
+
+static int count_entries(const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d) return -1;
+  int n = 0;
+  for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] != '.';
+  closedir(d);
+  return n;
+}
+
+/* A run that fails part way leaves no shards behind: nothing that looks like a finished set. */
+static void test_failed_run_leaves_no_shards(void) {
+  char root[] = "/tmp/slt_prepare_XXXXXX";
+  CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(root));
+  char out[300], cmd[400];
+  snprintf(out, sizeof out, "%s/new_out", root);
+  CU_ASSERT_EQUAL(prepare_broken_jsonl(root, out), -1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(slt_err_msg(), "broken.jsonl"));
+  CU_ASSERT_EQUAL(count_entries(out), -1); /* the run made it, so the run removed it */
+  snprintf(out, sizeof out, "%s/existing_out", root);
+  CU_ASSERT_EQUAL_FATAL(mkdir(out, 0777), 0);
+  CU_ASSERT_EQUAL(prepare_broken_jsonl(root, out), -1);
+  CU_ASSERT_EQUAL(count_entries(out), 0); /* kept, and empty */
+  snprintf(cmd, sizeof cmd, "rm -rf %s", root);
+  CU_ASSERT_EQUAL(system(cmd), 0);
+}
+
 int register_prepare_suite(void) {
   CU_pSuite s = CU_add_suite("prepare", NULL, NULL);
   if (!s) return -1;
   return !CU_add_test(s, "jsonl, snappy and zstd parquet, 1 and 2 threads: identical shards",
                       test_formats_and_threads_agree) ||
-         !CU_add_test(s, "empty and missing input", test_empty_input);
+         !CU_add_test(s, "empty and missing input", test_empty_input) ||
+         !CU_add_test(s, "a run that fails part way leaves no shards",
+                      test_failed_run_leaves_no_shards);
 }
