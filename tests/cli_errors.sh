@@ -87,6 +87,20 @@ expect "train --resume twice" "--resume given more than once" train "$cfg" "out_
 expect "train --resume of a missing file" "nope.h5" train "$cfg" "out_dir=$dir/rn" \
   --resume "$dir/nope.h5"
 absent "train --resume of a missing file" "$dir/rn"
+# A resume from a file that is not a checkpoint creates no out_dir, and keeps an existing run's
+# config.yaml as it was.
+expect "train --resume of a non-checkpoint" "not an HDF5 file" train "$cfg" "out_dir=$dir/rb" \
+  --resume "$cfg"
+absent "train --resume of a non-checkpoint" "$dir/rb"
+cp "$dir/lr/config.yaml" "$dir/lr_config_before.yaml"
+expect "train --resume of a non-checkpoint into a run" "not an HDF5 file" train "$cfg" \
+  "out_dir=$dir/lr" train.steps=7 --resume "$cfg"
+if cmp -s "$dir/lr/config.yaml" "$dir/lr_config_before.yaml"; then
+  passes=$((passes + 1))
+else
+  echo "FAIL a failed resume rewrote $dir/lr/config.yaml"
+  fails=$((fails + 1))
+fi
 expect "override before the config" "model.heads" train model.heads=5 "$cfg" "out_dir=$dir/ro" \
   train.steps=1 train.eval_every=0 train.threads=2
 expect "info without CKPT" "missing CKPT" info

@@ -182,9 +182,6 @@ static int init_parts(slt_trainer *t, const slt_config *cfg) {
   slt_rng_seed(&t->rng, (uint64_t)c->seed ^ UINT64_C(0x747261696e6572)); /* "trainer" */
   slt_threads_set(c->train.threads ? c->train.threads : slt_dist_default_threads());
   slt_ctx_init(&t->ctx);
-  char path[SLT_CFG_STR + 16];
-  snprintf(path, sizeof path, "%s/config.yaml", c->out_dir);
-  if (slt_dist_rank() == 0 && (make_dirs(c->out_dir) || slt_config_save(c, path))) return -1;
   slt_gpt_config g;
   slt_trainer_model_config(c, &g);
   if (slt_gpt_build(&t->model, &g)) return -1;
@@ -211,6 +208,15 @@ static int init_parts(slt_trainer *t, const slt_config *cfg) {
   t->peak_gflops = peak_gflops();
   print_summary(t);
   return 0;
+}
+
+/* out_dir and out_dir/config.yaml (the resolved config), written by rank 0 only once the run is
+ * known to start: a resume that fails keeps the config.yaml of the run it was resuming. */
+static int save_run_config(const slt_trainer *t) {
+  char path[SLT_CFG_STR + 16];
+  snprintf(path, sizeof path, "%s/config.yaml", t->cfg.out_dir);
+  if (slt_dist_rank() != 0) return 0;
+  return make_dirs(t->cfg.out_dir) || slt_config_save(&t->cfg, path) ? -1 : 0;
 }
 
 int slt_trainer_init(slt_trainer *t, const slt_config *cfg) {
@@ -406,7 +412,7 @@ int slt_trainer_init_resume(slt_trainer *t, const slt_config *cfg, const char *r
     slt_metrics_say(NULL, "resumed from %s at step %lld (%lld tokens seen)", path,
                     (long long)t->step, (long long)t->tokens);
   }
-  if (slt_trainer_dist_setup(t)) return -1;
+  if (save_run_config(t) || slt_trainer_dist_setup(t)) return -1;
   return slt_trainer_dist_open_metrics(t, path[0] != '\0');
 }
 
