@@ -15,7 +15,11 @@
 int slt_gpt_kv_init(slt_gpt_kv *kv, const slt_gpt *m, int cap) {
   const slt_gpt_config *g = &m->cfg;
   memset(kv, 0, sizeof *kv);
-  if (cap < 1 || (g->pos == SLT_POS_LEARNED && cap > g->seq_len)) {
+  if (cap < 1) {
+    slt_err_set("generate: %d positions requested; need at least 1", cap);
+    return -1;
+  }
+  if (g->pos == SLT_POS_LEARNED && cap > g->seq_len) {
     slt_err_set("generate: %d positions requested; the model (learned positions) has %d", cap,
                 g->seq_len);
     return -1;
