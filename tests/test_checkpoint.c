@@ -311,6 +311,216 @@ static void test_bad_files(void) {
   CU_ASSERT_EQUAL(st.st_size, 0); /* HDF5 printed nothing of its own */
 }
 
+/* ---- damaged contents: each a clear error naming the file and the dataset or attribute ---- */
+
+/* Replace (or create) the dataset path/name by one of type with the given shape and data. */
+static void h5_put_dataset(const char *path, const char *name, hid_t type, int ndim,
+                           const hsize_t *dims, const void *data) {
+  hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+  CU_ASSERT_FATAL(f >= 0);
+  if (H5Lexists(f, name, H5P_DEFAULT) > 0) H5Ldelete(f, name, H5P_DEFAULT);
+  hid_t sp = ndim ? H5Screate_simple(ndim, dims, NULL) : H5Screate(H5S_SCALAR);
+  hid_t d = H5Dcreate2(f, name, type, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  CU_ASSERT(d >= 0 && H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0);
+  H5Dclose(d);
+  H5Sclose(sp);
+  H5Fclose(f);
+}
+
+/* Replace (or create) the attribute obj:name: n elements of type (n = 0: a scalar). */
+static void h5_put_attr(const char *path, const char *obj, const char *name, hid_t type, int n,
+                        const void *data) {
+  hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+  CU_ASSERT_FATAL(f >= 0);
+  hid_t o = H5Oopen(f, obj, H5P_DEFAULT);
+  if (H5Aexists(o, name) > 0) H5Adelete(o, name);
+  hsize_t dim = (hsize_t)n;
+  hid_t sp = n ? H5Screate_simple(1, &dim, NULL) : H5Screate(H5S_SCALAR);
+  hid_t a = H5Acreate2(o, name, type, sp, H5P_DEFAULT, H5P_DEFAULT);
+  CU_ASSERT(a >= 0 && H5Awrite(a, type, data) >= 0);
+  H5Aclose(a);
+  H5Sclose(sp);
+  H5Oclose(o);
+  H5Fclose(f);
+}
+
+static void h5_put_i64(const char *path, const char *obj, const char *name, int64_t v) {
+  h5_put_attr(path, obj, name, H5T_NATIVE_INT64, 0, &v);
+}
+
+/* Replace the root attribute config by n variable-length strings. */
+static void h5_put_config(const char *path, const char **texts, int n) {
+  hid_t t = H5Tcopy(H5T_C_S1);
+  H5Tset_size(t, H5T_VARIABLE);
+  h5_put_attr(path, "/", "config", t, n, texts);
+  H5Tclose(t);
+}
+
+/* The YAML of c (malloc'd). */
+static char *yaml_of(const slt_config *c) {
+  char *buf = NULL;
+  size_t n = 0;
+  FILE *f = open_memstream(&buf, &n);
+  slt_config_write(c, f);
+  fclose(f);
+  return buf;
+}
+
+/* A variant whose stored config is cfg with edit applied. */
+static const char *config_variant(const char *name, const slt_config *cfg,
+                                  void (*edit)(slt_config *)) {
+  const char *p = variant(name);
+  slt_config c = *cfg;
+  edit(&c);
+  const char *text = yaml_of(&c);
+  h5_put_config(p, &text, 1);
+  free((void *)text);
+  return p;
+}
+
+static void wider(slt_config *c) { c->model.d_model = 48; }
+static void deeper(slt_config *c) { c->model.layers = 100000000; }
+static void odd_heads(slt_config *c) { c->model.heads = 3; }
+
+/* Open only: the header, config and state checks. */
+static bool open_fails(const char *path) {
+  slt_ckpt ck;
+  if (slt_ckpt_open(&ck, path)) return true;
+  slt_ckpt_close(&ck);
+  return false;
+}
+
+/* Several strings where one is expected: reading them overflowed a one-string buffer. */
+static void test_bad_string_attrs(void) {
+  slt_config cfg;
+  tiny_config(&cfg, test_tpath("bad"), 10);
+  fake_save(cfg.out_dir, 3);
+  const char *p = variant("bad/config_array.h5");
+  char *yaml = yaml_of(&cfg);
+  const char *two[2] = {yaml, yaml};
+  h5_put_config(p, two, 2);
+  free(yaml);
+  CU_ASSERT(open_fails(p) && test_err_has(p, "root attribute 'config' is missing or not a string"));
+  p = variant("bad/format_array.h5");
+  hid_t t = H5Tcopy(H5T_C_S1);
+  H5Tset_size(t, 14);
+  h5_put_attr(p, "/", "format", t, 2, "slt-checkpointslt-checkpoint");
+  H5Tclose(t);
+  CU_ASSERT(open_fails(p) && test_err_has(p, "not an slt checkpoint"));
+}
+
+/* A stored config that does not describe the stored tensors. */
+static void test_bad_stored_config(void) {
+  slt_config cfg;
+  tiny_config(&cfg, test_tpath("bad"), 10);
+  fake_save(cfg.out_dir, 3);
+  const char *p = variant("bad/config_empty.h5"), *blank = " \n";
+  h5_put_config(p, &blank, 1);
+  CU_ASSERT(open_fails(p) && test_err_has(p, "root attribute 'config' is empty"));
+  p = variant("bad/config_deep.h5");
+  char *deep = malloc(4 * 2000 + 8);
+  int k = sprintf(deep, "a: ");
+  for (int i = 0; i < 2000; i++) deep[k++] = '[';
+  for (int i = 0; i < 2000; i++) deep[k++] = ']';
+  deep[k] = '\0';
+  h5_put_config(p, (const char **)&deep, 1);
+  free(deep);
+  CU_ASSERT(open_fails(p) && test_err_has(p, "'config' is nested too deep"));
+  p = config_variant("bad/config_wider.h5", &cfg, wider);
+  CU_ASSERT(open_fails(p) &&
+            test_err_has("/model/wte.weight has another shape", "model.d_model 48 (expected "
+                                                                "shape (64, 48))"));
+  p = config_variant("bad/config_deeper.h5", &cfg, deeper);
+  CU_ASSERT(open_fails(p) && test_err_has(p, "model.layers 100000000"));
+  p = config_variant("bad/config_heads.h5", &cfg, odd_heads);
+  CU_ASSERT(open_fails(p) && test_err_has(p, "stored config: model.heads (3) must divide"));
+}
+
+/* Attributes out of range or of the wrong type, which the trainer would run on. */
+static void test_bad_counts(void) {
+  slt_config cfg;
+  tiny_config(&cfg, test_tpath("bad"), 10);
+  fake_save(cfg.out_dir, 3);
+  const char *p = variant("bad/optim_step.h5");
+  h5_put_i64(p, "optim", "step", INT64_MAX);
+  CU_ASSERT(open_fails(p) && test_err_has(p, "attribute /optim:step is 9223372036854775807"));
+  p = variant("bad/tokens.h5");
+  h5_put_i64(p, "state", "tokens", -5);
+  CU_ASSERT(open_fails(p) && test_err_has(p, "attribute /state:tokens is -5, expected"));
+  p = variant("bad/world_float.h5");
+  double one = 1;
+  h5_put_attr(p, "state", "world", H5T_NATIVE_DOUBLE, 0, &one);
+  CU_ASSERT(open_fails(p) && test_err_has(p, "attribute /state:world is not an integer scalar"));
+  p = variant("bad/guided.h5");
+  h5_put_i64(p, "state", "sgt_guided_steps", -1);
+  CU_ASSERT(open_fails(p) && test_err_has(p, "attribute /state:sgt_guided_steps is -1"));
+}
+
+/* RNG states and data cursors that HDF5 would convert into made-up values. */
+static void test_bad_state_datasets(void) {
+  slt_config cfg;
+  tiny_config(&cfg, test_tpath("bad"), 10);
+  fake_save(cfg.out_dir, 3);
+  const char *p = variant("bad/rng_float.h5");
+  hsize_t dims[2] = {1, 4};
+  double d[4] = {1.5, 2.5, 3.5, 4.5};
+  h5_put_dataset(p, "state/rng/trainer", H5T_NATIVE_DOUBLE, 2, dims, d);
+  CU_ASSERT(open_fails(p) && test_err_has(p, "/state/rng/trainer is not a uint64 (1, 4) dataset"));
+  p = variant("bad/rng_zero.h5");
+  uint64_t z[4] = {0};
+  h5_put_dataset(p, "state/rng/trainer", H5T_NATIVE_UINT64, 2, dims, z);
+  CU_ASSERT(open_fails(p) && test_err_has(p, "/state/rng/trainer row 0 is all zeros"));
+  p = variant("bad/rng_many.h5");
+  uint64_t one[4] = {1, 2, 3, 4};
+  const char *names[] = {"state/rng/a", "state/rng/b", "state/rng/c", "state/rng/d"};
+  for (int i = 0; i < 4; i++) h5_put_dataset(p, names[i], H5T_NATIVE_UINT64, 2, dims, one);
+  CU_ASSERT(open_fails(p) && test_err_has(p, "expected at most 4 RNG datasets"));
+  p = variant("bad/cursor_fields.h5");
+  hid_t t = H5Tcreate(H5T_COMPOUND, 2 * sizeof(int64_t));
+  H5Tinsert(t, "step", 0, H5T_NATIVE_INT64);
+  H5Tinsert(t, "micro_step", sizeof(int64_t), H5T_NATIVE_INT64);
+  int64_t cur[2] = {3, 0};
+  hsize_t n = 1;
+  h5_put_dataset(p, "state/data_cursor", t, 1, &n, cur);
+  H5Tclose(t);
+  CU_ASSERT(open_fails(p) && test_err_has(p, "/state/data_cursor lacks the integer member 'rows'"));
+}
+
+/* Tensors: non-finite values, entries that are not float datasets, extra optimizer state. */
+static void test_bad_tensors(void) {
+  slt_config cfg;
+  tiny_config(&cfg, test_tpath("bad"), 10);
+  fake_save(cfg.out_dir, 3);
+  const char *p = variant("bad/nan.h5");
+  float ln[32];
+  for (int i = 0; i < 32; i++) ln[i] = i == 3 ? NAN : 1.0f;
+  hsize_t dim = 32, wte[2] = {64, 32};
+  h5_put_dataset(p, "model/ln_f.weight", H5T_NATIVE_FLOAT, 1, &dim, ln);
+  CU_ASSERT(open_and_read(p, &cfg) == -1 && test_err_has(p, "/model/ln_f.weight holds NaN at index 3"));
+  p = variant("bad/inf.h5");
+  float *v = calloc(64 * 32, sizeof *v);
+  v[0] = INFINITY;
+  h5_put_dataset(p, "optim/wte.weight/v", H5T_NATIVE_FLOAT, 2, wte, v);
+  free(v);
+  CU_ASSERT(open_and_read(p, &cfg) == -1 &&
+            test_err_has(p, "/optim/wte.weight/v holds Inf at index 0"));
+  p = variant("bad/int_tensor.h5");
+  int32_t iv[32] = {0};
+  h5_put_dataset(p, "model/ln_f.bias", H5T_NATIVE_INT32, 1, &dim, iv);
+  CU_ASSERT(open_fails(p) && test_err_has(p, "/model/ln_f.bias is not a float32 tensor dataset"));
+  p = variant("bad/model_dataset.h5");
+  h5_delete(p, "model", NULL);
+  int32_t x = 1;
+  h5_put_dataset(p, "model", H5T_NATIVE_INT32, 0, NULL, &x);
+  CU_ASSERT(open_fails(p) && test_err_has(p, "/model is not a group"));
+  p = variant("bad/optim_extra.h5");
+  hid_t f = H5Fopen(p, H5F_ACC_RDWR, H5P_DEFAULT);
+  H5Gclose(H5Gcreate2(f, "optim/bogus.weight", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+  H5Fclose(f);
+  CU_ASSERT(open_and_read(p, &cfg) == -1 &&
+            test_err_has(p, "/optim/bogus.weight is not a parameter of this model"));
+}
+
 static void test_world_size_refused(void) {
   slt_config cfg;
   tiny_config(&cfg, test_tpath("world"), 10);
@@ -636,6 +846,14 @@ int register_checkpoint_suite(void) {
                       test_latest_skips_incomplete) ||
          !CU_add_test(s, "prune keeps the newest and removes stale temporaries", test_prune) ||
          !CU_add_test(s, "bad checkpoints: one clear error each", test_bad_files) ||
+         !CU_add_test(s, "bad checkpoints: string attributes of several strings",
+                      test_bad_string_attrs) ||
+         !CU_add_test(s, "bad checkpoints: a stored config that does not fit the tensors",
+                      test_bad_stored_config) ||
+         !CU_add_test(s, "bad checkpoints: counts out of range or not integers", test_bad_counts) ||
+         !CU_add_test(s, "bad checkpoints: RNG and cursor datasets", test_bad_state_datasets) ||
+         !CU_add_test(s, "bad checkpoints: non-finite, non-float and extra tensors",
+                      test_bad_tensors) ||
          !CU_add_test(s, "another world size is refused", test_world_size_refused) ||
          register_resume_tests(s);
 }

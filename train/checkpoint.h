@@ -62,7 +62,7 @@ typedef struct slt_ckpt_data {
   const slt_params *params;
   slt_ckpt_optim optim;
   slt_ckpt_state state;
-  const slt_params *guide;  /* SGT's guides while they exist, else NULL */
+  const slt_params *guide; /* SGT's guides while they exist, else NULL */
   slt_ckpt_optim guide_optim;
 } slt_ckpt_data;
 
@@ -127,7 +127,8 @@ int slt_ckpt_load_model(const char *path, slt_gpt *m, slt_config *cfg);
 
 /* One /model dataset: its name, rank and shape. */
 typedef int (*slt_ckpt_tensor_fn)(const char *name, int ndim, const int64_t *shape, void *user);
-/* Call fn for every /model dataset (in name order); stops at and returns fn's non-zero. */
+/* Call fn for every /model dataset (in the file's own order: HDF5 1.10's sorted listing crashes on
+ * a damaged group); stops at and returns fn's non-zero. */
 int slt_ckpt_each_tensor(const slt_ckpt *c, slt_ckpt_tensor_fn fn, void *user);
 
 /* The newest complete checkpoint in dir: 1 (path in buf), 0 when there is none, -1 on error.

@@ -94,9 +94,12 @@ char *ck_attr_get_str(hid_t obj, const char *name) {
   if (H5Aexists(obj, name) <= 0) return NULL;
   hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
   if (a < 0) return NULL;
-  hid_t type = H5Aget_type(a), mem = H5Tcopy(H5T_C_S1);
+  hid_t type = H5Aget_type(a), mem = H5Tcopy(H5T_C_S1), space = H5Aget_space(a);
   char *out = NULL;
-  if (H5Tget_class(type) == H5T_STRING) {
+  /* One string only: H5Aread writes every element, and the buffers below hold one. */
+  bool one = H5Sget_simple_extent_npoints(space) == 1;
+  H5Sclose(space);
+  if (one && H5Tget_class(type) == H5T_STRING) {
     H5Tset_cset(mem, H5Tget_cset(type));
     if (H5Tis_variable_str(type) > 0) {
       char *p = NULL;
@@ -220,4 +223,59 @@ hid_t ck_cursor_type(void) {
   H5Tinsert(t, "epoch", HOFFSET(slt_loader_cursor, epoch), H5T_NATIVE_INT64);
   H5Tinsert(t, "seed", HOFFSET(slt_loader_cursor, seed), H5T_NATIVE_UINT64);
   return t;
+}
+
+/* ---- groups, counts, messages ---- */
+
+/* loc/name as a group, or -1 with a message that tells missing from unreadable. what names it
+ * in the message ("/state"). */
+hid_t ck_open_group_in(const slt_ckpt *c, hid_t loc, const char *what, const char *name) {
+  char why[256];
+  htri_t e = H5Lexists(loc, name, H5P_DEFAULT);
+  if (e <= 0) {
+    if (e < 0)
+      slt_err_set("%s: cannot read group %s (%s): corrupt file", c->path, what,
+                  ck_h5_reason(why, sizeof why));
+    else
+      slt_err_set("%s: missing group %s", c->path, what);
+    return -1;
+  }
+  hid_t g = H5Gopen2(loc, name, H5P_DEFAULT);
+  if (g < 0)
+    slt_err_set("%s: %s is not a group (%s)", c->path, what, ck_h5_reason(why, sizeof why));
+  return g;
+}
+
+hid_t ck_open_group(const slt_ckpt *c, const char *name) {
+  char what[96];
+  snprintf(what, sizeof what, "/%s", name);
+  return ck_open_group_in(c, c->h5, what, name);
+}
+
+/* The integer attribute where/name into *v, in [lo, hi]; else one message naming it. */
+int ck_get_count(const slt_ckpt *c, hid_t obj, const char *where, const char *name, int64_t lo,
+                 int64_t hi, int64_t *v) {
+  const char *problem = NULL;
+  if (H5Aexists(obj, name) <= 0)
+    problem = "is missing";
+  else if (ck_attr_get_i64(obj, name, v))
+    problem = "is not an integer scalar";
+  else if (*v < lo || *v > hi) {
+    slt_err_set("%s: attribute %s:%s is %lld, expected an integer in [%lld, %lld]", c->path, where,
+                name, (long long)*v, (long long)lo, (long long)hi);
+    return -1;
+  }
+  if (!problem) return 0;
+  H5Eclear2(H5E_DEFAULT);
+  slt_err_set("%s: attribute %s:%s %s (expected an integer in [%lld, %lld])", c->path, where, name,
+              problem, (long long)lo, (long long)hi);
+  return -1;
+}
+
+/* Prefix the recorded message with the file and what was being checked. -1. */
+int ck_fail_prefixed(const char *path, const char *what) {
+  char msg[1024];
+  snprintf(msg, sizeof msg, "%s", slt_err_msg());
+  slt_err_set("%s: %s%s", path, what, msg);
+  return -1;
 }

@@ -58,6 +58,28 @@ hid_t ck_cursor_type(void);
 /* "(3, 4)" into buf from dims. */
 const char *ck_shape_str(int ndim, const hsize_t *dims, char *buf, size_t len);
 
+/* Counts beyond 2^53 (9e15 steps or tokens) are no run's, and the trainer adds to them in int64
+ * arithmetic: a larger value can only be corruption, and would overflow there. */
+#define CK_MAX_COUNT ((int64_t)1 << 53)
+
+/* ---- groups, counts, messages (checkpoint_h5.c) ---- */
+/* loc/name as a group, or -1 with a message that tells missing from unreadable; what names it
+ * in the message ("/state"). */
+hid_t ck_open_group_in(const slt_ckpt *c, hid_t loc, const char *what, const char *name);
+/* The root's group name, as ck_open_group_in. */
+hid_t ck_open_group(const slt_ckpt *c, const char *name);
+/* The integer attribute where:name of obj into *v, in [lo, hi]; else -1 with one message. */
+int ck_get_count(const slt_ckpt *c, hid_t obj, const char *where, const char *name, int64_t lo,
+                 int64_t hi, int64_t *v);
+/* Prefix the recorded message with the file and what was being checked. Returns -1. */
+int ck_fail_prefixed(const char *path, const char *what);
+
+/* ---- parts of slt_ckpt_open ---- */
+/* /state (checkpoint_state.c): counts, cursors, RNG streams. 0 or -1. */
+int ck_read_state(slt_ckpt *c);
+/* The stored config describes the stored tensors (checkpoint_tensors.c). 0 or -1. */
+int ck_check_config_fits(slt_ckpt *c);
+
 /* The last path component. */
 const char *ck_basename(const char *path);
 

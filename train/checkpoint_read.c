@@ -43,6 +43,57 @@ static int open_file(slt_ckpt *c) {
   return 0;
 }
 
+static bool is_blank(const char *s) {
+  while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') s++;
+  return *s == '\0';
+}
+
+/* The resolved YAML slt writes is a few KB, nested three deep with flat flow lists. Text far
+ * larger or nested far deeper is damage, and libyaml takes minutes over deep flow nesting. */
+#define CK_CONFIG_MAX_BYTES (1 << 20)
+#define CK_CONFIG_MAX_DEPTH 16
+
+static int flow_depth(const char *s) {
+  int depth = 0, worst = 0;
+  for (; *s; s++) {
+    depth += (*s == '[' || *s == '{') - (*s == ']' || *s == '}');
+    if (depth > worst) worst = depth;
+  }
+  return worst;
+}
+
+static int check_config_text(const slt_ckpt *c, const char *yaml) {
+  size_t n = strlen(yaml);
+  int depth = n <= CK_CONFIG_MAX_BYTES ? flow_depth(yaml) : 0;
+  if (n <= CK_CONFIG_MAX_BYTES && depth <= CK_CONFIG_MAX_DEPTH) return 0;
+  slt_err_set("%s: the root attribute 'config' is %s (expected the run's resolved YAML, under "
+              "%d bytes and %d levels of brackets)",
+              c->path, depth ? "nested too deep" : "too large", CK_CONFIG_MAX_BYTES,
+              CK_CONFIG_MAX_DEPTH);
+  return -1;
+}
+
+static int read_config(slt_ckpt *c) {
+  char *yaml = ck_attr_get_str(c->h5, "config");
+  if (!yaml || is_blank(yaml)) {
+    /* Blank YAML would load as the defaults: another model than the one stored. */
+    slt_err_set("%s: the root attribute 'config' is %s (expected the run's resolved YAML)", c->path,
+                yaml ? "empty" : "missing or not a string");
+    free(yaml);
+    return -1;
+  }
+  if (check_config_text(c, yaml)) {
+    free(yaml);
+    return -1;
+  }
+  char origin[SLT_CKPT_PATH + 16];
+  snprintf(origin, sizeof origin, "%s:config", c->path);
+  slt_config_defaults(&c->cfg);
+  int rc = slt_config_load_string(&c->cfg, yaml, origin);
+  free(yaml);
+  return rc;
+}
+
 static int read_header(slt_ckpt *c) {
   const char *path = c->path;
   char *format = ck_attr_get_str(c->h5, "format");
@@ -66,112 +117,23 @@ static int read_header(slt_ckpt *c) {
                 path);
     return -1;
   }
-  char *yaml = ck_attr_get_str(c->h5, "config");
-  if (!yaml) {
-    slt_err_set("%s: the checkpoint has no 'config' attribute (expected the run's YAML)", path);
-    return -1;
-  }
-  char origin[SLT_CKPT_PATH + 16];
-  snprintf(origin, sizeof origin, "%s:config", path);
-  slt_config_defaults(&c->cfg);
-  int rc = slt_config_load_string(&c->cfg, yaml, origin);
-  free(yaml);
-  return rc;
+  return read_config(c);
 }
 
 static int read_optim_header(slt_ckpt *c) {
-  hid_t g = H5Lexists(c->h5, "optim", H5P_DEFAULT) > 0 ? H5Gopen2(c->h5, "optim", H5P_DEFAULT) : -1;
-  char *name = g >= 0 ? ck_attr_get_str(g, "name") : NULL;
-  int rc = name && !ck_attr_get_i64(g, "step", &c->optim_step) ? 0 : -1;
-  if (name) snprintf(c->optim_name, sizeof c->optim_name, "%s", name);
+  hid_t g = ck_open_group(c, "optim");
+  if (g < 0) return -1;
+  char *name = ck_attr_get_str(g, "name");
+  int rc = 0;
+  if (!name || !name[0] || strlen(name) >= sizeof c->optim_name) {
+    slt_err_set("%s: attribute /optim:name is %s (expected the optimizer's name, as \"adamw\")",
+                c->path, name ? "empty or too long" : "missing or not a string");
+    rc = -1;
+  } else {
+    snprintf(c->optim_name, sizeof c->optim_name, "%s", name);
+    rc = ck_get_count(c, g, "/optim", "step", 0, CK_MAX_COUNT, &c->optim_step);
+  }
   free(name);
-  if (g >= 0) H5Gclose(g);
-  if (rc) slt_err_set("%s: missing /optim or its attributes name and step", c->path);
-  return rc;
-}
-
-typedef struct {
-  slt_ckpt *c;
-  int world;
-  int rc;
-} rng_walk;
-
-/* One /state/rng/<name> dataset: uint64 (world, 4). */
-static herr_t read_rng(hid_t g, const char *name, const H5L_info_t *info, void *user) {
-  (void)info;
-  rng_walk *w = user;
-  slt_ckpt_state *s = &w->c->state;
-  if (s->nrngs == SLT_CKPT_MAX_RNGS) return 0;
-  hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
-  hid_t space = d >= 0 ? H5Dget_space(d) : -1;
-  hsize_t dims[2] = {0, 0};
-  bool ok = space >= 0 && H5Sget_simple_extent_ndims(space) == 2 &&
-            H5Sget_simple_extent_dims(space, dims, NULL) == 2 && dims[0] == (hsize_t)w->world &&
-            dims[1] == 4;
-  slt_rng *r = ok ? calloc((size_t)w->world, sizeof *r) : NULL;
-  ok = r && H5Dread(d, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, r) >= 0;
-  if (space >= 0) H5Sclose(space);
-  if (d >= 0) H5Dclose(d);
-  if (!ok) {
-    free(r);
-    slt_err_set("%s: /state/rng/%s is not a uint64 (%d, 4) dataset", w->c->path, name, w->world);
-    w->rc = -1;
-    return 1;
-  }
-  int i = s->nrngs++;
-  snprintf(w->c->rng_name_buf[i], sizeof w->c->rng_name_buf[i], "%s", name);
-  s->rng_names[i] = w->c->rng_name_buf[i];
-  s->rngs[i] = r;
-  return 0;
-}
-
-static int read_cursors(slt_ckpt *c, hid_t g) {
-  slt_ckpt_state *s = &c->state;
-  hid_t d =
-      H5Lexists(g, "data_cursor", H5P_DEFAULT) > 0 ? H5Dopen2(g, "data_cursor", H5P_DEFAULT) : -1;
-  hid_t space = d >= 0 ? H5Dget_space(d) : -1, type = ck_cursor_type();
-  bool ok = space >= 0 && H5Sget_simple_extent_npoints(space) == s->world;
-  s->cursors = ok ? calloc((size_t)s->world, sizeof *s->cursors) : NULL;
-  ok = s->cursors && H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->cursors) >= 0;
-  H5Tclose(type);
-  if (space >= 0) H5Sclose(space);
-  if (d >= 0) H5Dclose(d);
-  if (!ok) {
-    slt_err_set("%s: /state/data_cursor missing or not %d loader cursors", c->path, s->world);
-    return -1;
-  }
-  /* SGT's fixedflop re-reads the first steps' data at the end: the cursor is at the data step. */
-  int64_t data_step = slt_sgt_data_step(&c->cfg, s->step);
-  for (int r = 0; r < s->world; r++)
-    if (s->cursors[r].step != data_step || s->cursors[r].micro_step != 0) {
-      slt_err_set("%s: inconsistent state: rank %d's data cursor is at step %lld micro step %lld, "
-                  "the checkpoint's step %lld reads step %lld",
-                  c->path, r, (long long)s->cursors[r].step, (long long)s->cursors[r].micro_step,
-                  (long long)s->step, (long long)data_step);
-      return -1;
-    }
-  return 0;
-}
-
-static int read_state(slt_ckpt *c) {
-  slt_ckpt_state *s = &c->state;
-  hid_t g = H5Lexists(c->h5, "state", H5P_DEFAULT) > 0 ? H5Gopen2(c->h5, "state", H5P_DEFAULT) : -1;
-  int64_t world = 0;
-  if (g < 0 || ck_attr_get_i64(g, "step", &s->step) || ck_attr_get_i64(g, "tokens", &s->tokens) ||
-      ck_attr_get_i64(g, "world", &world) || world < 1 || world > 1 << 20 || s->step < 0) {
-    slt_err_set("%s: missing /state or its attributes step, tokens, world", c->path);
-    if (g >= 0) H5Gclose(g);
-    return -1;
-  }
-  s->world = (int)world;
-  /* Absent in checkpoints of runs without SGT: no guided steps. */
-  if (ck_attr_get_i64(g, "sgt_guided_steps", &s->sgt_guided_steps)) s->sgt_guided_steps = 0;
-  int rc = read_cursors(c, g);
-  if (!rc && H5Lexists(g, "rng", H5P_DEFAULT) > 0) {
-    rng_walk w = {c, s->world, 0};
-    H5Literate_by_name(g, "rng", H5_INDEX_NAME, H5_ITER_INC, NULL, read_rng, &w, H5P_DEFAULT);
-    rc = w.rc;
-  }
   H5Gclose(g);
   return rc;
 }
@@ -181,7 +143,8 @@ int slt_ckpt_open(slt_ckpt *c, const char *path) {
   c->h5 = -1;
   ck_h5_init();
   snprintf(c->path, sizeof c->path, "%s", path);
-  if (open_file(c) || read_header(c) || read_optim_header(c) || read_state(c)) {
+  if (open_file(c) || read_header(c) || read_optim_header(c) || ck_read_state(c) ||
+      ck_check_config_fits(c)) {
     slt_ckpt_close(c);
     return -1;
   }
@@ -210,151 +173,6 @@ int slt_ckpt_check_model(const slt_ckpt *c, const slt_config *cfg) {
               "run); resuming needs the same model",
               c->path, n, n > 1 ? "s" : "", diff);
   return -1;
-}
-
-/* ---- tensors ---- */
-
-typedef struct {
-  const slt_ckpt *c;
-  const char *group;
-  const slt_params *p;
-  int rc;
-} extra_walk;
-
-static herr_t find_extra(hid_t g, const char *name, const H5L_info_t *info, void *user) {
-  (void)g, (void)info;
-  extra_walk *w = user;
-  if (slt_params_find(w->p, name)) return 0;
-  slt_err_set("%s: /%s/%s is not a parameter of this model (config and tensors disagree)",
-              w->c->path, w->group, name);
-  w->rc = -1;
-  return 1;
-}
-
-static hid_t open_group(const slt_ckpt *c, const char *name) {
-  hid_t g = H5Lexists(c->h5, name, H5P_DEFAULT) > 0 ? H5Gopen2(c->h5, name, H5P_DEFAULT) : -1;
-  if (g < 0) slt_err_set("%s: missing group /%s", c->path, name);
-  return g;
-}
-
-/* /<group>/<param> into every parameter of p, and no dataset p lacks. */
-static int read_store(const slt_ckpt *c, const char *group, slt_params *p) {
-  hid_t g = open_group(c, group);
-  if (g < 0) return -1;
-  int rc = 0;
-  ck_extents x = {0};
-  char what[64];
-  snprintf(what, sizeof what, "/%s", group);
-  for (int i = 0; !rc && i < p->count; i++) {
-    slt_param *q = p->items[i];
-    rc = ck_get_f32(g, c->path, what, q->name, q->t.ndim, q->t.shape, q->t.data, &x);
-  }
-  extra_walk w = {c, group, p, 0};
-  if (!rc) H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, find_extra, &w);
-  H5Gclose(g);
-  if (!rc) rc = w.rc;
-  if (!rc) rc = ck_read_extents(c->path, &x);
-  ck_extents_free(&x);
-  return rc;
-}
-
-int slt_ckpt_read_params(const slt_ckpt *c, slt_params *p) { return read_store(c, "model", p); }
-
-/* /<group>/<param>/<slot> into o's slots (laid out like p). */
-static int read_slots(const slt_ckpt *c, const char *group, const slt_params *p,
-                      slt_ckpt_optim *o) {
-  hid_t g = open_group(c, group);
-  if (g < 0) return -1;
-  int rc = 0;
-  ck_extents x = {0};
-  char what[SLT_PARAM_NAME_MAX + 32];
-  for (int i = 0; !rc && i < p->count; i++) {
-    const slt_param *q = p->items[i];
-    snprintf(what, sizeof what, "/%s/%s", group, q->name);
-    hid_t pg = H5Lexists(g, q->name, H5P_DEFAULT) > 0 ? H5Gopen2(g, q->name, H5P_DEFAULT) : -1;
-    if (pg < 0) {
-      slt_err_set("%s: missing group %s (expected slots of %s)", c->path, what, q->name);
-      rc = -1;
-      break;
-    }
-    for (int k = 0; !rc && k < o->nslots; k++)
-      rc = ck_get_f32(pg, c->path, what, o->slot_names[k], q->t.ndim, q->t.shape,
-                      o->slots[k] + q->offset, &x);
-    H5Gclose(pg);
-  }
-  H5Gclose(g);
-  if (!rc) rc = ck_read_extents(c->path, &x);
-  ck_extents_free(&x);
-  return rc;
-}
-
-int slt_ckpt_read_optim(const slt_ckpt *c, const slt_params *p, slt_ckpt_optim *o) {
-  if (o->name && strcmp(o->name, c->optim_name)) {
-    slt_err_set("%s: the optimizer state is %s's, this run uses %s", c->path, c->optim_name,
-                o->name);
-    return -1;
-  }
-  o->step = c->optim_step;
-  return read_slots(c, "optim", p, o);
-}
-
-bool slt_ckpt_has_guide(const slt_ckpt *c) { return H5Lexists(c->h5, "guide", H5P_DEFAULT) > 0; }
-
-int slt_ckpt_read_guide(const slt_ckpt *c, slt_params *p, slt_ckpt_optim *o) {
-  if (read_store(c, "guide", p)) return -1;
-  hid_t g = open_group(c, "guide_optim");
-  if (g < 0) return -1;
-  int rc = ck_attr_get_i64(g, "step", &o->step);
-  H5Gclose(g);
-  if (rc) {
-    slt_err_set("%s: /guide_optim lacks its step attribute", c->path);
-    return -1;
-  }
-  return read_slots(c, "guide_optim", p, o);
-}
-
-int slt_ckpt_load_model(const char *path, slt_gpt *m, slt_config *cfg) {
-  slt_ckpt c;
-  memset(m, 0, sizeof *m);
-  if (slt_ckpt_open(&c, path)) return -1;
-  *cfg = c.cfg;
-  slt_gpt_config g;
-  slt_trainer_model_config(cfg, &g);
-  int rc = slt_gpt_build(m, &g) || slt_ckpt_read_params(&c, &m->params) ? -1 : 0;
-  slt_ckpt_close(&c);
-  if (rc) slt_gpt_free(m);
-  return rc;
-}
-
-typedef struct {
-  slt_ckpt_tensor_fn fn;
-  void *user;
-  int rc;
-} tensor_walk;
-
-static herr_t visit_tensor(hid_t g, const char *name, const H5L_info_t *info, void *user) {
-  (void)info;
-  tensor_walk *w = user;
-  hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
-  if (d < 0) return 0; /* not a dataset: nothing to report */
-  hid_t space = H5Dget_space(d);
-  hsize_t dims[H5S_MAX_RANK];
-  int ndim = H5Sget_simple_extent_dims(space, dims, NULL);
-  int64_t shape[H5S_MAX_RANK];
-  for (int i = 0; i < ndim; i++) shape[i] = (int64_t)dims[i];
-  H5Sclose(space);
-  H5Dclose(d);
-  w->rc = w->fn(name, ndim < 0 ? 0 : ndim, shape, w->user);
-  return w->rc ? 1 : 0;
-}
-
-int slt_ckpt_each_tensor(const slt_ckpt *c, slt_ckpt_tensor_fn fn, void *user) {
-  hid_t g = open_group(c, "model");
-  if (g < 0) return -1;
-  tensor_walk w = {fn, user, 0};
-  H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, visit_tensor, &w);
-  H5Gclose(g);
-  return w.rc;
 }
 
 /* ---- the newest complete checkpoint ---- */

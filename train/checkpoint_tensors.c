@@ -1,0 +1,280 @@
+/* Reading a checkpoint's tensors (/model, /optim, /guide, /guide_optim): shapes, finiteness,
+ * no strays; and whether the stored config describes the stored tensors. */
+#include "checkpoint_internal.h"
+
+#include "autograd/error.h"
+#include "train/trainer.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+  const slt_ckpt *c;
+  const char *group;
+  const slt_params *p;
+  int rc;
+} extra_walk;
+
+static herr_t find_extra(hid_t g, const char *name, const H5L_info_t *info, void *user) {
+  (void)g, (void)info;
+  extra_walk *w = user;
+  if (slt_params_find(w->p, name)) return 0;
+  slt_err_set("%s: /%s/%s is not a parameter of this model (config and tensors disagree)",
+              w->c->path, w->group, name);
+  w->rc = -1;
+  return 1;
+}
+
+/* H5Literate over g in native order, with a failed listing (a damaged group) recorded as one
+ * message. Native order: HDF5 1.10's sorted iteration frees garbage when a damaged dense group
+ * fails half way. Returns the callback's failure (its message recorded) or -1. */
+static int iterate(const slt_ckpt *c, hid_t g, const char *what, H5L_iterate_t fn, void *user,
+                   const int *fn_rc) {
+  herr_t it = H5Literate(g, H5_INDEX_NAME, H5_ITER_NATIVE, NULL, fn, user);
+  if (*fn_rc) return -1;
+  if (it < 0) {
+    char why[256];
+    slt_err_set("%s: cannot list %s (%s): corrupt file", c->path, what,
+                ck_h5_reason(why, sizeof why));
+    return -1;
+  }
+  return 0;
+}
+
+/* No entry of /<group> that p lacks (an extra tensor means the config and tensors disagree). */
+static int check_no_extra(const slt_ckpt *c, hid_t g, const char *group, const slt_params *p) {
+  char what[64];
+  snprintf(what, sizeof what, "/%s", group);
+  extra_walk w = {c, group, p, 0};
+  return iterate(c, g, what, find_extra, &w, &w.rc);
+}
+
+/* A NaN or Inf in stored weights or optimizer state: the run diverged or the bytes are damaged;
+ * either way nothing sensible continues from it. */
+static int check_finite(const slt_ckpt *c, const char *what, const char *name, const float *v,
+                        int64_t n) {
+  for (int64_t i = 0; i < n; i++)
+    if (!isfinite(v[i])) {
+      slt_err_set("%s: %s/%s holds %s at index %lld (expected finite float32 values): corrupt "
+                  "or diverged checkpoint",
+                  c->path, what, name, isnan(v[i]) ? "NaN" : "Inf", (long long)i);
+      return -1;
+    }
+  return 0;
+}
+
+static int check_params_finite(const slt_ckpt *c, const char *what, const slt_params *p) {
+  for (int i = 0; i < p->count; i++)
+    if (check_finite(c, what, p->items[i]->name, p->items[i]->t.data, p->items[i]->t.numel))
+      return -1;
+  return 0;
+}
+
+/* /<group>/<param> into every parameter of p, and no dataset p lacks. */
+static int read_store(const slt_ckpt *c, const char *group, slt_params *p) {
+  hid_t g = ck_open_group(c, group);
+  if (g < 0) return -1;
+  int rc = 0;
+  ck_extents x = {0};
+  char what[64];
+  snprintf(what, sizeof what, "/%s", group);
+  for (int i = 0; !rc && i < p->count; i++) {
+    slt_param *q = p->items[i];
+    rc = ck_get_f32(g, c->path, what, q->name, q->t.ndim, q->t.shape, q->t.data, &x);
+  }
+  if (!rc) rc = check_no_extra(c, g, group, p);
+  H5Gclose(g);
+  if (!rc) rc = ck_read_extents(c->path, &x);
+  ck_extents_free(&x);
+  return rc || check_params_finite(c, what, p) ? -1 : 0;
+}
+
+int slt_ckpt_read_params(const slt_ckpt *c, slt_params *p) {
+  return read_store(c, "model", p);
+}
+
+/* Every slot of every parameter finite (after all were read). */
+static int check_slots_finite(const slt_ckpt *c, const char *group, const slt_params *p,
+                              const slt_ckpt_optim *o) {
+  char what[SLT_PARAM_NAME_MAX + 32];
+  for (int i = 0; i < p->count; i++) {
+    const slt_param *q = p->items[i];
+    snprintf(what, sizeof what, "/%s/%s", group, q->name);
+    for (int k = 0; k < o->nslots; k++)
+      if (check_finite(c, what, o->slot_names[k], o->slots[k] + q->offset, q->t.numel)) return -1;
+  }
+  return 0;
+}
+
+/* /<group>/<param>/<slot> into o's slots (laid out like p). */
+static int read_slots(const slt_ckpt *c, const char *group, const slt_params *p,
+                      slt_ckpt_optim *o) {
+  hid_t g = ck_open_group(c, group);
+  if (g < 0) return -1;
+  int rc = 0;
+  ck_extents x = {0};
+  char what[SLT_PARAM_NAME_MAX + 32];
+  for (int i = 0; !rc && i < p->count; i++) {
+    const slt_param *q = p->items[i];
+    snprintf(what, sizeof what, "/%s/%s", group, q->name);
+    hid_t pg = H5Lexists(g, q->name, H5P_DEFAULT) > 0 ? H5Gopen2(g, q->name, H5P_DEFAULT) : -1;
+    if (pg < 0) {
+      H5Eclear2(H5E_DEFAULT);
+      slt_err_set("%s: missing group %s (expected slots of %s)", c->path, what, q->name);
+      rc = -1;
+      break;
+    }
+    for (int k = 0; !rc && k < o->nslots; k++)
+      rc = ck_get_f32(pg, c->path, what, o->slot_names[k], q->t.ndim, q->t.shape,
+                      o->slots[k] + q->offset, &x);
+    H5Gclose(pg);
+  }
+  if (!rc && o->nslots > 0) rc = check_no_extra(c, g, group, p);
+  H5Gclose(g);
+  if (!rc) rc = ck_read_extents(c->path, &x);
+  ck_extents_free(&x);
+  return rc || check_slots_finite(c, group, p, o) ? -1 : 0;
+}
+
+int slt_ckpt_read_optim(const slt_ckpt *c, const slt_params *p, slt_ckpt_optim *o) {
+  if (o->name && strcmp(o->name, c->optim_name)) {
+    slt_err_set("%s: the optimizer state is %s's, this run uses %s", c->path, c->optim_name,
+                o->name);
+    return -1;
+  }
+  o->step = c->optim_step;
+  return read_slots(c, "optim", p, o);
+}
+
+bool slt_ckpt_has_guide(const slt_ckpt *c) {
+  return H5Lexists(c->h5, "guide", H5P_DEFAULT) > 0;
+}
+
+int slt_ckpt_read_guide(const slt_ckpt *c, slt_params *p, slt_ckpt_optim *o) {
+  if (read_store(c, "guide", p)) return -1;
+  hid_t g = ck_open_group(c, "guide_optim");
+  if (g < 0) return -1;
+  int rc = ck_get_count(c, g, "/guide_optim", "step", 0, CK_MAX_COUNT, &o->step);
+  H5Gclose(g);
+  return rc ? -1 : read_slots(c, "guide_optim", p, o);
+}
+
+int slt_ckpt_load_model(const char *path, slt_gpt *m, slt_config *cfg) {
+  slt_ckpt c;
+  memset(m, 0, sizeof *m);
+  if (slt_ckpt_open(&c, path)) return -1;
+  *cfg = c.cfg;
+  slt_gpt_config g;
+  slt_trainer_model_config(cfg, &g);
+  int rc = 0;
+  if (slt_gpt_build(m, &g)) /* the layers' own checks name the key, not the file */
+    rc = ck_fail_prefixed(path, "the stored config: ");
+  else
+    rc = slt_ckpt_read_params(&c, &m->params);
+  slt_ckpt_close(&c);
+  if (rc) slt_gpt_free(m);
+  return rc;
+}
+
+typedef struct {
+  const slt_ckpt *c;
+  slt_ckpt_tensor_fn fn;
+  void *user;
+  int rc;
+} tensor_walk;
+
+/* One /model entry: a float dataset (anything else is not a tensor of ours: an error). */
+static herr_t visit_tensor(hid_t g, const char *name, const H5L_info_t *info, void *user) {
+  (void)info;
+  tensor_walk *w = user;
+  hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
+  hid_t type = d >= 0 ? H5Dget_type(d) : -1, space = d >= 0 ? H5Dget_space(d) : -1;
+  hsize_t dims[H5S_MAX_RANK];
+  int ndim = space >= 0 ? H5Sget_simple_extent_dims(space, dims, NULL) : -1;
+  bool ok = type >= 0 && H5Tget_class(type) == H5T_FLOAT && ndim >= 1;
+  if (type >= 0) H5Tclose(type);
+  if (space >= 0) H5Sclose(space);
+  if (d >= 0) H5Dclose(d);
+  if (!ok) {
+    H5Eclear2(H5E_DEFAULT);
+    slt_err_set("%s: /model/%s is not a float32 tensor dataset", w->c->path, name);
+    w->rc = -1;
+    return 1;
+  }
+  int64_t shape[H5S_MAX_RANK];
+  for (int i = 0; i < ndim; i++) shape[i] = (int64_t)dims[i];
+  w->rc = w->fn(name, ndim, shape, w->user);
+  return w->rc ? 1 : 0;
+}
+
+int slt_ckpt_each_tensor(const slt_ckpt *c, slt_ckpt_tensor_fn fn, void *user) {
+  hid_t g = ck_open_group(c, "model");
+  if (g < 0) return -1;
+  tensor_walk w = {c, fn, user, 0};
+  herr_t it = H5Literate(g, H5_INDEX_NAME, H5_ITER_NATIVE, NULL, visit_tensor, &w);
+  if (!w.rc && it < 0) {
+    char why[256];
+    slt_err_set("%s: cannot list /model (%s): corrupt file", c->path,
+                ck_h5_reason(why, sizeof why));
+    w.rc = -1;
+  }
+  H5Gclose(g);
+  return w.rc;
+}
+
+/* ---- the stored config against the stored tensors ---- */
+
+typedef struct {
+  int64_t numel; /* elements in /model */
+  int64_t wte[2];
+  bool has_wte;
+} model_sum;
+
+static int sum_tensor(const char *name, int ndim, const int64_t *shape, void *user) {
+  model_sum *s = user;
+  int64_t n = 1;
+  for (int i = 0; i < ndim; i++)
+    n = shape[i] && n > INT64_MAX / shape[i] ? INT64_MAX : n * shape[i];
+  s->numel = n > INT64_MAX - s->numel ? INT64_MAX : s->numel + n;
+  if (!strcmp(name, "wte.weight") && ndim == 2) {
+    s->has_wte = true;
+    s->wte[0] = shape[0], s->wte[1] = shape[1];
+  }
+  return 0;
+}
+
+/* The parameters every GPT of g holds at least: embeddings (V, C), per block an attention
+ * output projection (C, C) and an FFN of no fewer than F weights, learned positions (T, C). */
+static double min_params(const slt_gpt_config *g) {
+  double C = g->d_model;
+  return (double)g->vocab_size * C + (double)g->layers * (C * C + g->ffn_dim) +
+         (g->pos == SLT_POS_LEARNED ? (double)g->seq_len * C : 0.0);
+}
+
+/* The stored config must describe the stored tensors: a config edited or damaged apart from
+ * them would show as another model in slt info and make eval, generate and export build it
+ * (at worst an absurdly large one) before a tensor check could fail. */
+int ck_check_config_fits(slt_ckpt *c) {
+  slt_gpt_config g;
+  slt_trainer_model_config(&c->cfg, &g);
+  if (slt_gpt_check_config(&g)) return ck_fail_prefixed(c->path, "the stored config: ");
+  model_sum s = {0};
+  if (slt_ckpt_each_tensor(c, sum_tensor, &s)) return -1;
+  if (!s.has_wte || s.wte[0] != g.vocab_size || s.wte[1] != g.d_model) {
+    slt_err_set("%s: /model/wte.weight %s, but the stored config says model.vocab_size %d and "
+                "model.d_model %d (expected shape (%d, %d)): config and tensors disagree",
+                c->path, s.has_wte ? "has another shape" : "is missing", g.vocab_size, g.d_model,
+                g.vocab_size, g.d_model);
+    return -1;
+  }
+  if (min_params(&g) > (double)s.numel) {
+    slt_err_set("%s: the stored config (model.layers %d, model.d_model %d, ffn_dim %d) needs at "
+                "least %.0f parameters but /model holds %lld: config and tensors disagree",
+                c->path, g.layers, g.d_model, g.ffn_dim, min_params(&g), (long long)s.numel);
+    return -1;
+  }
+  return 0;
+}
