@@ -69,7 +69,14 @@ static slt_config dense_config(const slt_config *cfg) {
 static int load_model(const slt_ckpt *ck, slt_gpt *m) {
   slt_gpt_config g;
   slt_trainer_model_config(&ck->cfg, &g);
-  if (!slt_gpt_build(m, &g) && !slt_ckpt_read_params(ck, &m->params)) return 0;
+  if (slt_gpt_build(m, &g)) { /* the layers' own checks name the key, not the file */
+    char why[1024];
+    snprintf(why, sizeof why, "%s", slt_err_msg());
+    slt_err_set("%s: the stored config: %s", ck->path, why);
+    slt_gpt_free(m);
+    return -1;
+  }
+  if (!slt_ckpt_read_params(ck, &m->params)) return 0;
   slt_gpt_free(m);
   return -1;
 }

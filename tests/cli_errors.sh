@@ -103,6 +103,8 @@ else
 fi
 expect "override before the config" "model.heads" train model.heads=5 "$cfg" "out_dir=$dir/ro" \
   train.steps=1 train.eval_every=0 train.threads=2
+expect "a diverging run says so" "training diverged" train "$cfg" "out_dir=$dir/div" \
+  train.steps=6 train.eval_every=0 optim.lr=1e30 train.threads=2
 expect "info without CKPT" "missing CKPT" info
 expect "info with two CKPTs" "one CKPT only" info "$ckpt" extra
 expect "info unknown flag" "unknown option '--frob'" info --frob

@@ -14,20 +14,25 @@
 
 /* One micro-batch forward and backward; the loss is scaled so accumulated gradients, summed
  * over ranks after the last micro-batch, are the mean over the global batch's micro-batches.
- * Returns the unscaled loss, NAN on error. */
-static double micro_step(slt_trainer *t, bool last) {
+ * The unscaled loss goes to *value: a NaN there is a diverged run (the caller says so), not an
+ * error. Returns 0, or -1 with the error recorded. */
+static int micro_step(slt_trainer *t, bool last, double *value) {
   const slt_config *c = &t->cfg;
   int B = c->train.micro_batch, T = c->model.seq_len;
   /* The batch at the loader's cursor (step, micro step), so a checkpoint stores where the data
    * stands and a resumed loader continues from there. */
-  if (slt_loader_next(t->loader, t->x, t->y)) return NAN;
+  if (slt_loader_next(t->loader, t->x, t->y)) return -1;
   slt_tensor *loss = slt_gpt_loss(&t->model, &t->ctx, t->x, t->y, B, T);
-  double value = loss ? loss->data[0] : NAN;
+  if (!loss) {
+    slt_ctx_reset(&t->ctx);
+    return -1;
+  }
+  *value = loss->data[0];
   float n = (float)c->train.grad_accum * (float)slt_dist_world();
   slt_tensor *scaled = slt_scale(&t->ctx, loss, 1.0f / n);
   int rc = slt_trainer_dist_backward(t, scaled, last);
   slt_ctx_reset(&t->ctx);
-  return rc ? NAN : value;
+  return rc;
 }
 
 slt_params *slt_trainer_guide(slt_trainer *t) {
@@ -71,8 +76,8 @@ int slt_trainer_step(slt_trainer *t, double *loss, double *grad_norm) {
   if (guide) slt_params_zero_grad(guide);
   double sum = 0;
   for (int micro = 0; micro < c->train.grad_accum; micro++) {
-    double l = micro_step(t, micro == c->train.grad_accum - 1);
-    if (isnan(l)) return -1;
+    double l;
+    if (micro_step(t, micro == c->train.grad_accum - 1, &l)) return -1;
     sum += l;
   }
   *loss = slt_trainer_dist_mean(sum, c->train.grad_accum);
