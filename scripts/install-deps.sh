@@ -8,6 +8,7 @@ packages=(
   build-essential cmake pkg-config git
   libopenblas-openmp-dev   # BLAS built for OpenMP: shares our thread pool
   libhdf5-dev              # checkpoints
+  libxxhash-dev            # checkpoint tensor checksums
   libcunit1-dev            # unit tests
   libyaml-dev              # configs
   libpcre2-dev             # GPT-2 pre-tokenisation

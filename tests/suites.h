@@ -2,23 +2,25 @@
 #ifndef SLT_SUITES_H
 #define SLT_SUITES_H
 
-int register_engine_suite(void);       /* test_engine.c: arena, tape, params, determinism */
-int register_ops_basic_suite(void);    /* test_ops_basic.c: matmul, pointwise, reduce, shapes, embedding */
-int register_ops_norm_act_suite(void); /* test_ops_norm_act.c: norms, activations, softmax, rope */
+int register_engine_suite(void); /* test_engine.c: arena, tape, params, determinism */
+int register_ops_basic_suite(
+    void); /* test_ops_basic.c: matmul, pointwise, reduce, shapes, embedding */
+int register_ops_norm_act_suite(void);  /* test_ops_norm_act.c: norms, activations, softmax, rope */
 int register_ops_attention_suite(void); /* test_ops_attention.c: fused causal attention */
-int register_ops_loss_suite(void);     /* test_ops_loss.c: embedding, cross-entropy */
-int register_config_suite(void);       /* test_config.c: YAML configs, overrides, validation */
-int register_data_suite(void);         /* test_data.c: token shards, synthetic Markov source */
-int register_gpt_suite(void);          /* test_gpt.c: the model against PyTorch fixtures */
-int register_tokenizer_suite(void);    /* test_tokenizer.c: GPT-2 BPE, bytes tokenizer */
-int register_ingest_suite(void);       /* test_ingest.c: JSONL and parquet readers */
-int register_checkpoint_suite(void);   /* test_checkpoint.c: HDF5 checkpoints, resume */
-int register_optim_suite(void);        /* test_optim.c: AdamW/AdamP/SGDP, groups, schedules */
-int register_prepare_suite(void);      /* test_prepare.c: documents -> shards */
-int register_structured_suite(void);  /* test_structured.c: LowRank, BlockDense, BlockShuffle */
-int register_sgt_suite(void);         /* test_sgt.c: self-guided training */
-int register_export_suite(void);      /* test_export.c: slt export --merge, generation forms */
-int register_dist_suite(void);        /* test_dist.c: MPI data parallelism (single-process parts) */
+int register_ops_loss_suite(void);      /* test_ops_loss.c: embedding, cross-entropy */
+int register_config_suite(void);        /* test_config.c: YAML configs, overrides, validation */
+int register_data_suite(void);          /* test_data.c: token shards, synthetic Markov source */
+int register_gpt_suite(void);           /* test_gpt.c: the model against PyTorch fixtures */
+int register_tokenizer_suite(void);     /* test_tokenizer.c: GPT-2 BPE, bytes tokenizer */
+int register_ingest_suite(void);        /* test_ingest.c: JSONL and parquet readers */
+int register_checkpoint_suite(void);    /* test_checkpoint.c: HDF5 checkpoints, resume */
+int register_checkpoint_damage_suite(void); /* test_checkpoint_damage.c: damaged checkpoints */
+int register_optim_suite(void);             /* test_optim.c: AdamW/AdamP/SGDP, groups, schedules */
+int register_prepare_suite(void);           /* test_prepare.c: documents -> shards */
+int register_structured_suite(void); /* test_structured.c: LowRank, BlockDense, BlockShuffle */
+int register_sgt_suite(void);        /* test_sgt.c: self-guided training */
+int register_export_suite(void);     /* test_export.c: slt export --merge, generation forms */
+int register_dist_suite(void);       /* test_dist.c: MPI data parallelism (single-process parts) */
 
 #define SLT_SUITES                                                                                 \
   X(engine, register_engine_suite)                                                                 \
@@ -32,6 +34,7 @@ int register_dist_suite(void);        /* test_dist.c: MPI data parallelism (sing
   X(tokenizer, register_tokenizer_suite)                                                           \
   X(ingest, register_ingest_suite)                                                                 \
   X(checkpoint, register_checkpoint_suite)                                                         \
+  X(checkpoint_damage, register_checkpoint_damage_suite)                                           \
   X(optim, register_optim_suite)                                                                   \
   X(prepare, register_prepare_suite)                                                               \
   X(structured, register_structured_suite)                                                         \

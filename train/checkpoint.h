@@ -8,6 +8,8 @@
  *   /optim/<param>/<slot>  float32, the parameter's shape: one per optimizer slot ("m", "v")
  *   /guide/<param>    self-guided training's dense guides, while guidance lasts (train/sgt.h)
  *   /guide_optim      attrs: name, step; /guide_optim/<param>/<slot>: the guides' optimizer
+ *   every float32 tensor above: attr xxh3_64 (uint64), slt_ckpt_checksum of its values as
+ *                            little-endian float32 bytes; checked on every read (version 2 on)
  *   /state            attrs: step, tokens, world, sgt_alpha, sgt_guided_steps, schedule and
  *                            sgt notes
  *   /state/data_cursor     compound (world,): every rank's loader cursor (data/loader.h)
@@ -28,7 +30,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SLT_CKPT_FORMAT_VERSION 1
+/* 2: per-tensor checksums. Version 1 files (none) still load, unchecked. */
+#define SLT_CKPT_FORMAT_VERSION 2
 #define SLT_CKPT_MAX_SLOTS 4 /* optimizer state buffers per parameter (adamw: m, v) */
 #define SLT_CKPT_MAX_RNGS 4  /* named RNG streams in /state/rng */
 #define SLT_CKPT_PATH 1024
@@ -98,6 +101,9 @@ int slt_ckpt_save(const char *dir, const slt_ckpt_data *d, char *path_out, size_
 /* Keep the keep_last newest checkpoints in dir (0 keeps all) and remove stale temporary files
  * of interrupted writes. Returns the number of files removed, or -1 with the error recorded. */
 int slt_ckpt_prune(const char *dir, int keep_last);
+
+/* The checksum stored with every tensor: XXH3-64 of its bytes (checkpoint_sum.c). */
+uint64_t slt_ckpt_checksum(const void *p, size_t bytes);
 
 /* ---- reading (checkpoint_read.c) ---- */
 

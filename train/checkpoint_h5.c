@@ -77,17 +77,32 @@ int ck_attr_put_str(hid_t obj, const char *name, const char *s) {
   return rc;
 }
 
-int ck_attr_get_i64(hid_t obj, const char *name, int64_t *v) {
+int ck_attr_put_u64(hid_t obj, const char *name, uint64_t v) {
+  return put_attr(obj, name, H5T_STD_U64LE, &v);
+}
+
+/* The integer scalar obj:name as mem (a native 64-bit type); sign is checked when want_sign
+ * >= 0 (0: unsigned), since a conversion would clip a value the other type cannot hold. */
+static int get_int(hid_t obj, const char *name, hid_t mem, int want_sign, void *v) {
   if (H5Aexists(obj, name) <= 0) return -1;
   hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
   if (a < 0) return -1;
   hid_t type = H5Aget_type(a), space = H5Aget_space(a);
   bool ok = H5Tget_class(type) == H5T_INTEGER && H5Sget_simple_extent_npoints(space) == 1 &&
-            H5Aread(a, H5T_NATIVE_INT64, v) >= 0;
+            (want_sign < 0 || (H5Tget_sign(type) == H5T_SGN_2) == (want_sign > 0)) &&
+            H5Aread(a, mem, v) >= 0;
   H5Sclose(space);
   H5Tclose(type);
   H5Aclose(a);
   return ok ? 0 : -1;
+}
+
+int ck_attr_get_i64(hid_t obj, const char *name, int64_t *v) {
+  return get_int(obj, name, H5T_NATIVE_INT64, -1, v);
+}
+
+int ck_attr_get_u64(hid_t obj, const char *name, uint64_t *v) {
+  return get_int(obj, name, H5T_NATIVE_UINT64, 0, v);
 }
 
 char *ck_attr_get_str(hid_t obj, const char *name) {
@@ -134,7 +149,7 @@ int64_t ck_create_f32(hid_t loc, const char *name, int ndim, const int *shape) {
   H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);
   H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
   hid_t d = H5Dcreate2(loc, name, H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-  haddr_t off = d >= 0 ? H5Dget_offset(d) : HADDR_UNDEF;
+  haddr_t off = d >= 0 && !ck_attr_put_u64(d, CK_SUM_ATTR, 0) ? H5Dget_offset(d) : HADDR_UNDEF;
   if (d >= 0) H5Dclose(d);
   H5Pclose(dcpl);
   H5Sclose(space);
@@ -185,32 +200,48 @@ static int64_t raw_offset(hid_t d, int64_t n) {
 #endif
 }
 
-int ck_get_f32(hid_t loc, const char *file, const char *what, const char *name, int ndim,
-               const int *shape, float *out, ck_extents *x) {
-  if (H5Lexists(loc, name, H5P_DEFAULT) <= 0) {
-    hsize_t want[H5S_MAX_RANK];
-    char ws[96];
-    for (int i = 0; i < ndim; i++) want[i] = (hsize_t)shape[i];
-    slt_err_set("%s: missing dataset %s/%s (expected float32 %s)", file, what, name,
-                ck_shape_str(ndim, want, ws, sizeof ws));
-    return -1;
-  }
-  hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
+/* H5Dread d into out (converting to native float) and check the values against sum. */
+static int read_checked(hid_t d, const char *file, const char *dset, int64_t n, float *out,
+                        const uint64_t *sum) {
   char why[256];
-  if (d < 0) {
-    slt_err_set("%s: %s/%s is not a dataset (%s)", file, what, name, ck_h5_reason(why, sizeof why));
+  if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0) {
+    slt_err_set("%s: cannot read %s (%s): truncated or corrupt file", file, dset,
+                ck_h5_reason(why, sizeof why));
     return -1;
   }
-  int rc = check_dataset(d, file, what, name, ndim, shape);
+  return sum ? ck_check_sum(file, dset, out, n * (int64_t)sizeof(float), *sum) : 0;
+}
+
+static int missing_dataset(const char *file, const char *dset, int ndim, const int *shape) {
+  hsize_t want[H5S_MAX_RANK];
+  char ws[96];
+  for (int i = 0; i < ndim; i++) want[i] = (hsize_t)shape[i];
+  slt_err_set("%s: missing dataset %s (expected float32 %s)", file, dset,
+              ck_shape_str(ndim, want, ws, sizeof ws));
+  return -1;
+}
+
+int ck_get_f32(const slt_ckpt *c, hid_t loc, const char *what, const char *name, int ndim,
+               const int *shape, float *out, ck_extents *x) {
+  char dset[CK_DSET_PATH], why[256];
+  snprintf(dset, sizeof dset, "%s/%s", what, name);
+  if (H5Lexists(loc, name, H5P_DEFAULT) <= 0) return missing_dataset(c->path, dset, ndim, shape);
+  hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
+  if (d < 0) {
+    slt_err_set("%s: %s is not a dataset (%s)", c->path, dset, ck_h5_reason(why, sizeof why));
+    return -1;
+  }
+  uint64_t sum = 0;
+  bool summed = c->format_version >= CK_SUM_SINCE_VERSION;
+  int rc = check_dataset(d, c->path, what, name, ndim, shape);
+  if (!rc && summed) rc = ck_get_sum(d, c->path, dset, &sum);
   int64_t n = 1, off = -1;
   for (int i = 0; i < ndim; i++) n *= shape[i];
-  if (!rc && x && (off = raw_offset(d, n)) >= 0)
-    rc = ck_extents_push(x, off, out, n * (int64_t)sizeof(float));
-  else if (!rc && H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0) {
-    slt_err_set("%s: cannot read %s/%s (%s): truncated or corrupt file", file, what, name,
-                ck_h5_reason(why, sizeof why));
-    rc = -1;
-  }
+  if (!rc && x && (off = raw_offset(d, n)) >= 0) {
+    rc = ck_extents_push(x, off, out, n * (int64_t)sizeof(float), dset);
+    if (!rc) x->v[x->n - 1].sum = sum, x->v[x->n - 1].verify = summed;
+  } else if (!rc)
+    rc = read_checked(d, c->path, dset, n, out, summed ? &sum : NULL);
   H5Dclose(d);
   return rc;
 }

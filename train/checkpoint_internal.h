@@ -16,42 +16,75 @@ void ck_h5_init(void);
 const char *ck_h5_reason(char *buf, size_t len);
 
 /* ---- raw data (checkpoint_raw.c) ---- */
+/* Room for a dataset's full path: "/guide_optim/" + a parameter name + "/" + a slot name. */
+#define CK_DSET_PATH (SLT_PARAM_NAME_MAX + 64)
 /* Bytes that belong at a file offset: a dataset's contents, written after HDF5 laid it out. */
 typedef struct ck_extent {
   int64_t offset, bytes;
   const void *src;
+  char path[CK_DSET_PATH]; /* the dataset, from the root ("/optim/wte.weight/m") */
+  uint64_t sum;            /* writing: the bytes' checksum; reading: the stored one */
+  bool verify;             /* reading: check the bytes read against sum */
 } ck_extent;
 typedef struct ck_extents {
   ck_extent *v;
   int n, cap;
 } ck_extents;
-int ck_extents_push(ck_extents *x, int64_t offset, const void *src, int64_t bytes);
+/* Note an extent (verify false, sum 0); path is the dataset's ("" when not known). 0 or -1. */
+int ck_extents_push(ck_extents *x, int64_t offset, const void *src, int64_t bytes,
+                    const char *path);
 void ck_extents_free(ck_extents *x);
 /* Write every extent into the existing file at path (x is sorted by offset). 0, or -1 with the
  * error recorded. */
 int ck_write_extents(const char *path, ck_extents *x);
-/* Read every extent from the file at path into its (writable) src. 0, or -1 with the error
- * recorded (a short read names the file as truncated). */
+/* Read every extent from the file at path into its (writable) src, then check the checksum of
+ * each that has verify set. 0, or -1 with the error recorded (a short read names the file as
+ * truncated; a mismatch names the dataset). */
 int ck_read_extents(const char *path, ck_extents *x);
+
+/* ---- checksums (checkpoint_sum.c) ---- */
+/* The attribute on every float32 tensor dataset (format version 2 on): uint64 XXH3-64 of the
+ * dataset's values as little-endian float32 bytes in C order. */
+#define CK_SUM_ATTR "xxh3_64"
+#define CK_SUM_SINCE_VERSION 2
+/* Every extent's sum from its src bytes, the extents hashed in parallel. */
+void ck_sum_extents(ck_extents *x);
+/* Write each extent's sum as the CK_SUM_ATTR attribute of its dataset (x->v[i].path) in the
+ * open file f. 0 or -1 (HDF5's error left on its stack). */
+int ck_put_sums(hid_t f, const ck_extents *x);
+/* The stored checksum of dataset d into *sum; -1 with one message naming file and dset when it
+ * is absent or not an unsigned integer scalar. */
+int ck_get_sum(hid_t d, const char *file, const char *dset, uint64_t *sum);
+/* -1 with "file: dset: checksum mismatch (...)" unless the n bytes at p hash to stored. */
+int ck_check_sum(const char *file, const char *dset, const void *p, int64_t n, uint64_t stored);
+/* Check every extent with verify set (hashed in parallel); the first mismatch in x's order is
+ * reported. 0 or -1. */
+int ck_verify_extents(const char *file, const ck_extents *x);
 
 /* ---- attributes ---- */
 int ck_attr_put_i64(hid_t obj, const char *name, int64_t v);
 int ck_attr_put_str(hid_t obj, const char *name, const char *s);
 int ck_attr_put_f64(hid_t obj, const char *name, double v);
+int ck_attr_put_u64(hid_t obj, const char *name, uint64_t v);
 /* 0 with *v, or -1 (no message) when absent or not an integer scalar. */
 int ck_attr_get_i64(hid_t obj, const char *name, int64_t *v);
+/* As ck_attr_get_i64 for an unsigned integer scalar (a signed type is refused: converting it
+ * would clip). */
+int ck_attr_get_u64(hid_t obj, const char *name, uint64_t *v);
 /* A malloc'd copy of a string attribute (fixed or variable length), or NULL (no message). */
 char *ck_attr_get_str(hid_t obj, const char *name);
 
 /* ---- datasets ---- */
 /* Create a contiguous float32 dataset of the given shape with its space allocated but not
- * written; returns its byte offset in the file, or -1. */
+ * written, and its checksum attribute reserved (0 until ck_put_sums); returns its byte offset
+ * in the file, or -1. */
 int64_t ck_create_f32(hid_t loc, const char *name, int ndim, const int *shape);
-/* Read loc/name into out after checking it is a float dataset of exactly this shape; on
- * failure records "<file>: <what>/<name> ... expected ...". With x, a plain contiguous
- * float32 dataset is not read but noted in x for ck_read_extents (others are read here).
- * 0 or -1. */
-int ck_get_f32(hid_t loc, const char *file, const char *what, const char *name, int ndim,
+/* Read loc/name (c's dataset what/name) into out after checking it is a float dataset of
+ * exactly this shape and, from format version 2, that it carries its checksum; on failure
+ * records "<file>: <what>/<name> ... expected ...". With x, a plain contiguous float32 dataset
+ * is not read but noted in x for ck_read_extents, which checks it (others are read and checked
+ * here). 0 or -1. */
+int ck_get_f32(const slt_ckpt *c, hid_t loc, const char *what, const char *name, int ndim,
                const int *shape, float *out, ck_extents *x);
 /* The compound HDF5 type of slt_loader_cursor (close with H5Tclose). */
 hid_t ck_cursor_type(void);

@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,7 +24,8 @@
 #define PAGE 4096                /* O_DIRECT alignment: covers 512- and 4096-byte sectors */
 #define CHUNK (16 * 1024 * 1024) /* bytes per direct write */
 
-int ck_extents_push(ck_extents *x, int64_t offset, const void *src, int64_t bytes) {
+int ck_extents_push(ck_extents *x, int64_t offset, const void *src, int64_t bytes,
+                    const char *path) {
   if (x->n == x->cap) {
     int cap = x->cap ? 2 * x->cap : 256;
     ck_extent *v = realloc(x->v, (size_t)cap * sizeof *v);
@@ -31,7 +33,9 @@ int ck_extents_push(ck_extents *x, int64_t offset, const void *src, int64_t byte
     x->v = v;
     x->cap = cap;
   }
-  x->v[x->n++] = (ck_extent){offset, bytes, src};
+  ck_extent *e = &x->v[x->n++];
+  *e = (ck_extent){.offset = offset, .bytes = bytes, .src = src};
+  snprintf(e->path, sizeof e->path, "%s", path);
   return 0;
 }
 
@@ -121,5 +125,5 @@ int ck_write_extents(const char *path, ck_extents *x) {
 }
 
 int ck_read_extents(const char *path, ck_extents *x) {
-  return move_all(path, x, false);
+  return move_all(path, x, false) || ck_verify_extents(path, x) ? -1 : 0;
 }

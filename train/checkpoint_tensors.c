@@ -83,7 +83,7 @@ static int read_store(const slt_ckpt *c, const char *group, slt_params *p) {
   snprintf(what, sizeof what, "/%s", group);
   for (int i = 0; !rc && i < p->count; i++) {
     slt_param *q = p->items[i];
-    rc = ck_get_f32(g, c->path, what, q->name, q->t.ndim, q->t.shape, q->t.data, &x);
+    rc = ck_get_f32(c, g, what, q->name, q->t.ndim, q->t.shape, q->t.data, &x);
   }
   if (!rc) rc = check_no_extra(c, g, group, p);
   H5Gclose(g);
@@ -128,8 +128,8 @@ static int read_slots(const slt_ckpt *c, const char *group, const slt_params *p,
       break;
     }
     for (int k = 0; !rc && k < o->nslots; k++)
-      rc = ck_get_f32(pg, c->path, what, o->slot_names[k], q->t.ndim, q->t.shape,
-                      o->slots[k] + q->offset, &x);
+      rc = ck_get_f32(c, pg, what, o->slot_names[k], q->t.ndim, q->t.shape, o->slots[k] + q->offset,
+                      &x);
     H5Gclose(pg);
   }
   if (!rc && o->nslots > 0) rc = check_no_extra(c, g, group, p);

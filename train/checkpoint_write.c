@@ -45,19 +45,24 @@ static void tmp_path(char *buf, size_t len, const char *path) {
 
 /* ---- the layout ---- */
 
-/* Create the float32 dataset of t's shape and note that its bytes come from src. */
-static int put_tensor(hid_t loc, const char *name, const slt_tensor *t, const float *src,
-                      ck_extents *x) {
+/* Create the float32 dataset loc/name (dir/name from the root) of t's shape and note that its
+ * bytes come from src. */
+static int put_tensor(hid_t loc, const char *dir, const char *name, const slt_tensor *t,
+                      const float *src, ck_extents *x) {
+  char path[CK_DSET_PATH];
+  if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path) return -1;
   int64_t off = ck_create_f32(loc, name, t->ndim, t->shape);
-  return off < 0 ? -1 : ck_extents_push(x, off, src, t->numel * (int64_t)sizeof(float));
+  return off < 0 ? -1 : ck_extents_push(x, off, src, t->numel * (int64_t)sizeof(float), path);
 }
 
 /* /<group>/<param> for every parameter of p (the model, or SGT's guides). */
 static int write_params(hid_t f, const char *group, const slt_params *p, ck_extents *x) {
   hid_t g = H5Gcreate2(f, group, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   int rc = g >= 0 ? 0 : -1;
+  char dir[64];
+  snprintf(dir, sizeof dir, "/%s", group);
   for (int i = 0; !rc && i < p->count; i++)
-    rc = put_tensor(g, p->items[i]->name, &p->items[i]->t, p->items[i]->t.data, x);
+    rc = put_tensor(g, dir, p->items[i]->name, &p->items[i]->t, p->items[i]->t.data, x);
   if (g >= 0) H5Gclose(g);
   return rc;
 }
@@ -77,8 +82,10 @@ static int write_optim(hid_t f, const char *group, const slt_params *p, const sl
     const slt_param *q = p->items[i];
     hid_t pg = H5Gcreate2(g, q->name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     rc = pg >= 0 ? 0 : -1;
+    char dir[CK_DSET_PATH];
+    snprintf(dir, sizeof dir, "/%s/%s", group, q->name);
     for (int k = 0; !rc && k < o->nslots; k++)
-      rc = put_tensor(pg, o->slot_names[k], &q->t, o->slots[k] + q->offset, x);
+      rc = put_tensor(pg, dir, o->slot_names[k], &q->t, o->slots[k] + q->offset, x);
     if (pg >= 0) H5Gclose(pg);
   }
   H5Gclose(g);
@@ -119,7 +126,8 @@ static int write_state(hid_t f, const slt_ckpt_state *s) {
            ck_attr_put_str(g, "schedule",
                            "stateless: lr and weight-decay factor are pure "
                            "functions of step and the config") ||
-           ck_attr_put_str(g, "sgt", sgt_note(s)) || ck_attr_put_f64(g, "sgt_alpha", s->sgt_alpha) ||
+           ck_attr_put_str(g, "sgt", sgt_note(s)) ||
+           ck_attr_put_f64(g, "sgt_alpha", s->sgt_alpha) ||
            ck_attr_put_i64(g, "sgt_guided_steps", s->sgt_guided_steps);
   hsize_t n = (hsize_t)s->world;
   hid_t space = H5Screate_simple(1, &n, NULL), type = ck_cursor_type();
@@ -158,7 +166,7 @@ static hid_t file_access(void) {
 }
 
 /* Pass 1, HDF5: attributes, groups, the small state datasets, and the tensor datasets allocated
- * but not written (their offsets go to x). */
+ * but not written (their offsets go to x), each with its bytes' checksum. */
 static int write_layout(const char *tmp, const slt_ckpt_data *d, const char *yaml, ck_extents *x) {
   hid_t fapl = file_access();
   hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
@@ -172,6 +180,10 @@ static int write_layout(const char *tmp, const slt_ckpt_data *d, const char *yam
   if (!rc && d->guide)
     rc = write_params(f, "guide", d->guide, x) ||
          write_optim(f, "guide_optim", d->guide, &d->guide_optim, x);
+  if (!rc) {
+    ck_sum_extents(x);
+    rc = ck_put_sums(f, x);
+  }
   if (f >= 0 && H5Fclose(f) < 0) rc = -1;
   return rc;
 }
