@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the libFuzzer harnesses in tests/fuzz (clang, ASan + UBSan) and run them concurrently,
 # each for SECONDS (default 600), starting from the seed corpus in tests/fuzz/corpus/NAME.
-#   scripts/fuzz.sh [SECONDS] [NAME...]      NAME: parquet jsonl shard (default: all three)
+#   scripts/fuzz.sh [SECONDS] [NAME...]      NAME: parquet jsonl shard config (default: all four)
 # New corpus entries, logs and crash artifacts go to $SLT_FUZZ_OUT (default /tmp/slt-fuzz), never
 # into the repository. Exit status: non-zero when a harness found a crash (or failed to build).
 set -euo pipefail
@@ -13,7 +13,7 @@ main() {
   secs=${1:-600}
   [ $# -gt 0 ] && shift
   names=("$@")
-  [ ${#names[@]} -eq 0 ] && names=(parquet jsonl shard)
+  [ ${#names[@]} -eq 0 ] && names=(parquet jsonl shard config)
   out=${SLT_FUZZ_OUT:-/tmp/slt-fuzz}
   cc=${CC:-clang}
   mkdir -p "$out"
@@ -22,15 +22,16 @@ main() {
     [parquet]="data/parquet.c data/parquet_thrift.c data/parquet_meta.c data/parquet_page.c data/parquet_codec.c"
     [jsonl]="data/jsonl.c"
     [shard]="data/shard.c"
+    [config]="train/config.c train/config_yaml.c train/config_schema.c"
   )
 
   for n in "${names[@]}"; do
-    [ -n "${sources[$n]:-}" ] || { echo "unknown harness '$n' (parquet, jsonl, shard)" >&2; exit 2; }
+    [ -n "${sources[$n]:-}" ] || { echo "unknown harness '$n' (parquet, jsonl, shard, config)" >&2; exit 2; }
     echo "== building fuzz_$n"
     # shellcheck disable=SC2086
     "$cc" -std=gnu11 -g -O1 -Wall -Wextra -Wno-unknown-pragmas -I. \
       -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-      tests/fuzz/fuzz_$n.c ${sources[$n]} autograd/error.c -lsnappy -lzstd -lz -lm \
+      tests/fuzz/fuzz_$n.c ${sources[$n]} autograd/error.c -lsnappy -lzstd -lz -lyaml -lm \
       -o "$out/fuzz_$n"
   done
 

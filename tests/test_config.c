@@ -11,16 +11,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char dir[64];
-static char written[64][128]; /* files to remove at the end, in creation order */
+static char written[128][128]; /* files to remove at the end, in creation order */
 static int nwritten;
 
 static void track(const char *path) {
   for (int i = 0; i < nwritten; i++)
     if (!strcmp(written[i], path)) return;
-  CU_ASSERT_FATAL(nwritten < 64);
+  CU_ASSERT_FATAL(nwritten < 128);
   snprintf(written[nwritten++], sizeof *written, "%s", path);
 }
 
@@ -195,12 +196,12 @@ static void test_include(void) {
   int rc = load_text(&c, "list.yaml", "include: [base.yaml, other.yaml]\nmodel: {heads: 3}\n");
   CU_ASSERT_EQUAL_FATAL(rc, 0);
   CU_ASSERT(c.model.layers == 7 && c.seed == 11 && c.model.heads == 3 && c.model.d_model == 384);
-  /* An include in a string resolves from the working directory; absolute paths work anywhere. */
+  /* Text (a checkpoint's stored config) names no files: its include is refused, unread. */
   char yaml[256];
   snprintf(yaml, sizeof yaml, "include: %s/other.yaml\n", dir);
   slt_config_defaults(&c);
-  CU_ASSERT_EQUAL(slt_config_load_string(&c, yaml, "ckpt"), 0);
-  CU_ASSERT_EQUAL(c.model.layers, 7);
+  EXPECT_ERR(slt_config_load_string(&c, yaml, "ckpt"), "ckpt:1:", "include: not allowed");
+  CU_ASSERT_EQUAL(c.model.layers, 4); /* unchanged: the default */
   rc = load_text(&c, "badinc.yaml", "seed: 1\ninclude: nothere.yaml\n");
   EXPECT_ERR(rc, "badinc.yaml:2:", "nothere.yaml", "No such file");
   rc = load_text(&c, "badinc2.yaml", "include: {a: 1}\n");
@@ -345,9 +346,217 @@ static void test_load_errors(void) {
   CU_ASSERT(memcmp(&c, &before, sizeof c) == 0); /* partial files applied nothing */
   EXPECT_ERR(slt_config_load_string(&c, "seed: 1\nmodel:\n  d_model: big\n", "ckpt.h5:/config"),
              "ckpt.h5:/config:3:", "model.d_model", "'big'");
+  EXPECT_ERR(slt_config_load_string(&c, "include: /etc/passwd\nseed: 1\n", "ckpt.h5:config"),
+             "ckpt.h5:config:1:", "include: not allowed");
   CU_ASSERT_EQUAL(slt_config_load_string(&c, "", NULL), 0); /* empty is nothing to apply */
   CU_ASSERT_EQUAL(slt_config_load_string(&c, "# only a comment\n", NULL), 0);
   CU_ASSERT(memcmp(&c, &before, sizeof c) == 0);
+}
+
+/* The project's rule for bad input: the message is one line, short enough to read. */
+static void expect_one_line(int rc, const char *needle, int line) {
+  const char *m = slt_err_msg();
+  bool ok = rc == -1 && !strchr(m, '\n') && strlen(m) < 300 && strstr(m, needle);
+  if (!ok) printf("\n  test_config.c:%d: rc %d, message \"%s\"\n", line, rc, m);
+  CU_ASSERT(ok);
+}
+#define EXPECT_ONE_LINE(rc, needle) expect_one_line((rc), (needle), __LINE__)
+
+/* Values echoed in messages had their newlines and full length printed verbatim. */
+static void test_messages_one_line(void) {
+  slt_config c;
+  slt_config_defaults(&c);
+  EXPECT_ONE_LINE(slt_config_override(&c, "model.layers=1\n2"), "got '1\\n2'");
+  EXPECT_ONE_LINE(slt_config_override(&c, "mo\ndel=1"), "unknown key 'mo\\ndel'");
+  EXPECT_ONE_LINE(load_text(&c, "nl1.yaml", "seed: \"1\\n2\"\n"), "nl1.yaml:1: seed");
+  EXPECT_ONE_LINE(load_text(&c, "nl2.yaml", "\"se\\ted\": 1\n"), "unknown key 'se\\ted'");
+  EXPECT_ONE_LINE(load_text(&c, "nl3.yaml", "model: \"a\\nb\"\n"), "'model' is a section");
+  static char big[20000];
+  memset(big, '1', sizeof big - 1);
+  memcpy(big, "seed=", 5);
+  EXPECT_ONE_LINE(slt_config_override(&c, big), "...");
+  CU_ASSERT_PTR_NOT_NULL(strstr(slt_err_msg(), "64-bit"));
+  memcpy(big, "seed: ", 6);
+  EXPECT_ONE_LINE(load_text(&c, "big.yaml", big), "big.yaml:1: seed");
+  /* A key longer than any was reported as if the '=' were missing. */
+  memset(big, 'k', 200);
+  strcpy(big + 200, "=3");
+  EXPECT_ONE_LINE(slt_config_override(&c, big), "unknown key");
+}
+
+/* An override could store bytes that the written config (YAML) cannot hold, so the resolved
+ * config.yaml of a run did not load back; characters YAML reads specially must be escaped. */
+static void test_strings_round_trip(void) {
+  slt_config c, b;
+  slt_config_defaults(&c);
+  slt_config keep = c;
+  EXPECT_ERR(slt_config_override(&c, "out_dir=/tmp/\xff\xfe"), "out_dir", "UTF-8");
+  EXPECT_ERR(slt_config_override(&c, "data.val=\xc0\xaf"), "data.val", "UTF-8"); /* overlong */
+  EXPECT_ERR(slt_config_override(&c, "data.val=\xed\xa0\x80"), "UTF-8");         /* surrogate */
+  CU_ASSERT(memcmp(&c, &keep, sizeof c) == 0);
+  /* C1 control U+0085 (NEL), U+2028, U+FEFF, U+FFFE and a DEL: valid UTF-8, read specially. */
+  const char *awkward = "a\xc2\x85"
+                        "b\xe2\x80\xa8"
+                        "c\xef\xbb\xbf"
+                        "d\xef\xbf\xbe\x7f\xc2\x80"
+                        "e";
+  char assign[128];
+  snprintf(assign, sizeof assign, "out_dir=%s", awkward);
+  CU_ASSERT_EQUAL_FATAL(slt_config_override(&c, assign), 0);
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  CU_ASSERT_EQUAL(slt_config_write(&c, f), 0);
+  fclose(f);
+  slt_config_defaults(&b);
+  int rc = slt_config_load_string(&b, buf, "written");
+  if (rc) printf("\n  %s\n", slt_err_msg());
+  CU_ASSERT_EQUAL(rc, 0);
+  CU_ASSERT_STRING_EQUAL(b.out_dir, awkward);
+  free(buf);
+  /* Bytes set in the struct directly are caught by validate. */
+  strcpy(c.data.train, "x\xff");
+  EXPECT_ERR(slt_config_validate(&c), "data.train", "UTF-8");
+}
+
+/* libyaml keeps an escaped \0 inside a scalar; as a C string it cut keys and values short. */
+static void test_nul_in_scalar(void) {
+  slt_config c, before;
+  slt_config_defaults(&c);
+  before = c;
+  EXPECT_ERR(load_text(&c, "nul1.yaml", "seed: 1\ndata: {val: \"a\\0b\"}\n"),
+             "nul1.yaml:2:", "NUL");
+  EXPECT_ERR(load_text(&c, "nul2.yaml", "\"seed\\0junk\": 3\n"), "nul2.yaml:1:", "NUL");
+  CU_ASSERT(memcmp(&c, &before, sizeof c) == 0);
+}
+
+/* Aliases were followed silently; one referring back to its own mapping made a cyclic tree. */
+static void test_aliases(void) {
+  slt_config c;
+  slt_config_defaults(&c);
+  EXPECT_ERR(load_text(&c, "al1.yaml", "optim: {lr: &x 0.001,\n  eps: *x}\n"),
+             "al1.yaml:2:", "aliases (*name) are not supported");
+  EXPECT_ERR(load_text(&c, "al2.yaml", "sgt: &a {enabled: false, x: *a}\n"),
+             "al2.yaml:1:", "aliases");
+  EXPECT_ERR(load_text(&c, "al3.yaml", "&r {seed: 1, model: *r}\n"), "al3.yaml:1:", "aliases");
+  CU_ASSERT_EQUAL(c.optim.eps, 1e-8);
+  /* An anchor nobody refers to is harmless. */
+  CU_ASSERT_EQUAL(load_text(&c, "al4.yaml", "seed: &s 5\n"), 0);
+}
+
+/* A section (or include) twice in one mapping: the second silently merged into the first. */
+static void test_duplicate_sections(void) {
+  slt_config c, before;
+  slt_config_defaults(&c);
+  before = c;
+  EXPECT_ERR(load_text(&c, "ds1.yaml", "model: {layers: 3}\nseed: 1\nmodel: {bias: false}\n"),
+             "ds1.yaml:3:", "duplicate key 'model'", "line 1");
+  EXPECT_ERR(load_text(&c, "ds2.yaml", "model:\n  ffn: {rank: 1}\n  ffn: {nblocks: 2}\n"),
+             "ds2.yaml:3:", "duplicate key 'model.ffn'");
+  put("ds_base.yaml", "seed: 4\n");
+  EXPECT_ERR(load_text(&c, "ds3.yaml", "include: ds_base.yaml\ninclude: ds_base.yaml\n"),
+             "ds3.yaml:2:", "duplicate key 'include'");
+  CU_ASSERT(memcmp(&c, &before, sizeof c) == 0);
+}
+
+/* YAML null: "val: null" became the path "null"; a lone "---" was "not a mapping". */
+static void test_nulls(void) {
+  slt_config c;
+  slt_config_defaults(&c);
+  CU_ASSERT_EQUAL(load_text(&c, "nu1.yaml", "data: {val: null, train: ~}\nmodel: ~\n"), 0);
+  CU_ASSERT_STRING_EQUAL(c.data.val, "");
+  CU_ASSERT_STRING_EQUAL(c.data.train, "");
+  CU_ASSERT_EQUAL(load_text(&c, "nu2.yaml", "data: {val: 'null'}\n"), 0); /* quoted: a name */
+  CU_ASSERT_STRING_EQUAL(c.data.val, "null");
+  EXPECT_ERR(load_text(&c, "nu3.yaml", "seed: null\n"), "nu3.yaml:1:", "seed",
+             "expected an integer");
+  CU_ASSERT_EQUAL(load_text(&c, "nu4.yaml", "---\n"), 0);
+  EXPECT_ERR(load_text(&c, "nu5.yaml", "---\n---\nseed: 2\n"), "nu5.yaml:", "one YAML document");
+  EXPECT_ERR(load_text(&c, "nu6.yaml", "include: ~\n"), "nu6.yaml:1:", "include: expected a file");
+  EXPECT_ERR(load_text(&c, "nu7.yaml", "include: ''\n"), "nu7.yaml:1:", "include: expected a file");
+}
+
+/* An include of a FIFO blocked in open() forever; devices said "Invalid argument". Run in a
+ * child with an alarm so a regression fails instead of hanging the suite. */
+static void test_special_files(void) {
+  char fifo[128];
+  snprintf(fifo, sizeof fifo, "%s/fifo.yaml", dir);
+  CU_ASSERT_EQUAL_FATAL(mkfifo(fifo, 0644), 0);
+  track(fifo);
+  const char *inc = put("fifo_inc.yaml", "include: fifo.yaml\n");
+  fflush(NULL);
+  pid_t pid = fork();
+  CU_ASSERT_FATAL(pid >= 0);
+  if (pid == 0) {
+    alarm(5);
+    slt_config c;
+    slt_config_defaults(&c);
+    int rc = slt_config_load_file(&c, inc);
+    _exit(rc == -1 && strstr(slt_err_msg(), "not a regular file") ? 0 : 1);
+  }
+  int status = 0;
+  CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+  CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  slt_config c;
+  slt_config_defaults(&c);
+  slt_err_clear();
+  EXPECT_ERR(slt_config_load_file(&c, "/dev/null"), "/dev/null", "not a regular file");
+}
+
+/* libyaml's scanner is quadratic in flow nesting: 100k levels took minutes. */
+static void test_deep_nesting(void) {
+  enum { DEPTH = 20000 };
+  static char text[5 * DEPTH + 16]; /* "{a: " and "}" per level */
+  size_t n = (size_t)sprintf(text, "sgt: ");
+  for (int i = 0; i < DEPTH; i++) n += (size_t)sprintf(text + n, "{a: ");
+  memset(text + n, '}', DEPTH);
+  strcpy(text + n + DEPTH, "\n");
+  slt_config c;
+  slt_config_defaults(&c);
+  EXPECT_ERR(slt_config_load_string(&c, text, "deep"), "deep:1:", "nested too deeply");
+  CU_ASSERT_EQUAL(load_text(&c, "deep_ok.yaml", "model: {ffn: {kind: dense}}\n"), 0);
+}
+
+/* Each file including the next one 8 times: n levels read 8^n files, so a handful of small files
+ * hung the loader. Four levels (4096 reads, fast either way) must already be refused. */
+static void test_include_fanout(void) {
+  char name[32], text[256];
+  put("fan4.yaml", "seed: 1\n");
+  for (int i = 3; i >= 0; i--) {
+    snprintf(name, sizeof name, "fan%d.yaml", i);
+    snprintf(text, sizeof text,
+             "include: [fan%d.yaml, fan%d.yaml, fan%d.yaml, fan%d.yaml, "
+             "fan%d.yaml, fan%d.yaml, fan%d.yaml, fan%d.yaml]\n",
+             i + 1, i + 1, i + 1, i + 1, i + 1, i + 1, i + 1, i + 1);
+    put(name, text);
+  }
+  slt_config c;
+  slt_config_defaults(&c);
+  slt_err_clear();
+  char path[128];
+  snprintf(path, sizeof path, "%s/fan0.yaml", dir);
+  EXPECT_ERR(slt_config_load_file(&c, path), "more than 256 config files");
+}
+
+/* Sizes had no upper bound: 4 * model.d_model overflowed an int (undefined behaviour) and huge
+ * sizes reached the allocator (or the OOM killer) instead of naming the key. */
+static void test_size_bounds(void) {
+  slt_config c, before;
+  slt_config_defaults(&c);
+  before = c;
+  EXPECT_ERR(slt_config_override(&c, "model.d_model=1000000000"), "model.d_model", "<= 1048576");
+  EXPECT_ERR(slt_config_override(&c, "model.seq_len=2000000000"), "model.seq_len", "<= 1048576");
+  EXPECT_ERR(slt_config_override(&c, "model.vocab_size=2000000000"), "model.vocab_size",
+             "<= 16777216");
+  EXPECT_ERR(slt_config_override(&c, "train.micro_batch=2000000000"), "train.micro_batch");
+  CU_ASSERT(memcmp(&c, &before, sizeof c) == 0);
+  c.model.d_model = 600000000; /* set directly: validate checks ranges before deriving sizes */
+  c.model.heads = 1;
+  EXPECT_ERR(slt_config_validate(&c), "model.d_model", "<= 1048576");
+  slt_config_defaults(&c);
+  CU_ASSERT_EQUAL(slt_config_override(&c, "train.micro_batch=65536"), 0);
+  CU_ASSERT_EQUAL(slt_config_override(&c, "train.grad_accum=65536"), 0);
+  EXPECT_ERR(slt_config_validate(&c), "train.micro_batch", "train.grad_accum");
 }
 
 /* Set every row to a value unlike its default and awkward to print (still in range). */
@@ -539,5 +748,15 @@ int register_config_suite(void) {
          !CU_add_test(s, "override errors", test_override_errors) ||
          !CU_add_test(s, "load errors name file, line and key", test_load_errors) ||
          !CU_add_test(s, "write/load round trip", test_round_trip) ||
-         !CU_add_test(s, "diff", test_diff) || !CU_add_test(s, "validation rules", test_validate);
+         !CU_add_test(s, "diff", test_diff) || !CU_add_test(s, "validation rules", test_validate) ||
+         !CU_add_test(s, "messages stay one line", test_messages_one_line) ||
+         !CU_add_test(s, "any accepted string writes and loads back", test_strings_round_trip) ||
+         !CU_add_test(s, "NUL inside a YAML scalar", test_nul_in_scalar) ||
+         !CU_add_test(s, "anchors and aliases", test_aliases) ||
+         !CU_add_test(s, "a section twice in one mapping", test_duplicate_sections) ||
+         !CU_add_test(s, "YAML nulls and a bare ---", test_nulls) ||
+         !CU_add_test(s, "FIFO and device as config", test_special_files) ||
+         !CU_add_test(s, "include fan-out is bounded", test_include_fanout) ||
+         !CU_add_test(s, "deep nesting is cut off early", test_deep_nesting) ||
+         !CU_add_test(s, "sizes have upper bounds", test_size_bounds);
 }

@@ -1,5 +1,5 @@
-/* Values of schema rows: parsing text into the struct (with type and range checks), formatting
- * them back, defaults, `key=value` overrides, lookup and diff. */
+/* Values of schema rows: parsing text into the struct (with type and range checks), defaults,
+ * `key=value` overrides, lookup and diff. */
 #include "config_internal.h"
 
 #include "autograd/error.h"
@@ -12,13 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-static void *field(slt_config *c, const slt_config_key *k) {
-  return (char *)c + k->offset;
-}
-static const void *cfield(const slt_config *c, const slt_config_key *k) {
-  return (const char *)c + k->offset;
-}
 
 const char *cfg_expected(const slt_config_key *k, char *buf, size_t len) {
   switch (k->type) {
@@ -43,8 +36,9 @@ const char *cfg_expected(const slt_config_key *k, char *buf, size_t len) {
 }
 
 static int err_type(const slt_config_key *k, const char *text) {
-  char buf[160];
-  slt_err_set("%s: expected %s, got '%s'", k->key, cfg_expected(k, buf, sizeof buf), text);
+  char buf[160], shown[CFG_SHOW];
+  slt_err_set("%s: expected %s, got '%s'", k->key, cfg_expected(k, buf, sizeof buf),
+              cfg_show(text, shown, sizeof shown));
   return -1;
 }
 
@@ -73,12 +67,15 @@ static int parse_double(const char *s, double *out) {
 
 static int check_range(const slt_config_key *k, double v, const char *text) {
   bool lo_open = k->flags & SLT_CFG_MIN_OPEN, hi_open = k->flags & SLT_CFG_MAX_OPEN;
+  char shown[CFG_SHOW];
   if (lo_open ? !(v > k->min) : !(v >= k->min)) {
-    slt_err_set("%s: must be %s %g, got %s", k->key, lo_open ? ">" : ">=", k->min, text);
+    slt_err_set("%s: must be %s %.15g, got %s", k->key, lo_open ? ">" : ">=", k->min,
+                cfg_show(text, shown, sizeof shown));
     return -1;
   }
   if (hi_open ? !(v < k->max) : !(v <= k->max)) {
-    slt_err_set("%s: must be %s %g, got %s", k->key, hi_open ? "<" : "<=", k->max, text);
+    slt_err_set("%s: must be %s %.15g, got %s", k->key, hi_open ? "<" : "<=", k->max,
+                cfg_show(text, shown, sizeof shown));
     return -1;
   }
   return 0;
@@ -90,14 +87,16 @@ static int set_integer(slt_config *c, const slt_config_key *k, const char *text)
   if (rc == -1) return err_type(k, text);
   bool narrow = k->type == SLT_CFG_INT;
   if (rc == -2 || (narrow && (v < INT_MIN || v > INT_MAX))) {
-    slt_err_set("%s: %s does not fit in a %d-bit integer", k->key, text, narrow ? 32 : 64);
+    char shown[CFG_SHOW];
+    slt_err_set("%s: %s does not fit in a %d-bit integer", k->key,
+                cfg_show(text, shown, sizeof shown), narrow ? 32 : 64);
     return -1;
   }
   if (check_range(k, (double)v, text)) return -1;
   if (narrow)
-    *(int *)field(c, k) = (int)v;
+    *(int *)cfg_field(c, k) = (int)v;
   else
-    *(int64_t *)field(c, k) = v;
+    *(int64_t *)cfg_field(c, k) = v;
   return 0;
 }
 
@@ -105,7 +104,7 @@ static int set_bool(slt_config *c, const slt_config_key *k, const char *text) {
   static const char *const yes[] = {"true", "yes", "on"}, *const no[] = {"false", "no", "off"};
   for (int i = 0; i < 3; i++) {
     if (!strcasecmp(text, yes[i]) || !strcasecmp(text, no[i])) {
-      *(bool *)field(c, k) = !strcasecmp(text, yes[i]);
+      *(bool *)cfg_field(c, k) = !strcasecmp(text, yes[i]);
       return 0;
     }
   }
@@ -115,7 +114,7 @@ static int set_bool(slt_config *c, const slt_config_key *k, const char *text) {
 static int set_enum(slt_config *c, const slt_config_key *k, const char *text) {
   for (int i = 0; k->choices[i]; i++)
     if (!strcmp(text, k->choices[i])) {
-      *(int *)field(c, k) = i;
+      *(int *)cfg_field(c, k) = i;
       return 0;
     }
   return err_type(k, text);
@@ -127,7 +126,12 @@ static int set_string(slt_config *c, const slt_config_key *k, const char *text) 
     slt_err_set("%s: longer than %zu characters", k->key, k->size - 1);
     return -1;
   }
-  memcpy(field(c, k), text, n + 1);
+  if (!cfg_utf8_ok(text)) { /* the resolved config is YAML: other bytes would not load back */
+    char shown[CFG_SHOW];
+    slt_err_set("%s: expected UTF-8 text, got '%s'", k->key, cfg_show(text, shown, sizeof shown));
+    return -1;
+  }
+  memcpy(cfg_field(c, k), text, n + 1);
   return 0;
 }
 
@@ -163,14 +167,14 @@ int cfg_set_pair(slt_config *c, const slt_config_key *k, const char *a, const ch
   const char *t[2] = {a, b};
   for (int i = 0; i < 2; i++) {
     if (parse_double(t[i], &v[i])) {
-      char buf[160];
+      char buf[160], shown[CFG_SHOW];
       slt_err_set("%s: expected %s, got '%s' as element %d", k->key,
-                  cfg_expected(k, buf, sizeof buf), t[i], i + 1);
+                  cfg_expected(k, buf, sizeof buf), cfg_show(t[i], shown, sizeof shown), i + 1);
       return -1;
     }
     if (check_range(k, v[i], t[i])) return -1;
   }
-  memcpy(field(c, k), v, sizeof v);
+  memcpy(cfg_field(c, k), v, sizeof v);
   return 0;
 }
 
@@ -183,7 +187,7 @@ int cfg_set_text(slt_config *c, const slt_config_key *k, const char *text) {
   case SLT_CFG_DOUBLE:
     if (parse_double(text, &v)) return err_type(k, text);
     if (check_range(k, v, text)) return -1;
-    *(double *)field(c, k) = v;
+    *(double *)cfg_field(c, k) = v;
     return 0;
   case SLT_CFG_BOOL:
     return set_bool(c, k, text);
@@ -197,95 +201,19 @@ int cfg_set_text(slt_config *c, const slt_config_key *k, const char *text) {
   return -1;
 }
 
-/* Shortest of %.15g..%.17g that reads back bit-identical, so 0.1 stays "0.1". An exponent form
- * gets a ".0" in its mantissa ("1.0e-05"): YAML 1.1 readers such as PyYAML take "1e-05" for a
- * string. */
-static void format_double(double v, char *buf, size_t len) {
-  for (int p = 15; p <= 17; p++) {
-    snprintf(buf, len, "%.*g", p, v);
-    if (strtod(buf, NULL) == v) break;
-  }
-  char *e = strchr(buf, 'e');
-  if (e && !memchr(buf, '.', (size_t)(e - buf)) && strlen(buf) + 3 <= len) {
-    memmove(e + 2, e, strlen(e) + 1);
-    e[0] = '.', e[1] = '0';
-  }
-}
-
-/* YAML double-quoted scalar: escapes make any byte string load back verbatim. */
-static void quote(const char *s, char *buf, size_t len) {
-  size_t n = 0;
-  if (len < 3) return;
-  buf[n++] = '"';
-  for (; *s && n + 6 < len; s++) {
-    unsigned char ch = (unsigned char)*s;
-    if (ch == '"' || ch == '\\')
-      n += (size_t)snprintf(buf + n, len - n, "\\%c", ch);
-    else if (ch == '\n')
-      n += (size_t)snprintf(buf + n, len - n, "\\n");
-    else if (ch < 0x20 || ch == 0x7f)
-      n += (size_t)snprintf(buf + n, len - n, "\\x%02x", ch);
-    else
-      buf[n++] = (char)ch;
-  }
-  buf[n++] = '"';
-  buf[n] = '\0';
-}
-
-void cfg_format(const slt_config *c, const slt_config_key *k, char *buf, size_t len, bool yaml) {
-  const void *p = cfield(c, k);
-  int e;
-  switch (k->type) {
-  case SLT_CFG_INT:
-    snprintf(buf, len, "%d", *(const int *)p);
-    break;
-  case SLT_CFG_INT64:
-    snprintf(buf, len, "%" PRId64, *(const int64_t *)p);
-    break;
-  case SLT_CFG_DOUBLE:
-    format_double(*(const double *)p, buf, len);
-    break;
-  case SLT_CFG_BOOL:
-    snprintf(buf, len, "%s", *(const bool *)p ? "true" : "false");
-    break;
-  case SLT_CFG_STRING:
-    if (yaml)
-      quote(p, buf, len);
-    else
-      snprintf(buf, len, "%s", (const char *)p);
-    break;
-  case SLT_CFG_ENUM:
-    e = *(const int *)p;
-    for (int i = 0; k->choices[i]; i++)
-      if (i == e) {
-        snprintf(buf, len, "%s", k->choices[i]);
-        return;
-      }
-    snprintf(buf, len, "<invalid %d>", e);
-    break;
-  case SLT_CFG_DOUBLE2: {
-    char a[32], b[32];
-    format_double(((const double *)p)[0], a, sizeof a);
-    format_double(((const double *)p)[1], b, sizeof b);
-    snprintf(buf, len, "[%s, %s]", a, b);
-    break;
-  }
-  }
-}
-
 static int check_double(const slt_config_key *k, double v) {
   char text[32];
   if (!isfinite(v)) {
     slt_err_set("%s: not a finite number", k->key);
     return -1;
   }
-  format_double(v, text, sizeof text);
+  cfg_format_double(v, text, sizeof text);
   return check_range(k, v, text);
 }
 
 int cfg_check_row(const slt_config *c, const slt_config_key *k) {
   char text[64];
-  const void *p = cfield(c, k);
+  const void *p = cfg_cfield(c, k);
   switch (k->type) {
   case SLT_CFG_INT:
   case SLT_CFG_INT64: {
@@ -304,8 +232,12 @@ int cfg_check_row(const slt_config *c, const slt_config_key *k) {
     slt_err_set("%s: %s", k->key, text);
     return -1;
   case SLT_CFG_STRING:
-    if (memchr(p, '\0', k->size)) return 0;
-    slt_err_set("%s: string is not terminated", k->key);
+    if (!memchr(p, '\0', k->size)) {
+      slt_err_set("%s: string is not terminated", k->key);
+      return -1;
+    }
+    if (cfg_utf8_ok(p)) return 0;
+    slt_err_set("%s: not valid UTF-8 text", k->key);
     return -1;
   case SLT_CFG_BOOL:
     return 0;
@@ -322,12 +254,16 @@ void slt_config_defaults(slt_config *c) {
 }
 
 int slt_config_override(slt_config *c, const char *assignment) {
-  char key[128], where[320];
-  snprintf(where, sizeof where, "override '%.256s': ", assignment);
+  char key[128], where[CFG_SHOW + 16], shown[CFG_SHOW];
+  snprintf(where, sizeof where, "override '%s': ", cfg_show(assignment, shown, sizeof shown));
   const char *eq = strchr(assignment, '=');
   size_t n = eq ? (size_t)(eq - assignment) : 0;
-  if (!eq || n == 0 || n >= sizeof key) {
+  if (!eq || n == 0) {
     slt_err_set("%sexpected key=value (e.g. model.layers=6)", where);
+    return -1;
+  }
+  if (n >= sizeof key) { /* no key is this long; say so rather than "expected key=value" */
+    slt_err_set("%sunknown key (longer than %zu characters)", where, sizeof key - 1);
     return -1;
   }
   memcpy(key, assignment, n);

@@ -92,7 +92,7 @@ typedef struct slt_config_optim {
   bool no_decay_1d, no_decay_embeddings;
   double momentum, dampening; /* sgd, sgdp */
   bool nesterov;
-  double delta, wd_ratio; /* adamp, sgdp */
+  double delta, wd_ratio;   /* adamp, sgdp */
   char groups[SLT_CFG_STR]; /* parameter-group rules, ';'-separated (optim/groups.h syntax) */
 } slt_config_optim;
 
@@ -183,7 +183,8 @@ void slt_config_defaults(slt_config *c);
  */
 int slt_config_load_file(slt_config *c, const char *path);
 /* Apply YAML text over the current values; origin names it in messages (NULL: "<string>").
- * Relative includes resolve from the working directory. On error c is unchanged. */
+ * Text names no files: an `include:` in it is an error (a checkpoint's stored config could
+ * otherwise make a reader open any path). On error c is unchanged. */
 int slt_config_load_string(slt_config *c, const char *yaml, const char *origin);
 /* Apply one `key=value` (a list as `[a,b]` or `a,b`). On error c is unchanged. */
 int slt_config_override(slt_config *c, const char *assignment);

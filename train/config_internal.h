@@ -4,6 +4,14 @@
 
 #include "config.h"
 
+/* The struct field a schema row describes. */
+static inline void *cfg_field(slt_config *c, const slt_config_key *k) {
+  return (char *)c + k->offset;
+}
+static inline const void *cfg_cfield(const slt_config *c, const slt_config_key *k) {
+  return (const char *)c + k->offset;
+}
+
 /* Parse text as the row's (non-list) type, check its range, store it. Records "<key>: ..." on
  * error. */
 int cfg_set_text(slt_config *c, const slt_config_key *k, const char *text);
@@ -24,5 +32,15 @@ const char *cfg_suggest(const char *name, bool section, char *buf, size_t len);
 void cfg_err_unknown(const char *where, const char *name, bool section);
 /* Replace the recorded message m with "<prefix>m". */
 void cfg_err_prefix(const char *prefix);
+
+/* Room for cfg_show's result: a quoted value stays short enough to leave the key in the message. */
+enum { CFG_SHOW = 80 };
+/* text as it appears in a message: control characters escaped (one line), cut with "..." to fit
+ * len. Returns buf. */
+const char *cfg_show(const char *text, char *buf, size_t len);
+/* v as the shortest text that reads back bit-identical ("0.1", "1.0e-05"). */
+void cfg_format_double(double v, char *buf, size_t len);
+/* True when s is well-formed UTF-8 (what a YAML reader accepts). */
+bool cfg_utf8_ok(const char *s);
 
 #endif

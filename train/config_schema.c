@@ -26,6 +26,12 @@ const char *const slt_sgt_schedule_names[] = {"cosine", "linear", NULL};
 #define OFF(f, T) (offsetof(slt_config, f) + 0 * sizeof(char[_Generic(F(f), T : 1, default : -1)]))
 #define EOFF(f) (offsetof(slt_config, f) + 0 * sizeof(char[sizeof(F(f)) == sizeof(int) ? 1 : -1]))
 #define INF INFINITY
+/* Upper bounds of sizes: far beyond any real model, low enough that a typo (an extra digit or
+ * three) fails here with the key's name, and that derived sizes such as 4·d_model, rows·cols of
+ * the embedding or sequences per step cannot overflow the ints that hold them. */
+#define DIM_MAX 1048576.0    /* 2^20: widths, heads, layers, context, batch */
+#define VOCAB_MAX 16777216.0 /* 2^24 */
+#define ROWS_MAX 1048576     /* sequences per optimizer step on one rank */
 #define ROW(f, type, off, def, lo, hi, fl, ch, help)                                               \
   { #f, type, off, sizeof(F(f)), def, lo, hi, fl, ch, help }
 #define INT(f, def, lo, hi, help) ROW(f, SLT_CFG_INT, OFF(f, int), def, lo, hi, 0, NULL, help)
@@ -42,13 +48,13 @@ static const slt_config_key rows[] = {
     STR(out_dir, "runs/default", "metrics, resolved config and checkpoints go here"),
     I64(seed, "1005", 0, INF, "seed of initialisation and data order"),
 
-    INT(model.vocab_size, "8192", 1, INF, "vocabulary size (embedding rows)"),
-    INT(model.seq_len, "256", 1, INF, "context length T"),
-    INT(model.layers, "4", 1, INF, "transformer blocks"),
-    INT(model.d_model, "256", 1, INF, "residual width"),
-    INT(model.heads, "4", 1, INF, "attention heads (must divide d_model)"),
-    INT(model.kv_heads, "0", 0, INF, "key/value heads, GQA when < heads (0 = heads)"),
-    INT(model.ffn_dim, "0", 0, INF, "FFN hidden width (0 = 4*d_model)"),
+    INT(model.vocab_size, "8192", 1, VOCAB_MAX, "vocabulary size (embedding rows)"),
+    INT(model.seq_len, "256", 1, DIM_MAX, "context length T"),
+    INT(model.layers, "4", 1, DIM_MAX, "transformer blocks"),
+    INT(model.d_model, "256", 1, DIM_MAX, "residual width"),
+    INT(model.heads, "4", 1, DIM_MAX, "attention heads (must divide d_model)"),
+    INT(model.kv_heads, "0", 0, DIM_MAX, "key/value heads, GQA when < heads (0 = heads)"),
+    INT(model.ffn_dim, "0", 0, DIM_MAX, "FFN hidden width (0 = 4*d_model)"),
     ENUM(model.norm, "layernorm", slt_norm_names, "normalisation"),
     DBL(model.norm_eps, "1e-5", 0, INF, SLT_CFG_MIN_OPEN, "epsilon of the norms"),
     ENUM(model.pos, "rope", slt_pos_names, "positional encoding"),
@@ -58,8 +64,8 @@ static const slt_config_key rows[] = {
     BOOL(model.tie_embeddings, "true", "output head shares the token embedding"),
     DBL(model.init_std, "0.02", 0, INF, 0, "std of the N(0, std^2) weight init"),
     ENUM(model.ffn.kind, "dense", slt_ffn_kind_names, "FFN linears: dense or structured"),
-    INT(model.ffn.rank, "0", 0, INF, "rank R (lowrank, blockdense)"),
-    INT(model.ffn.nblocks, "0", 0, INF, "blocks B (blockdense, blockshuffle)"),
+    INT(model.ffn.rank, "0", 0, DIM_MAX, "rank R (lowrank, blockdense)"),
+    INT(model.ffn.nblocks, "0", 0, DIM_MAX, "blocks B (blockdense, blockshuffle)"),
     BOOL(model.ffn.first_layer_dense, "true", "keep layer 0's FFN dense"),
     ENUM(model.ffn.init, "auto", slt_ffn_init_names, "structured init (auto: svd/ortho by kind)"),
 
@@ -67,7 +73,7 @@ static const slt_config_key rows[] = {
     STR(data.train, "data/rw/train_*.bin", "glob of training shards"),
     STR(data.val, "data/rw/val_*.bin", "glob of validation shards"),
     BOOL(data.shuffle, "true", "shuffle training rows"),
-    INT(data.synthetic.vocab, "0", 0, INF, "synthetic vocabulary (0 = model.vocab_size)"),
+    INT(data.synthetic.vocab, "0", 0, VOCAB_MAX, "synthetic vocabulary (0 = model.vocab_size)"),
     INT(data.synthetic.order, "2", 0, 8, "Markov order of the synthetic source"),
     DBL(data.synthetic.alpha, "0.1", 0, INF, SLT_CFG_MIN_OPEN,
         "Dirichlet concentration of its transitions"),
@@ -96,10 +102,10 @@ static const slt_config_key rows[] = {
     DBL(schedule.decay_fraction, "0.2", 0, 1, 0, "wsd: fraction of steps spent decaying"),
 
     I64(train.steps, "1000", 1, INF, "optimizer steps"),
-    INT(train.micro_batch, "8", 1, INF, "sequences per forward/backward"),
-    INT(train.grad_accum, "1", 1, INF, "micro-batches per optimizer step"),
+    INT(train.micro_batch, "8", 1, DIM_MAX, "sequences per forward/backward"),
+    INT(train.grad_accum, "1", 1, DIM_MAX, "micro-batches per optimizer step"),
     I64(train.eval_every, "100", 0, INF, "validation every N steps (0 = never)"),
-    INT(train.eval_batches, "20", 1, INF, "micro-batches per validation"),
+    INT(train.eval_batches, "20", 1, DIM_MAX, "micro-batches per validation"),
     I64(train.ckpt_every, "500", 0, INF, "checkpoint every N steps (0 = only at the end)"),
     INT(train.keep_last, "3", 0, INF, "checkpoints kept (0 = all)"),
     INT(train.threads, "0", 0, INF, "threads (0 = all cores)"),
@@ -200,10 +206,11 @@ const char *cfg_suggest(const char *name, bool section, char *buf, size_t len) {
 }
 
 void cfg_err_unknown(const char *where, const char *name, bool section) {
-  char hint[128];
+  char hint[128], shown[CFG_SHOW];
   const char *s = cfg_suggest(name, section, hint, sizeof hint);
-  slt_err_set("%sunknown %s '%s'%s%s%s", where, section ? "section" : "key", name,
-              s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
+  slt_err_set("%sunknown %s '%s'%s%s%s", where, section ? "section" : "key",
+              cfg_show(name, shown, sizeof shown), s ? " (did you mean '" : "", s ? s : "",
+              s ? "'?)" : "");
 }
 
 void cfg_err_prefix(const char *prefix) {
@@ -225,11 +232,11 @@ static void print_range(FILE *f, const slt_config_key *k) {
     return;
   }
   if (isinf(k->min) && isinf(k->max)) return;
-  fprintf(f, "  %c%g, ", k->flags & SLT_CFG_MIN_OPEN ? '(' : '[', k->min);
+  fprintf(f, "  %c%.15g, ", k->flags & SLT_CFG_MIN_OPEN ? '(' : '[', k->min);
   if (isinf(k->max))
     fputs("inf)", f);
   else
-    fprintf(f, "%g%c", k->max, k->flags & SLT_CFG_MAX_OPEN ? ')' : ']');
+    fprintf(f, "%.15g%c", k->max, k->flags & SLT_CFG_MAX_OPEN ? ')' : ']');
 }
 
 void slt_config_print_help(FILE *f) {
@@ -302,6 +309,14 @@ static int check_data(const slt_config *c) {
   return 0;
 }
 
+/* The trainer counts sequences per step in an int; each factor alone is bounded by its row. */
+static int check_batch(const slt_config_train *t) {
+  if ((int64_t)t->micro_batch * t->grad_accum > ROWS_MAX)
+    FAIL("train.micro_batch (%d) * train.grad_accum (%d) exceeds %d sequences per step",
+         t->micro_batch, t->grad_accum, ROWS_MAX);
+  return 0;
+}
+
 static int check_schedule(const slt_config *c) {
   double w = c->schedule.warmup;
   int64_t steps = c->train.steps;
@@ -328,5 +343,8 @@ int slt_config_validate(const slt_config *c) {
   /* Ranges first: the cross-field rules divide by heads and blocks. */
   for (size_t i = 0; i < sizeof rows / sizeof *rows; i++)
     if (cfg_check_row(c, &rows[i])) return -1;
-  return check_attention(&c->model) || check_ffn(c) || check_data(c) || check_schedule(c) ? -1 : 0;
+  return check_attention(&c->model) || check_ffn(c) || check_data(c) || check_batch(&c->train) ||
+                 check_schedule(c)
+             ? -1
+             : 0;
 }

@@ -1,10 +1,11 @@
-/* YAML in and out: libyaml's document tree walked against the schema, `include:` files, writing
- * the resolved config. Every message starts with "file:line: " so users can find the spot. */
+/* YAML in: libyaml's document tree walked against the schema, and `include:` files (writing is
+ * config_text.c's). Every message starts with "file:line: " so users can find the spot. */
 #include "config_internal.h"
 
 #include "autograd/error.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,13 +13,17 @@
 #include <unistd.h>
 #include <yaml.h>
 
-enum { MAX_INCLUDE_DEPTH = 16, MAX_KEY = 128 };
+/* MAX_INCLUDES bounds the files one load reads in all: a few files that each include the next
+ * several times would otherwise read exponentially many. MAX_NESTING: a config needs 4 levels. */
+enum { MAX_INCLUDE_DEPTH = 16, MAX_INCLUDES = 256, MAX_KEY = 128, MAX_NESTING = 32 };
 
 /* Files being loaded, outermost first: canonical paths find cycles, given paths name them. */
 typedef struct {
   char *canon[MAX_INCLUDE_DEPTH];
   const char *shown[MAX_INCLUDE_DEPTH];
   int depth;
+  int loaded;       /* files opened so far, at any depth */
+  bool no_includes; /* text (a checkpoint's stored config): never read files it names */
 } include_stack;
 
 typedef struct {
@@ -42,14 +47,25 @@ static const char *scalar(const yaml_node_t *n) {
   return (const char *)n->data.scalar.value;
 }
 
+/* A plain empty, ~ or null scalar: YAML's null, which sets a string to "" and leaves a section
+ * as it is. Quoted, these are ordinary strings. */
+static bool is_null(const yaml_node_t *n) {
+  static const char *const nulls[] = {"", "~", "null", "Null", "NULL"};
+  if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return false;
+  for (size_t i = 0; i < sizeof nulls / sizeof *nulls; i++)
+    if (!strcmp(scalar(n), nulls[i])) return true;
+  return false;
+}
+
 /* How a value looks, for "got ..." in messages. */
 static void describe(const yaml_node_t *n, char *buf, size_t len) {
+  char shown[CFG_SHOW];
   if (n->type == YAML_MAPPING_NODE)
     snprintf(buf, len, "a mapping");
   else if (n->type == YAML_SEQUENCE_NODE)
     snprintf(buf, len, "a list");
   else
-    snprintf(buf, len, "'%.200s'", scalar(n));
+    snprintf(buf, len, "'%s'", cfg_show(scalar(n), shown, sizeof shown));
 }
 
 static int fail_at(walker *w, const yaml_node_t *n, const char *key, const char *what,
@@ -91,7 +107,8 @@ static int set_value(walker *w, const slt_config_key *k, yaml_node_t *kn, yaml_n
     snprintf(what, sizeof what, "expected %s", cfg_expected(k, exp, sizeof exp));
     return fail_at(w, v, k->key, what, v);
   }
-  int rc = v->type == YAML_SEQUENCE_NODE ? set_list(w, k, v) : cfg_set_text(w->c, k, scalar(v));
+  const char *text = is_null(v) ? "" : v->type == YAML_SCALAR_NODE ? scalar(v) : NULL;
+  int rc = text ? cfg_set_text(w->c, k, text) : set_list(w, k, v);
   if (rc && !strncmp(slt_err_msg(), k->key, strlen(k->key))) { /* add the location once */
     char where[PATH_MAX];
     snprintf(where, sizeof where, "%s:%d: ", w->origin, line_of(v));
@@ -107,9 +124,7 @@ static int apply_pair(walker *w, const char *name, yaml_node_t *kn, yaml_node_t 
   if (k) return set_value(w, k, kn, v);
   if (cfg_is_section(name)) {
     if (v->type == YAML_MAPPING_NODE) return walk_mapping(w, v, name);
-    if (v->type == YAML_SCALAR_NODE && !*scalar(v) &&
-        v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
-      return 0; /* "model:" with every sub-key commented out */
+    if (is_null(v)) return 0; /* "model:" with every sub-key commented out */
     char g[256];
     describe(v, g, sizeof g);
     slt_err_set("%s:%d: '%s' is a section: expected a mapping, got %s", w->origin, line_of(v), name,
@@ -122,17 +137,34 @@ static int apply_pair(walker *w, const char *name, yaml_node_t *kn, yaml_node_t 
   return -1;
 }
 
+/* A key given twice in one mapping: YAML forbids it, and for a section ("model:" twice) the rows
+ * alone would not notice. Earlier pairs have been applied, so there are few of them. */
+static int check_unique(walker *w, yaml_node_t *map, yaml_node_pair_t *p, const char *prefix) {
+  yaml_node_t *kn = node(w, p->key);
+  for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++) {
+    yaml_node_t *qn = node(w, q->key);
+    if (qn->type != YAML_SCALAR_NODE || strcmp(scalar(qn), scalar(kn))) continue;
+    char shown[CFG_SHOW];
+    slt_err_set("%s:%d: duplicate key '%s%s%s' (first on line %d)", w->origin, line_of(kn), prefix,
+                *prefix ? "." : "", cfg_show(scalar(kn), shown, sizeof shown), line_of(qn));
+    return -1;
+  }
+  return 0;
+}
+
 static int walk_mapping(walker *w, yaml_node_t *map, const char *prefix) {
   for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
     yaml_node_t *kn = node(w, p->key), *v = node(w, p->value);
-    char name[MAX_KEY];
+    char name[MAX_KEY], shown[CFG_SHOW];
     if (kn->type != YAML_SCALAR_NODE) {
       slt_err_set("%s:%d: a key must be a plain name", w->origin, line_of(kn));
       return -1;
     }
+    if (check_unique(w, map, p, prefix)) return -1;
     int len = snprintf(name, sizeof name, "%s%s%s", prefix, *prefix ? "." : "", scalar(kn));
     if (len >= (int)sizeof name) {
-      slt_err_set("%s:%d: unknown key '%.60s...'", w->origin, line_of(kn), name);
+      slt_err_set("%s:%d: unknown key '%s'", w->origin, line_of(kn),
+                  cfg_show(name, shown, sizeof shown));
       return -1;
     }
     if (!*prefix && !strcmp(name, "include")) continue; /* loaded before the walk */
@@ -146,15 +178,23 @@ static int walk_mapping(walker *w, yaml_node_t *map, const char *prefix) {
 static int load_include(walker *w, const char *dir, yaml_node_t *n, include_stack *st) {
   char where[PATH_MAX], path[PATH_MAX];
   snprintf(where, sizeof where, "%s:%d: ", w->origin, line_of(n));
-  if (n->type != YAML_SCALAR_NODE) {
+  if (n->type != YAML_SCALAR_NODE || is_null(n) || !*scalar(n)) {
     slt_err_set("%sinclude: expected a file name or a list of file names", where);
     return -1;
   }
+  if (st->no_includes) {
+    slt_err_set("%sinclude: not allowed in a config given as text (a stored config is already "
+                "resolved; it names no files)",
+                where);
+    return -1;
+  }
   const char *p = scalar(n);
-  if (p[0] == '/' || !dir)
-    snprintf(path, sizeof path, "%s", p);
-  else
-    snprintf(path, sizeof path, "%s/%s", dir, p);
+  int len = p[0] == '/' || !dir ? snprintf(path, sizeof path, "%s", p)
+                                : snprintf(path, sizeof path, "%s/%s", dir, p);
+  if (len >= (int)sizeof path) { /* a cut path could name some other file */
+    slt_err_set("%sinclude: path longer than %d characters", where, PATH_MAX - 1);
+    return -1;
+  }
   return load_file(w->c, path, st, where);
 }
 
@@ -176,7 +216,7 @@ static int load_includes(walker *w, yaml_node_t *root, const char *dir, include_
 static int apply_doc(slt_config *c, yaml_document_t *doc, const char *origin, const char *dir,
                      include_stack *st) {
   yaml_node_t *root = yaml_document_get_root_node(doc);
-  if (!root) return 0; /* empty file */
+  if (!root || is_null(root)) return 0; /* empty file, or a bare "---" */
   int n;
   slt_config_keys(&n);
   walker w = {c, doc, origin, calloc((size_t)n, sizeof(int))};
@@ -204,6 +244,56 @@ static void syntax_error(const yaml_parser_t *p, const char *origin) {
               p->context ? " (" : "", p->context ? p->context : "", p->context ? ")" : "");
 }
 
+static int screen_error(const char *origin, const yaml_event_t *e, const char *what) {
+  slt_err_set("%s:%zu: %s", origin, e->start_mark.line + 1, what);
+  return -1;
+}
+
+/* A first pass over the events, before libyaml builds the tree. Its scanner slows down
+ * quadratically with nesting ("{a: {a: ..." 100k deep takes minutes), so nesting is cut off here
+ * after only MAX_NESTING levels were scanned. An alias would make one node the child of several
+ * parents (or of itself), past the rule that each key is set once; a NUL in a scalar (an escaped
+ * "\0") would silently cut a key or value short at the C string's end. */
+static int screen(yaml_parser_t *p, const char *origin) {
+  int depth = 0, rc = 0;
+  for (bool end = false; !end && rc == 0;) {
+    yaml_event_t e;
+    if (!yaml_parser_parse(p, &e)) {
+      syntax_error(p, origin);
+      return -1;
+    }
+    if (e.type == YAML_SEQUENCE_START_EVENT || e.type == YAML_MAPPING_START_EVENT) {
+      if (++depth > MAX_NESTING)
+        rc = screen_error(origin, &e, "mappings and lists nested too deeply for a config");
+    } else if (e.type == YAML_SEQUENCE_END_EVENT || e.type == YAML_MAPPING_END_EVENT) {
+      depth--;
+    } else if (e.type == YAML_ALIAS_EVENT) {
+      rc = screen_error(origin, &e, "YAML aliases (*name) are not supported; write the value out");
+    } else if (e.type == YAML_SCALAR_EVENT &&
+               strlen((const char *)e.data.scalar.value) != e.data.scalar.length) {
+      rc = screen_error(origin, &e, "a NUL character (\\0) is not allowed in a config");
+    }
+    end = e.type == YAML_STREAM_END_EVENT;
+    yaml_event_delete(&e);
+  }
+  return rc;
+}
+
+/* A parser over the file (from its start) or, when f is NULL, over text. */
+static int parser_open(yaml_parser_t *p, FILE *f, const char *text, const char *origin) {
+  if (!yaml_parser_initialize(p)) {
+    slt_err_set("%s: out of memory", origin);
+    return -1;
+  }
+  if (f) {
+    rewind(f);
+    yaml_parser_set_input_file(p, f);
+  } else {
+    yaml_parser_set_input_string(p, (const unsigned char *)text, strlen(text));
+  }
+  return 0;
+}
+
 /* Parse the parser's input as exactly one document and apply it. */
 static int parse_apply(slt_config *c, yaml_parser_t *p, const char *origin, const char *dir,
                        include_stack *st) {
@@ -227,28 +317,69 @@ static int parse_apply(slt_config *c, yaml_parser_t *p, const char *origin, cons
   return more ? -1 : 0;
 }
 
+/* Screen the file's (or text's) events, then load and apply its document. */
+static int load_source(slt_config *c, FILE *f, const char *text, const char *origin,
+                       const char *dir, include_stack *st) {
+  yaml_parser_t p;
+  if (parser_open(&p, f, text, origin)) return -1;
+  int rc = screen(&p, origin);
+  yaml_parser_delete(&p);
+  if (rc || parser_open(&p, f, text, origin)) return -1;
+  rc = parse_apply(c, &p, origin, dir, st);
+  yaml_parser_delete(&p);
+  return rc;
+}
+
 static int cycle_error(const include_stack *st, int from, const char *path, const char *where) {
   char chain[1024];
   size_t n = 0;
+  char shown[CFG_SHOW];
   for (int i = from; i < st->depth && n < sizeof chain; i++)
-    n += (size_t)snprintf(chain + n, sizeof chain - n, "%s -> ", st->shown[i]);
-  if (n < sizeof chain) snprintf(chain + n, sizeof chain - n, "%s", path);
+    n += (size_t)snprintf(chain + n, sizeof chain - n, "%s -> ",
+                          cfg_show(st->shown[i], shown, sizeof shown));
+  if (n < sizeof chain)
+    snprintf(chain + n, sizeof chain - n, "%s", cfg_show(path, shown, sizeof shown));
   slt_err_set("%sinclude cycle: %s", where, chain);
   return -1;
 }
 
-static int load_file(slt_config *c, const char *path, include_stack *st, const char *where) {
-  FILE *f = fopen(path, "rb");
-  char *canon = f ? realpath(path, NULL) : NULL;
+/* The file at path if it is a regular one, else NULL with "cannot open config" recorded.
+ * O_NONBLOCK: opening a FIFO would otherwise wait for a writer forever. */
+static FILE *open_regular(const char *path, const char *where) {
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   struct stat sb;
-  if (canon && fstat(fileno(f), &sb) == 0 && !S_ISREG(sb.st_mode)) {
-    errno = S_ISDIR(sb.st_mode) ? EISDIR : EINVAL;
-    free(canon);
-    canon = NULL;
+  const char *why = NULL;
+  if (fd < 0 || fstat(fd, &sb))
+    why = strerror(errno);
+  else if (S_ISDIR(sb.st_mode))
+    why = strerror(EISDIR);
+  else if (!S_ISREG(sb.st_mode))
+    why = "not a regular file";
+  FILE *f = why ? NULL : fdopen(fd, "rb");
+  if (!why && !f) why = strerror(errno);
+  if (f) return f;
+  char shown[512];
+  slt_err_set("%scannot open config '%s': %s", where, cfg_show(path, shown, sizeof shown), why);
+  if (fd >= 0) close(fd);
+  return NULL;
+}
+
+static int load_file(slt_config *c, const char *path, include_stack *st, const char *where) {
+  if (st->loaded == MAX_INCLUDES) {
+    char shown[CFG_SHOW];
+    slt_err_set("%smore than %d config files in one load (includes repeated too often?) at '%s'",
+                where, MAX_INCLUDES, cfg_show(path, shown, sizeof shown));
+    return -1;
   }
-  if (!f || !canon) {
-    slt_err_set("%scannot open config '%s': %s", where, path, strerror(errno));
-    if (f) fclose(f);
+  FILE *f = open_regular(path, where);
+  if (!f) return -1;
+  st->loaded++;
+  char *canon = realpath(path, NULL);
+  if (!canon) {
+    char shown[512];
+    slt_err_set("%scannot open config '%s': %s", where, cfg_show(path, shown, sizeof shown),
+                strerror(errno));
+    fclose(f);
     return -1;
   }
   int rc = -1;
@@ -258,24 +389,19 @@ static int load_file(slt_config *c, const char *path, include_stack *st, const c
       goto out;
     }
   if (st->depth == MAX_INCLUDE_DEPTH) {
-    slt_err_set("%sincludes nested deeper than %d files at '%s'", where, MAX_INCLUDE_DEPTH, path);
+    char shown[CFG_SHOW];
+    slt_err_set("%sincludes nested deeper than %d files at '%s'", where, MAX_INCLUDE_DEPTH,
+                cfg_show(path, shown, sizeof shown));
     goto out;
   }
   char dir[PATH_MAX];
   snprintf(dir, sizeof dir, "%s", path);
   char *slash = strrchr(dir, '/');
   if (slash) *slash = '\0';
-  yaml_parser_t p;
-  if (!yaml_parser_initialize(&p)) {
-    slt_err_set("%s: out of memory", path);
-    goto out;
-  }
-  yaml_parser_set_input_file(&p, f);
   st->canon[st->depth] = canon;
   st->shown[st->depth++] = path;
-  rc = parse_apply(c, &p, path, slash ? (slash == dir ? "/" : dir) : NULL, st);
+  rc = load_source(c, f, NULL, path, slash ? (slash == dir ? "/" : dir) : NULL, st);
   st->depth--;
-  yaml_parser_delete(&p);
 out:
   free(canon);
   fclose(f);
@@ -291,74 +417,9 @@ int slt_config_load_file(slt_config *c, const char *path) {
 }
 
 int slt_config_load_string(slt_config *c, const char *yaml, const char *origin) {
-  include_stack st = {.depth = 0};
+  include_stack st = {.depth = 0, .no_includes = true};
   slt_config tmp = *c;
-  yaml_parser_t p;
-  if (!yaml_parser_initialize(&p)) {
-    slt_err_set("out of memory");
-    return -1;
-  }
-  yaml_parser_set_input_string(&p, (const unsigned char *)yaml, strlen(yaml));
-  int rc = parse_apply(&tmp, &p, origin ? origin : "<string>", NULL, &st);
-  yaml_parser_delete(&p);
+  int rc = load_source(&tmp, NULL, yaml, origin ? origin : "<string>", NULL, &st);
   if (rc == 0) *c = tmp;
-  return rc;
-}
-
-/* Sections nest by the keys' dotted paths; rows of a section are contiguous in the table. */
-int slt_config_write(const slt_config *c, FILE *f) {
-  int n;
-  const slt_config_key *rows = slt_config_keys(&n);
-  const char *prev = "";
-  fprintf(f, "# slt resolved config\n");
-  for (int i = 0; i < n; i++) {
-    const char *key = rows[i].key, *leaf = key;
-    int depth = 0;
-    bool same = true; /* so far the sections match the previous key's */
-    for (const char *dot; (dot = strchr(leaf, '.')); leaf = dot + 1, depth++) {
-      size_t len = (size_t)(dot - key);
-      same = same && !strncmp(prev, key, len + 1);
-      if (!same) fprintf(f, "%*s%.*s:\n", 2 * depth, "", (int)(dot - leaf), leaf);
-    }
-    char val[4 * SLT_CFG_STR + 8]; /* room for \xNN escapes */
-    cfg_format(c, &rows[i], val, sizeof val, true);
-    fprintf(f, "%*s%s: %s\n", 2 * depth, "", leaf, val);
-    prev = key;
-  }
-  if (ferror(f)) {
-    slt_err_set("writing the config failed: %s", strerror(errno));
-    return -1;
-  }
-  return 0;
-}
-
-int slt_config_save(const slt_config *c, const char *path) {
-  char tmp[PATH_MAX];
-  if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp) {
-    slt_err_set("config path too long: '%s'", path);
-    return -1;
-  }
-  int fd = mkstemp(tmp);
-  FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-  if (!f) {
-    slt_err_set("cannot create '%s': %s", tmp, strerror(errno));
-    if (fd >= 0) close(fd), unlink(tmp);
-    return -1;
-  }
-  fchmod(fd, 0644); /* mkstemp makes 0600; a config is meant to be read */
-  int rc = slt_config_write(c, f);
-  if (rc == 0 && (fflush(f) || fsync(fd))) {
-    slt_err_set("cannot write '%s': %s", tmp, strerror(errno));
-    rc = -1;
-  }
-  if (fclose(f) && rc == 0) {
-    slt_err_set("cannot write '%s': %s", tmp, strerror(errno));
-    rc = -1;
-  }
-  if (rc == 0 && rename(tmp, path)) {
-    slt_err_set("cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
-    rc = -1;
-  }
-  if (rc) unlink(tmp);
   return rc;
 }

@@ -163,10 +163,11 @@ static void print_summary(const slt_trainer *t) {
          g->layers, g->d_model, g->heads, g->kv_heads, g->ffn_dim,
          slt_ffn_kind_names[c->model.ffn.kind], g->vocab_size, g->seq_len,
          t->model.params.numel / 1e6, ffn / 1e6, 100.0 * ffn / dense, dense / 1e6);
-  int world = slt_dist_world(), rows = c->train.micro_batch * c->train.grad_accum * world;
-  printf("batch: global batch %d = micro-batch %d x %d accumulation x %d rank%s; %lld tokens "
+  int world = slt_dist_world();
+  int64_t rows = (int64_t)c->train.micro_batch * c->train.grad_accum * world;
+  printf("batch: global batch %lld = micro-batch %d x %d accumulation x %d rank%s; %lld tokens "
          "per step (T %d); %lld steps; %d threads%s\n",
-         rows, c->train.micro_batch, c->train.grad_accum, world, world > 1 ? "s" : "",
+         (long long)rows, c->train.micro_batch, c->train.grad_accum, world, world > 1 ? "s" : "",
          (long long)rows * c->model.seq_len, c->model.seq_len, (long long)c->train.steps,
          omp_get_max_threads(), world > 1 ? " per rank" : "");
 }
