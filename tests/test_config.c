@@ -121,6 +121,16 @@ static void test_schema(void) {
   free(buf);
 }
 
+/* c as slt_config_write writes it (what a checkpoint stores); malloc'd. */
+static char *yaml_written(const slt_config *c) {
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  CU_ASSERT_EQUAL(slt_config_write(c, f), 0);
+  fclose(f);
+  return buf;
+}
+
 static void test_load_nested(void) {
   slt_config c;
   slt_config_defaults(&c);
@@ -403,11 +413,7 @@ static void test_strings_round_trip(void) {
   char assign[128];
   snprintf(assign, sizeof assign, "out_dir=%s", awkward);
   CU_ASSERT_EQUAL_FATAL(slt_config_override(&c, assign), 0);
-  char *buf = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream(&buf, &len);
-  CU_ASSERT_EQUAL(slt_config_write(&c, f), 0);
-  fclose(f);
+  char *buf = yaml_written(&c);
   slt_config_defaults(&b);
   int rc = slt_config_load_string(&b, buf, "written");
   if (rc) printf("\n  %s\n", slt_err_msg());
@@ -630,11 +636,7 @@ static void test_round_trip(void) {
   expect_same(&a, &b);
   CU_ASSERT_EQUAL(slt_config_diff(&a, &b, NULL, NULL, 0), 0);
   /* Through a string too (what a checkpoint stores), and defaults the same way. */
-  char *buf = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream(&buf, &len);
-  CU_ASSERT_EQUAL(slt_config_write(&d, f), 0);
-  fclose(f);
+  char *buf = yaml_written(&d);
   slt_config_defaults(&b);
   perturb(&b);
   CU_ASSERT_EQUAL(slt_config_load_string(&b, buf, "ckpt"), 0);
