@@ -67,13 +67,29 @@ static int parse(int argc, char **argv, eval_args *a) {
   return 0;
 }
 
+/* The rows to evaluate: all of them, or the first --batches batches of B. More batches than
+ * the data holds is an error rather than a quiet shortfall: two evals given the same --batches
+ * must have read the same amount of data. -1 with the error recorded. */
+static int64_t rows_to_read(int64_t rows, int B, int T, const eval_args *a) {
+  int64_t have = (rows + B - 1) / B; /* the last batch may be partial */
+  if (a->batches > have) {
+    slt_err_set("--batches %ld: %s holds only %lld batch%s of up to %d rows (%lld row%s of "
+                "seq_len + 1 = %d tokens)",
+                a->batches, a->data, (long long)have, have == 1 ? "" : "es", B, (long long)rows,
+                rows == 1 ? "" : "s", T + 1);
+    return -1;
+  }
+  return a->batches > 0 && a->batches < have ? a->batches * B : rows;
+}
+
 /* Sum of the losses of every predicted token over the rows, into *sum and *tokens. */
 static int evaluate(slt_gpt *m, const slt_shards *s, const eval_args *a, double *sum,
                     int64_t *tokens) {
   int T = m->cfg.seq_len;
   int64_t rows = (slt_shards_tokens(s) - 1) / T;
   int B = a->batch < rows ? (int)a->batch : (int)rows; /* a bigger batch holds no more rows */
-  if (a->batches > 0 && a->batches <= (rows - 1) / B) rows = a->batches * B;
+  *sum = 0, *tokens = 0;
+  if ((rows = rows_to_read(rows, B, T, a)) < 0) return -1;
   int32_t *buf = malloc((size_t)B * (T + 1) * sizeof *buf), *x = malloc((size_t)B * T * sizeof *x),
           *y = malloc((size_t)B * T * sizeof *y);
   slt_ctx c;
@@ -81,7 +97,6 @@ static int evaluate(slt_gpt *m, const slt_shards *s, const eval_args *a, double 
   slt_ctx_set_no_grad(&c, true);
   int rc = buf && x && y ? 0 : -1;
   if (rc) slt_err_set("out of memory");
-  *sum = 0, *tokens = 0;
   for (int64_t r0 = 0; !rc && r0 < rows; r0 += B) {
     int n = (int)(rows - r0 < B ? rows - r0 : B);
     for (int b = 0; b < n && !rc; b++) {

@@ -96,6 +96,9 @@ static int check_combination(const gen_args *a) {
   if (a->prompt_ids && (a->tokenizer || a->tokenizer_dir))
     return slt_cli_usage_error("generate", "%s goes with --prompt, not --prompt-ids",
                                a->tokenizer ? "--tokenizer" : "--tokenizer-dir");
+  /* The bytes tokenizer reads no files: a directory given with it was meant for gpt2. */
+  if (a->tokenizer_dir && a->tokenizer && !strcmp(a->tokenizer, "bytes"))
+    return slt_cli_usage_error("generate", "--tokenizer-dir goes with --tokenizer gpt2, not bytes");
   if (a->tokens < 0) return slt_cli_usage_error("generate", "--tokens N is required");
   return 0;
 }
@@ -166,11 +169,29 @@ static int emit(emitter *e, int32_t id) {
   return 0;
 }
 
+/* Positions the model runs at: the prompt's, then every new token but the last, which is only
+ * printed, never fed back. */
+static long positions_needed(int n, long tokens) {
+  return n + tokens - 1;
+}
+
+/* Ids sampling may return: all of the model's, but with a tokenizer only those it can decode. A
+ * model whose vocabulary is padded past the tokenizer's (e.g. 50304 for GPT-2's 50257, or 320
+ * for bytes' 257) never saw the padding ids in training, yet gives them some probability. */
+static int sampled_vocab(const slt_gpt *m, const emitter *e) {
+  int V = m->cfg.vocab_size;
+  if (!e->tok) return V;
+  int tv = slt_tokenizer_vocab_size(e->tok);
+  return tv < V ? tv : V;
+}
+
 /* Prefill, then sample and feed one token at a time, each forward in the form chosen for it. */
 static int generate(slt_gpt_forms *f, const int32_t *prompt, int n, const gen_args *a, emitter *e) {
-  int V = f->model[SLT_GPT_FACTORED]->cfg.vocab_size;
+  int V = f->model[SLT_GPT_FACTORED]->cfg.vocab_size,
+      Vs = sampled_vocab(f->model[SLT_GPT_FACTORED], e);
   slt_gpt_kv kv;
-  if (slt_gpt_kv_init(&kv, f->model[SLT_GPT_FACTORED], n + (int)a->tokens)) return -1;
+  if (slt_gpt_kv_init(&kv, f->model[SLT_GPT_FACTORED], (int)positions_needed(n, a->tokens)))
+    return -1;
   slt_ctx c;
   slt_ctx_init(&c);
   slt_rng rng;
@@ -181,7 +202,7 @@ static int generate(slt_gpt_forms *f, const int32_t *prompt, int n, const gen_ar
   for (long t = 0; !rc && t < a->tokens; t++) {
     memcpy(last, logits->data + (size_t)(logits->shape[1] - 1) * V, (size_t)V * sizeof *last);
     slt_ctx_reset(&c);
-    int32_t id = slt_gpt_sample(last, V, (float)a->temperature, (int)a->top_k, &rng);
+    int32_t id = slt_gpt_sample(last, Vs, (float)a->temperature, (int)a->top_k, &rng);
     rc = emit(e, id);
     if (!rc && t + 1 < a->tokens && !(logits = slt_gpt_forms_forward(f, &c, &kv, &id, 1))) rc = -1;
   }
@@ -200,9 +221,9 @@ static int32_t *encode_prompt(const slt_tokenizer *t, const char *text, int voca
   if (!out) slt_err_set(ids.n ? "out of memory" : "--prompt encodes to no tokens");
   for (int64_t i = 0; out && i < ids.n; i++) {
     if (ids.ids[i] >= (uint32_t)vocab) {
-      slt_err_set("the prompt's token %u is outside the model's vocabulary (%d): another "
-                  "tokenizer than the model was trained with?",
-                  ids.ids[i], vocab);
+      slt_err_set("--prompt: --tokenizer %s gives token %u, outside the model's vocabulary of %d "
+                  "ids: was the model trained with another tokenizer?",
+                  slt_tokenizer_name(t), ids.ids[i], vocab);
       free(out);
       out = NULL;
       break;
@@ -214,25 +235,66 @@ static int32_t *encode_prompt(const slt_tokenizer *t, const char *text, int voca
   return out;
 }
 
-/* The prompt and the new tokens must have int positions and a KV cache that fits in this
- * machine's memory. 0, or -1 with the error recorded. */
-static int check_length(const slt_gpt *m, int n, long tokens) {
-  if (tokens > INT_MAX - n) {
+/* Learned positions stop at seq_len: the prompt and every new token but the last must fit.
+ * 0, or -1 with the error recorded. */
+static int check_learned_positions(const slt_gpt *m, int n, const gen_args *a) {
+  int S = m->cfg.seq_len;
+  if (m->cfg.pos != SLT_POS_LEARNED) return 0;
+  if (n > S) {
+    slt_err_set("%s: %d tokens, more than the model's %d learned positions (model.seq_len)",
+                a->prompt ? "--prompt" : "--prompt-ids", n, S);
+    return -1;
+  }
+  if (positions_needed(n, a->tokens) > S) {
+    slt_err_set("--tokens %ld: the model's %d learned positions (model.seq_len) hold a %d-token "
+                "prompt and at most %d new tokens",
+                a->tokens, S, n, S - n + 1);
+    return -1;
+  }
+  return 0;
+}
+
+/* --top-k beyond the vocabulary would keep every id while looking like a restriction. */
+static int check_top_k(const slt_gpt *m, const gen_args *a) {
+  if (a->top_k <= m->cfg.vocab_size) return 0;
+  slt_err_set("--top-k %ld: the model's vocabulary has only %d ids (--top-k 0 samples among all)",
+              a->top_k, m->cfg.vocab_size);
+  return -1;
+}
+
+/* What the model can do with this request: the prompt and the new tokens must have int
+ * positions (learned ones: within seq_len), --top-k must be a real restriction, and the KV cache
+ * must fit in this machine's memory. 0, or -1 with the error recorded. */
+static int check_request(const slt_gpt *m, int n, const gen_args *a) {
+  long tokens = a->tokens;
+  if (tokens - 1 > INT_MAX - n) {
     slt_err_set("--tokens %ld: the prompt's %d tokens plus the new ones exceed %d positions",
                 tokens, n, INT_MAX);
     return -1;
   }
+  if (check_learned_positions(m, n, a) || check_top_k(m, a)) return -1;
   const slt_gpt_config *g = &m->cfg;
   double bytes = 2.0 * sizeof(float) * g->layers * g->kv_heads * (g->d_model / g->heads) *
-                 (double)(n + tokens);
+                 (double)positions_needed(n, tokens);
   double memory = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
   if (memory > 0 && bytes > memory) {
     slt_err_set("--tokens %ld: the KV cache for %ld positions needs %.3g GB, more than this "
                 "machine's %.3g GB of memory",
-                tokens, n + tokens, bytes / 1e9, memory / 1e9);
+                tokens, positions_needed(n, tokens), bytes / 1e9, memory / 1e9);
     return -1;
   }
   return 0;
+}
+
+/* RoPE and position-free models run past seq_len, but no training row ever did: say so once,
+ * since the text usually degrades there. */
+static void note_past_seq_len(const slt_gpt *m, int n, long tokens) {
+  long last = positions_needed(n, tokens);
+  if (m->cfg.pos == SLT_POS_LEARNED || last <= m->cfg.seq_len) return;
+  fprintf(stderr,
+          "slt generate: note: positions %d..%ld run past the model's seq_len %d, which it was "
+          "never trained on; expect the text to degrade there\n",
+          m->cfg.seq_len, last - 1, m->cfg.seq_len);
 }
 
 static const char *form_name(slt_gpt_form f) {
@@ -296,8 +358,10 @@ int slt_cmd_generate(int argc, char **argv) {
   }
   slt_gpt twin = {0};
   slt_gpt_forms forms = {.model = {&m, NULL}, .forced = a.ffn_form};
-  if (prompt && !check_length(&m, n, a.tokens) && !prepare_forms(&forms, &twin, n, &a))
+  if (prompt && !check_request(&m, n, &a) && !prepare_forms(&forms, &twin, n, &a)) {
+    note_past_seq_len(&m, n, a.tokens);
     rc = generate(&forms, prompt, n, &a, &e);
+  }
   if (rc) fprintf(stderr, "slt generate: %s\n", slt_err_msg());
   slt_gpt_free(&twin);
   free(prompt);

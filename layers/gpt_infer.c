@@ -16,11 +16,11 @@ int slt_gpt_kv_init(slt_gpt_kv *kv, const slt_gpt *m, int cap) {
   const slt_gpt_config *g = &m->cfg;
   memset(kv, 0, sizeof *kv);
   if (cap < 1) {
-    slt_err_set("generate: %d positions requested; need at least 1", cap);
+    slt_err_set("KV cache: %d positions requested; need at least 1", cap);
     return -1;
   }
   if (g->pos == SLT_POS_LEARNED && cap > g->seq_len) {
-    slt_err_set("generate: %d positions requested; the model (learned positions) has %d", cap,
+    slt_err_set("KV cache: %d positions requested; the model (learned positions) has %d", cap,
                 g->seq_len);
     return -1;
   }
@@ -30,7 +30,7 @@ int slt_gpt_kv_init(slt_gpt_kv *kv, const slt_gpt *m, int cap) {
   kv->v = malloc(n * sizeof(float));
   if (!kv->k || !kv->v) {
     slt_gpt_kv_free(kv);
-    slt_err_set("generate: out of memory for a KV cache of %d positions", cap);
+    slt_err_set("out of memory for a KV cache of %d positions", cap);
     return -1;
   }
   return 0;
@@ -156,8 +156,7 @@ static slt_tensor *forward(slt_gpt *m, slt_ctx *c, slt_gpt_kv *kv, const int32_t
 slt_tensor *slt_gpt_forward_cached(slt_gpt *m, slt_ctx *c, slt_gpt_kv *kv, const int32_t *ids,
                                    int n) {
   if (n < 1 || kv->len + n > kv->cap) {
-    slt_err_set("generate: %d more positions do not fit the KV cache (%d of %d used)", n, kv->len,
-                kv->cap);
+    slt_err_set("KV cache: %d more positions do not fit (%d of %d used)", n, kv->len, kv->cap);
     return NULL;
   }
   bool was = slt_ctx_set_no_grad(c, true);
@@ -202,16 +201,16 @@ static double time_ffn(slt_gpt *m, int l, slt_ctx *c, float *x, int n) {
 
 static int check_times_request(const slt_gpt_forms *f, int l, const int *ns, int count) {
   if (!f->model[SLT_GPT_MERGED] || l < 0) {
-    slt_err_set("generate: timing FFN forms needs a structured model and its merged twin");
+    slt_err_set("timing FFN forms needs a structured model and its merged twin");
     return -1;
   }
   if (count < 1 || count > SLT_GPT_FORM_TIMES) {
-    slt_err_set("generate: %d token counts to time; 1 to %d allowed", count, SLT_GPT_FORM_TIMES);
+    slt_err_set("%d token counts to time; 1 to %d allowed", count, SLT_GPT_FORM_TIMES);
     return -1;
   }
   for (int k = 0; k < count; k++)
     if (ns[k] < 1 || (k && ns[k] <= ns[k - 1])) {
-      slt_err_set("generate: token counts to time must be ascending and >= 1");
+      slt_err_set("token counts to time must be ascending and >= 1");
       return -1;
     }
   return 0;
@@ -224,7 +223,7 @@ int slt_gpt_forms_time(slt_gpt_forms *f, const int *ns, int count) {
   int C = fac->cfg.d_model;
   float *x = malloc((size_t)ns[count - 1] * C * sizeof *x);
   if (!x) {
-    slt_err_set("generate: out of memory timing the FFN forms");
+    slt_err_set("out of memory timing the FFN forms");
     return -1;
   }
   slt_rng rng;

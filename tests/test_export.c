@@ -399,6 +399,28 @@ static void test_forms_time(void) {
   slt_gpt_free(&m);
 }
 
+/* Temperatures at the ends of --temperature's range: a tiny one (1e-30, or 1e-45, a float
+ * denormal) divides logit gaps into -1e30 and more, whose exp underflows to 0, so it is greedy
+ * without overflowing; a huge one (1e38) flattens the logits, so every id is drawn. A --top-k
+ * past the vocabulary keeps every id. */
+static void test_sample_extreme_temperatures(void) {
+  enum { V = 8, DRAWS = 4000 };
+  const float logits[V] = {0.5f, 2.0f, -1.0f, 1.999f, 0.0f, -3.0f, 1.0f, 1.5f};
+  slt_rng rng;
+  slt_rng_seed(&rng, 5);
+  for (int i = 0; i < 50; i++) {
+    CU_ASSERT_EQUAL(slt_gpt_sample(logits, V, 1e-30f, 0, &rng), 1);
+    CU_ASSERT_EQUAL(slt_gpt_sample(logits, V, 1e-45f, 3, &rng), 1);
+  }
+  int seen[V] = {0};
+  for (int i = 0; i < DRAWS; i++) {
+    int id = slt_gpt_sample(logits, V, 1e38f, 100, &rng);
+    CU_ASSERT_TRUE_FATAL(id >= 0 && id < V);
+    seen[id]++;
+  }
+  for (int i = 0; i < V; i++) CU_ASSERT_TRUE(seen[i] > DRAWS / V / 2);
+}
+
 static int suite_init(void) {
   return test_tmpdir_init("export");
 }
@@ -418,7 +440,9 @@ int register_export_suite(void) {
                  !CU_add_test(s, "form picked from timings", test_form_pick) ||
                  !CU_add_test(s, "greedy tokens same in either form",
                               test_generation_forms_agree) ||
-                 !CU_add_test(s, "forms timed", test_forms_time)
+                 !CU_add_test(s, "forms timed", test_forms_time) ||
+                 !CU_add_test(s, "sampling at extreme temperatures",
+                              test_sample_extreme_temperatures)
              ? -1
              : 0;
 }
