@@ -267,3 +267,6 @@ int64_t slt_loader_rows(const slt_loader *l) {
 int64_t slt_loader_val_rows(const slt_loader *l) {
   return l->chain ? -1 : l->val ? l->val_rows : 0;
 }
+const char *slt_loader_val_in_train(const slt_loader *l) {
+  return l->train && l->val ? slt_shards_shared(l->train, l->val) : NULL;
+}

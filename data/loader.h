@@ -66,6 +66,9 @@ int slt_loader_seek(slt_loader *l, int64_t step);
 /* Train rows per epoch (-1 for synthetic: unbounded), and val rows (-1 unbounded, 0 none). */
 int64_t slt_loader_rows(const slt_loader *l);
 int64_t slt_loader_val_rows(const slt_loader *l);
+/* A validation file that is also a training file (under any name, through links), or NULL:
+ * its rows would make the validation loss measure memorised training data. */
+const char *slt_loader_val_in_train(const slt_loader *l);
 /* The row (of the train stream) that global row g reads: the epoch's permutation applied. */
 int64_t slt_loader_row_index(const slt_loader *l, int64_t g);
 

@@ -6,7 +6,9 @@
 #include <fcntl.h>
 #include <glob.h>
 #include <inttypes.h>
-#include <libgen.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,8 @@ typedef struct shard_file {
   int64_t count;   /* tokens in this file */
   int64_t start;   /* offset of its first token in the stream */
   int width;       /* 2 or 4 bytes per token */
+  dev_t dev;       /* identity of the file, to spot one file matched twice (links) */
+  ino_t ino;
 } shard_file;
 
 struct slt_shards {
@@ -32,6 +36,7 @@ struct slt_shards {
   int nfiles;
   int64_t total;
   uint32_t limit; /* tokens must be below this: the vocabulary size, or 2^31 (fits int32) */
+  int vocab_size; /* as given to slt_shards_open (0: none), for messages */
 };
 
 /* v with thousands separators, for messages about sizes users compare by eye. */
@@ -45,104 +50,6 @@ static const char *commas(char buf[32], int64_t v) {
   }
   buf[o] = '\0';
   return buf;
-}
-
-/* ---- writer ---- */
-
-static int write_all(int fd, const void *buf, size_t n) {
-  const char *p = buf;
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w == 0) errno = EIO;
-    if (w <= 0) return -1;
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
-/* Header then tokens, converted to the shard's width in chunks (no full-size copy). */
-static int write_body(int fd, const uint32_t *tokens, int64_t n, int width) {
-  int32_t hdr[SLT_SHARD_HEADER_BYTES / 4] = {0};
-  hdr[0] = width == 2 ? SLT_SHARD_MAGIC_U16 : SLT_SHARD_MAGIC_U32;
-  hdr[1] = width == 2 ? SLT_SHARD_VERSION_U16 : SLT_SHARD_VERSION_U32;
-  hdr[2] = (int32_t)n;
-  if (write_all(fd, hdr, sizeof hdr)) return -1;
-  if (width == 4) return n ? write_all(fd, tokens, (size_t)n * 4) : 0;
-  enum { CHUNK = 1 << 16 };
-  uint16_t *buf = malloc(CHUNK * sizeof *buf);
-  if (!buf) return -1;
-  int rc = 0;
-  for (int64_t i = 0; i < n && rc == 0; i += CHUNK) {
-    int64_t m = n - i < CHUNK ? n - i : CHUNK;
-    for (int64_t j = 0; j < m; j++) buf[j] = (uint16_t)tokens[i + j];
-    rc = write_all(fd, buf, (size_t)m * 2);
-  }
-  free(buf);
-  return rc;
-}
-
-/* The rename is only durable once the directory entry itself is on disk. */
-static void fsync_dir_of(const char *path) {
-  char *copy = strdup(path);
-  if (!copy) return;
-  int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
-  if (dfd >= 0) {
-    fsync(dfd);
-    close(dfd);
-  }
-  free(copy);
-}
-
-static int check_write_args(const char *path, const uint32_t *tokens, int64_t n, int width) {
-  if (width != 2 && width != 4) {
-    slt_err_set("%s: token width must be 2 or 4 bytes, got %d", path, width);
-    return -1;
-  }
-  if (n < 0 || n > INT32_MAX || (n > 0 && !tokens)) {
-    slt_err_set("%s: token count %" PRId64 " is outside [0, %d] (the header holds an int32)", path,
-                n, INT32_MAX);
-    return -1;
-  }
-  for (int64_t i = 0; width == 2 && i < n; i++)
-    if (tokens[i] > UINT16_MAX) {
-      slt_err_set("%s: token %" PRId64 " is %" PRIu32
-                  ", too large for a uint16 shard (use width 4)",
-                  path, i, tokens[i]);
-      return -1;
-    }
-  return 0;
-}
-
-int slt_shard_write(const char *path, const uint32_t *tokens, int64_t n, int width) {
-  if (check_write_args(path, tokens, n, width)) return -1;
-  size_t len = strlen(path);
-  char *tmp = malloc(len + 16);
-  if (!tmp) {
-    slt_err_set("%s: out of memory", path);
-    return -1;
-  }
-  snprintf(tmp, len + 16, "%s.tmp.XXXXXX", path);
-  int fd = mkstemp(tmp);
-  if (fd < 0) {
-    slt_err_set("%s: cannot create a temporary file: %s", path, strerror(errno));
-    free(tmp);
-    return -1;
-  }
-  int ok = fchmod(fd, 0644) == 0 && write_body(fd, tokens, n, width) == 0 && fsync(fd) == 0;
-  int err = errno;
-  if (close(fd) != 0 && ok) ok = 0, err = errno;
-  if (ok && rename(tmp, path) != 0) ok = 0, err = errno;
-  if (!ok) {
-    slt_err_set("%s: write failed: %s", path, strerror(err));
-    unlink(tmp);
-    free(tmp);
-    return -1;
-  }
-  free(tmp);
-  fsync_dir_of(path);
-  return 0;
 }
 
 /* ---- reader ---- */
@@ -180,7 +87,9 @@ static int check_header(const char *path, const int32_t *h, int64_t size, shard_
 /* Open, validate the header and size, and map one file. */
 static int map_file(const char *path, shard_file *f) {
   char a[32];
-  int fd = open(path, O_RDONLY);
+  /* O_NONBLOCK: opening a FIFO that matched the glob must not wait for a writer forever (the
+   * fstat below then refuses it); it changes nothing for a regular file. */
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
     slt_err_set("%s: cannot open: %s", path, strerror(errno));
     return -1;
@@ -188,14 +97,19 @@ static int map_file(const char *path, shard_file *f) {
   struct stat st;
   int32_t hdr[SLT_SHARD_HEADER_BYTES / 4];
   int rc = -1;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
-    slt_err_set("%s: not a regular file", path);
+  if (fstat(fd, &st) != 0)
+    slt_err_set("%s: cannot stat: %s", path, strerror(errno));
+  else if (!S_ISREG(st.st_mode))
+    slt_err_set("%s: not a regular file (%s); expected a token shard", path,
+                S_ISDIR(st.st_mode) ? "a directory" : "a device, FIFO or socket");
   else if (st.st_size < SLT_SHARD_HEADER_BYTES)
     slt_err_set("%s: truncated: %s bytes, shorter than the 1,024-byte header", path,
                 commas(a, st.st_size));
   else if (pread(fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr)
     slt_err_set("%s: cannot read the header: %s", path, strerror(errno));
   else if (check_header(path, hdr, st.st_size, f) == 0) {
+    f->dev = st.st_dev;
+    f->ino = st.st_ino;
     f->bytes = (size_t)st.st_size;
     f->map = mmap(NULL, f->bytes, PROT_READ, MAP_PRIVATE, fd, 0);
     if (f->map == MAP_FAILED) {
@@ -272,6 +186,23 @@ static int list_files(const char *pattern, glob_t *g) {
   return 0;
 }
 
+static bool same_file(const shard_file *a, const shard_file *b) {
+  return a->dev == b->dev && a->ino == b->ino;
+}
+
+/* A glob never lists a path twice, but a symlink or hard link can bring one file in under two
+ * names; its tokens would then be read twice per epoch, silently weighting it double. */
+static int check_not_repeated(const slt_shards *s, const shard_file *f) {
+  for (int i = 0; i < s->nfiles - 1; i++)
+    if (same_file(&s->f[i], f)) {
+      slt_err_set("%s: the same file as %s (a link): it would be read twice per epoch; expected "
+                  "each shard once",
+                  f->path, s->f[i].path);
+      return -1;
+    }
+  return 0;
+}
+
 static int open_all(slt_shards *s, glob_t *g, int vocab_size) {
   for (size_t i = 0; i < g->gl_pathc; i++) {
     shard_file *f = &s->f[i];
@@ -281,7 +212,8 @@ static int open_all(slt_shards *s, glob_t *g, int vocab_size) {
       slt_err_set("%s: out of memory", g->gl_pathv[i]);
       return -1;
     }
-    if (map_file(f->path, f) || check_tokens(f, s->limit, vocab_size)) return -1;
+    if (map_file(f->path, f) || check_not_repeated(s, f) || check_tokens(f, s->limit, vocab_size))
+      return -1;
     f->start = s->total;
     s->total += f->count;
   }
@@ -300,6 +232,7 @@ slt_shards *slt_shards_open(const char *pattern, int vocab_size) {
     return NULL;
   }
   s->limit = vocab_size > 0 ? (uint32_t)vocab_size : (uint32_t)INT32_MAX + 1u;
+  s->vocab_size = vocab_size > 0 ? vocab_size : 0;
   int rc = open_all(s, &g, vocab_size);
   globfree(&g);
   if (rc) {
@@ -319,6 +252,13 @@ const char *slt_shards_path(const slt_shards *s, int i) {
   return i >= 0 && i < s->nfiles ? s->f[i].path : NULL;
 }
 
+const char *slt_shards_shared(const slt_shards *a, const slt_shards *b) {
+  for (int i = 0; i < b->nfiles; i++)
+    for (int j = 0; j < a->nfiles; j++)
+      if (same_file(&b->f[i], &a->f[j])) return b->f[i].path;
+  return NULL;
+}
+
 /* Index of the file holding stream offset off (0 <= off < total): last file starting at or
  * before it, skipping empty files. */
 static int file_of(const slt_shards *s, int64_t off) {
@@ -334,6 +274,93 @@ static int file_of(const slt_shards *s, int64_t off) {
   return lo;
 }
 
+/* ---- guarded reads ----
+ * The files stay mapped for the whole run. One truncated meanwhile (rewritten in place, a full
+ * disk, a sync tool) raises SIGBUS on the lost pages, which would kill a run hours in with no word
+ * of which file; one rewritten in place can hold tokens that were never checked. Copies out of a
+ * mapping therefore run under a SIGBUS guard and check every token they copy. */
+
+static _Thread_local sigjmp_buf *bus_env; /* set while this thread copies out of a mapping */
+
+static void on_sigbus(int sig) {
+  if (bus_env) siglongjmp(*bus_env, 1);
+  signal(sig, SIG_DFL); /* not a guarded copy: die of it as without the guard */
+  raise(sig);
+}
+
+/* Copy m tokens from token `in` of f into out; the index of the first one at or above limit, or
+ * m when all are below it. */
+static int64_t copy_tokens(const shard_file *f, int64_t in, int64_t m, uint32_t limit,
+                           int32_t *out) {
+  for (int64_t j = 0; j < m; j++) {
+    uint32_t v = token_at(f, in + j);
+    if (v >= limit) return j;
+    out[j] = (int32_t)v;
+  }
+  return m;
+}
+
+/* After a SIGBUS: the file has shrunk since it was mapped. */
+static void report_shrunk(const shard_file *f) {
+  char a[32], b[32];
+  struct stat st;
+  if (stat(f->path, &st) == 0)
+    slt_err_set("%s: the file changed while in use: now %s bytes, %s when opened (a shard must "
+                "not be modified during a run)",
+                f->path, commas(a, st.st_size), commas(b, (int64_t)f->bytes));
+  else
+    slt_err_set("%s: the file changed while in use: it became unreadable after it was opened (a "
+                "shard must not be modified during a run)",
+                f->path);
+}
+
+/* After a copy found token `at` of f out of range: it passed the check at open, so the file was
+ * rewritten since. */
+static void report_changed_token(const slt_shards *s, const shard_file *f, int64_t at) {
+  char a[32], b[32];
+  slt_err_set("%s: the file changed while in use: token %s (byte offset %s) is now %" PRIu32
+              ", not below %s %d (a shard must not be modified during a run)",
+              f->path, commas(a, at), commas(b, SLT_SHARD_HEADER_BYTES + at * f->width),
+              token_at(f, at), s->vocab_size ? "the vocabulary size" : "int32's limit",
+              s->vocab_size ? s->vocab_size : INT32_MAX);
+}
+
+/* Tokens [offset, offset + n) into out, file by file; *fi tracks the file being read so that a
+ * SIGBUS can name it. 0, or -1 with the error recorded. */
+static int copy_range(const slt_shards *s, int64_t offset, int n, int32_t *out, volatile int *fi) {
+  for (int done = 0; done < n; (*fi)++) {
+    const shard_file *f = &s->f[*fi];
+    int64_t in = offset + done - f->start;
+    int64_t m = f->count - in < n - done ? f->count - in : n - done;
+    int64_t ok = copy_tokens(f, in, m, s->limit, out + done);
+    if (ok < m) {
+      report_changed_token(s, f, in + ok);
+      return -1;
+    }
+    done += (int)m;
+  }
+  return 0;
+}
+
+/* copy_range under the SIGBUS guard; the previous SIGBUS action is restored after. */
+static int read_guarded(const slt_shards *s, int64_t offset, int n, int32_t *out) {
+  struct sigaction sa = {.sa_handler = on_sigbus, .sa_flags = SA_NODEFER}, old;
+  sigemptyset(&sa.sa_mask);
+  sigjmp_buf env;
+  volatile int fi = file_of(s, offset); /* read after a longjmp: must not live in a register */
+  volatile int rc = -1;
+  sigaction(SIGBUS, &sa, &old);
+  if (sigsetjmp(env, 0) == 0) {
+    bus_env = &env;
+    rc = copy_range(s, offset, n, out, &fi);
+  } else {
+    report_shrunk(&s->f[fi]);
+  }
+  bus_env = NULL;
+  sigaction(SIGBUS, &old, NULL);
+  return rc;
+}
+
 int slt_shards_read(const slt_shards *s, int64_t offset, int n, int32_t *out) {
   if (offset < 0 || n < 0 || offset > s->total - n) {
     char a[32];
@@ -341,18 +368,7 @@ int slt_shards_read(const slt_shards *s, int64_t offset, int n, int32_t *out) {
                 s->nfiles ? s->f[0].path : "shards", n, offset, commas(a, s->total));
     return -1;
   }
-  int fi = n ? file_of(s, offset) : 0;
-  for (int done = 0; done < n; fi++) {
-    const shard_file *f = &s->f[fi];
-    int64_t in = offset + done - f->start;
-    int64_t m = f->count - in < n - done ? f->count - in : n - done;
-    if (f->width == 2)
-      for (int64_t j = 0; j < m; j++) out[done + j] = ((const uint16_t *)f->tok)[in + j];
-    else
-      for (int64_t j = 0; j < m; j++) out[done + j] = (int32_t)((const uint32_t *)f->tok)[in + j];
-    done += (int)m;
-  }
-  return 0;
+  return n ? read_guarded(s, offset, n, out) : 0;
 }
 
 void slt_shards_close(slt_shards *s) {

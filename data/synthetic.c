@@ -15,6 +15,10 @@
 #define STAT_TOL 1e-13 /* L1 change per iteration at which π counts as converged */
 #define STAT_MAX_IT 20000
 #define STAT_LAZY 0.1 /* π ← (1-ε)·πP + ε·π: same fixed point, but periodic chains converge */
+/* Smallest Dirichlet α drawn from. A draw's log is log Gamma(α+1) + log(U)/α with log(U) down to
+ * -37; below about 2e-307 that quotient overflows to -inf, a row whose every draw did so is NaN,
+ * and the chain would train on garbage with a negative entropy rate. Far below any useful α. */
+#define MIN_ALPHA 1e-300
 
 struct slt_markov {
   int V, k;
@@ -287,8 +291,9 @@ static int finish(slt_markov *m) {
 }
 
 slt_markov *slt_markov_new(int vocab, int order, double alpha, uint64_t seed) {
-  if (!(alpha > 0) || !isfinite(alpha)) {
-    slt_err_set("synthetic chain: Dirichlet alpha must be a positive number, got %g", alpha);
+  if (!(alpha >= MIN_ALPHA) || !isfinite(alpha)) {
+    slt_err_set("synthetic chain: Dirichlet alpha must be a finite number >= %g, got %g", MIN_ALPHA,
+                alpha);
     return NULL;
   }
   slt_markov *m = chain_alloc(vocab, order, seed);

@@ -17,7 +17,8 @@
 typedef struct slt_markov slt_markov;
 
 /* A chain with Dirichlet(alpha) transitions drawn from seed; its stationary distribution is
- * computed here. NULL with the error recorded (bad sizes, tables too large, no convergence). */
+ * computed here. NULL with the error recorded (bad sizes, tables too large, alpha not finite or
+ * below 1e-300, no convergence). */
 slt_markov *slt_markov_new(int vocab, int order, double alpha, uint64_t seed);
 /* A chain with given transitions: probs is (V^k, V), row ctx = P(· | ctx), each row summing
  * to 1 (within 1e-6; renormalised). seed keys the rows. NULL with the error recorded. */

@@ -164,5 +164,46 @@ expect "prepare --input without paths" "--input needs at least one PATH" prepare
   --format text --tokenizer bytes --out "$dir/prep"
 absent "prepare usage errors" "$dir/prep"
 
+# Training data that cannot give what the run asks of it fails before the run, naming the key,
+# the file and the sizes; a val file that is also a train file is said, not silently used.
+printf 'abcdefghijklmnopqrstuvwxyz %.0s' {1..60} >"$dir/doc2"
+"$slt" tokenize --tokenizer bytes "$dir/doc2" --out "$dir/train.bin" >/dev/null # 12 rows of 129
+shards=(train "$cfg" "out_dir=$dir/sh" data.source=shards model.vocab_size=256 model.layers=1
+  model.d_model=32 model.heads=2 train.steps=1 train.threads=2 train.eval_every=0)
+expect "train shards below one global batch" "data.train: $dir/val.bin holds 2 rows" \
+  "${shards[@]}" data.train="$dir/val.bin" data.val="$dir/train.bin"
+expect "train shards below a batch with accumulation" "global batch of 16 rows" "${shards[@]}" \
+  data.train="$dir/train.bin" data.val="$dir/val.bin" train.grad_accum=2
+expect "val shards below one evaluation" "data.val: $dir/val.bin holds 2 rows" "${shards[@]}" \
+  data.train="$dir/train.bin" data.val="$dir/val.bin" train.eval_every=1 train.eval_batches=2
+expect "a directory as shards" "$dir: not a regular file (a directory)" "${shards[@]}" \
+  data.train="$dir" data.val="$dir/val.bin"
+mkdir "$dir/linked"
+cp "$dir/train.bin" "$dir/linked/a.bin"
+ln -s "$dir/linked/a.bin" "$dir/linked/b.bin"
+expect "one shard twice through a link" "b.bin: the same file as $dir/linked/a.bin" \
+  "${shards[@]}" data.train="$dir/linked/*.bin" data.val="$dir/val.bin"
+ln -s "$dir/train.bin" "$dir/train_alias.bin"
+if "$slt" "${shards[@]}" data.train="$dir/train.bin" data.val="$dir/train_alias.bin" >"$dir/out" \
+  2>"$dir/err" && grep -qF "warning: data.val file $dir/train_alias.bin is also in data.train" \
+  "$dir/out" && [[ ! -s "$dir/err" ]]; then
+  passes=$((passes + 1))
+else
+  echo "FAIL val shards that are train shards: exit $?, no warning: $(head -c 300 "$dir/err")"
+  fails=$((fails + 1))
+fi
+
+# A synthetic table far too large is refused at once, before a model of that vocabulary is built
+# (which took a minute and gigabytes): timeout makes the old order fail.
+start=$SECONDS
+timeout -s KILL 30 "$slt" train "$cfg" "out_dir=$dir/hv" model.vocab_size=16777216 \
+  data.synthetic.vocab=16777216 >/dev/null 2>"$dir/err"
+if ((SECONDS - start <= 10)) && grep -qF "table entries, above the limit" "$dir/err"; then
+  passes=$((passes + 1))
+else
+  echo "FAIL synthetic table too large: $((SECONDS - start)) s, $(head -c 300 "$dir/err")"
+  fails=$((fails + 1))
+fi
+
 echo "$passes passed, $fails failed"
 [[ $fails -eq 0 ]]

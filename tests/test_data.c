@@ -21,12 +21,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
-
-
-
-
-
 static int entries_in(const char *dir) {
   DIR *d = opendir(dir);
   int n = 0;
@@ -178,7 +172,8 @@ static void test_shard_bad(void) {
   slt_shards *ok = slt_shards_open(test_tpath("bad/vocab.bin"), 0);
   CU_ASSERT_PTR_NOT_NULL(ok);
   slt_shards_close(ok);
-  expect_bad(test_tpath("bad/vocab.bin"), 256, "bad/vocab.bin", "token 17 (byte offset 1,058) is 300");
+  expect_bad(test_tpath("bad/vocab.bin"), 256, "bad/vocab.bin",
+             "token 17 (byte offset 1,058) is 300");
   expect_bad(test_tpath("bad/vocab.bin"), 300, "bad/vocab.bin", "vocabulary size 300");
   ok = slt_shards_open(test_tpath("bad/vocab.bin"), 301);
   CU_ASSERT_PTR_NOT_NULL(ok);
@@ -194,6 +189,46 @@ static void test_shard_bad(void) {
   patch_i32(good_shard("mix/b.bin"), 0, 1);
   good_shard("mix/c.bin");
   expect_bad(test_tpath("mix/*.bin"), 0, "mix/b.bin", "magic");
+}
+
+/* Files a glob can match that are not shards: a directory, a FIFO (opening it must not wait
+ * for a writer: the alarm ends the test if it does), and one shard twice through a link. */
+static void test_shard_not_files(void) {
+  mkdir(test_tpath("odd"), 0755);
+  mkdir(test_tpath("odd/dir.bin"), 0755);
+  expect_bad(test_tpath("odd/dir.bin"), 0, "odd/dir.bin", "not a regular file (a directory)");
+  CU_ASSERT_EQUAL_FATAL(mkfifo(test_tpath("odd/fifo.bin"), 0644), 0);
+  alarm(20);
+  expect_bad(test_tpath("odd/fifo.bin"), 0, "odd/fifo.bin", "FIFO");
+  alarm(0);
+  mkdir(test_tpath("link"), 0755);
+  good_shard("link/a.bin");
+  CU_ASSERT_EQUAL_FATAL(symlink(test_tpath("link/a.bin"), test_tpath("link/b.bin")), 0);
+  expect_bad(test_tpath("link/*.bin"), 0, "link/b.bin", "the same file as");
+  CU_ASSERT_EQUAL_FATAL(link(test_tpath("link/a.bin"), test_tpath("link/c.bin")), 0);
+  CU_ASSERT_EQUAL(unlink(test_tpath("link/b.bin")), 0);
+  expect_bad(test_tpath("link/*.bin"), 0, "link/c.bin", "link/a.bin");
+}
+
+/* A shard changed after it was opened: truncated, reading the lost pages is an error naming the
+ * file, not a SIGBUS; rewritten in place with a token beyond the vocabulary, an error too. */
+static void test_shard_changed(void) {
+  const char *p = good_shard("changed.bin"); /* 1,000 tokens below 256 */
+  slt_shards *s = slt_shards_open(p, 256);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+  int32_t out[10];
+  CU_ASSERT_EQUAL(slt_shards_read(s, 990, 10, out), 0);
+  patch_i32(p, 256 + 497, 300 | 7 << 16); /* tokens 994 and 995 become 300 and 7 */
+  slt_err_clear();
+  CU_ASSERT_EQUAL(slt_shards_read(s, 990, 10, out), -1);
+  CU_ASSERT(test_err_has("changed.bin: the file changed while in use", "token 994"));
+  CU_ASSERT(test_err_has("is now 300, not below the vocabulary size 256", NULL));
+  CU_ASSERT_EQUAL(slt_shards_read(s, 0, 10, out), 0); /* the untouched part still reads */
+  CU_ASSERT_EQUAL_FATAL(truncate(p, 0), 0);
+  slt_err_clear();
+  CU_ASSERT_EQUAL(slt_shards_read(s, 990, 10, out), -1);
+  CU_ASSERT(test_err_has("changed.bin: the file changed while in use", "now 0 bytes, 3,024"));
+  slt_shards_close(s);
 }
 
 /* ---------------- synthetic Markov source ---------------- */
@@ -400,6 +435,15 @@ static void test_markov_errors(void) {
   CU_ASSERT(test_err_has("vocab 256, order 3", "2^26"));
   CU_ASSERT_PTR_NULL(slt_markov_new(16, 1, 0, 1));
   CU_ASSERT(test_err_has("alpha", NULL));
+  /* a subnormal alpha overflowed the draws to -inf: NaN rows, a negative entropy rate */
+  CU_ASSERT_PTR_NULL(slt_markov_new(16, 1, 5e-324, 1));
+  CU_ASSERT(test_err_has("alpha must be a finite number >= 1e-300", "4.94066e-324"));
+  CU_ASSERT_PTR_NULL(slt_markov_new(16, 1, NAN, 1));
+  CU_ASSERT(test_err_has("alpha", "nan"));
+  slt_markov *tiny = slt_markov_new(16, 0, 1e-300, 1); /* the smallest allowed still works */
+  CU_ASSERT_PTR_NOT_NULL_FATAL(tiny);
+  CU_ASSERT(slt_markov_entropy_rate(tiny) >= 0 && slt_markov_entropy_rate(tiny) < 1e-6);
+  slt_markov_free(tiny);
   CU_ASSERT_PTR_NULL(slt_markov_new(0, 1, 1, 1));
   CU_ASSERT(test_err_has("vocab", NULL));
   CU_ASSERT_PTR_NULL(slt_markov_from_table(2, 1, (double[]){0.5, 0.5, 0.5, 0.6}, 1));
@@ -660,7 +704,31 @@ static void test_loader_errors(void) {
   CU_ASSERT(test_err_has("rank", NULL));
 }
 
-static int suite_init_data(void) { return test_tmpdir_init("data"); }
+/* A validation file that is also a training file is reported, even under another name. */
+static void test_loader_val_in_train(void) {
+  slt_loader_cfg cfg = cfg_of(8, 2, 1, 0, 1, false);
+  const char *tr = index_shard("vit_train.bin", 1000), *va = index_shard("vit_val.bin", 200);
+  slt_loader *l = slt_loader_new_shards(tr, va, 0, &cfg);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(l);
+  CU_ASSERT_PTR_NULL(slt_loader_val_in_train(l));
+  slt_loader_free(l);
+  CU_ASSERT_EQUAL_FATAL(symlink(tr, test_tpath("vit_alias.bin")), 0);
+  l = slt_loader_new_shards(tr, test_tpath("vit_alias.bin"), 0, &cfg);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(l);
+  const char *both = slt_loader_val_in_train(l);
+  CU_ASSERT(both && strstr(both, "vit_alias.bin"));
+  slt_loader_free(l);
+  slt_markov *m = slt_markov_new(4, 1, 0.5, 1);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+  l = slt_loader_new_synthetic(m, &cfg); /* no shards: nothing to share */
+  CU_ASSERT_PTR_NULL(slt_loader_val_in_train(l));
+  slt_loader_free(l);
+  slt_markov_free(m);
+}
+
+static int suite_init_data(void) {
+  return test_tmpdir_init("data");
+}
 
 int register_data_suite(void) {
   CU_pSuite s = CU_add_suite("data", suite_init_data, test_tmpdir_cleanup);
@@ -670,6 +738,8 @@ int register_data_suite(void) {
                  !CU_add_test(s, "shard glob is one sorted stream", test_shard_glob_concat) ||
                  !CU_add_test(s, "shard writes are atomic", test_shard_write_atomic) ||
                  !CU_add_test(s, "bad shards are refused by name", test_shard_bad) ||
+                 !CU_add_test(s, "non-files and linked shards are refused", test_shard_not_files) ||
+                 !CU_add_test(s, "a shard changed while open is an error", test_shard_changed) ||
                  !CU_add_test(s, "markov tables and stationarity", test_markov_tables) ||
                  !CU_add_test(s, "markov sampler follows the table", test_markov_sampling) ||
                  !CU_add_test(s, "markov entropy of known chains", test_markov_entropy_known) ||
@@ -682,7 +752,8 @@ int register_data_suite(void) {
                  !CU_add_test(s, "loader cursor save/restore", test_loader_cursor) ||
                  !CU_add_test(s, "loader fixed validation batches", test_loader_val) ||
                  !CU_add_test(s, "loader synthetic rows", test_loader_synthetic) ||
-                 !CU_add_test(s, "loader errors", test_loader_errors)
+                 !CU_add_test(s, "loader errors", test_loader_errors) ||
+                 !CU_add_test(s, "loader reports val files in train", test_loader_val_in_train)
              ? -1
              : 0;
 }

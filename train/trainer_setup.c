@@ -109,17 +109,65 @@ static int setup_sgt(slt_trainer *t) {
   return 0;
 }
 
+/* The shards against the batch shapes, checked here rather than found out during the run: a
+ * train set below one global batch repeats rows within every step, and a val set below one
+ * evaluation's rows counts some rows twice in every validation loss. */
+static int check_shard_rows(const slt_trainer *t) {
+  const slt_config *c = &t->cfg;
+  const int world = slt_dist_world(), B = c->train.micro_batch, T1 = c->model.seq_len + 1;
+  const long long rows = slt_loader_rows(t->loader), val = slt_loader_val_rows(t->loader);
+  const long long batch = (long long)B * c->train.grad_accum * world;
+  const long long evals = (long long)c->train.eval_batches * B * world;
+  if (rows < batch) {
+    slt_err_set("data.train: %s holds %lld rows of seq_len + 1 = %d tokens, fewer than one global "
+                "batch of %lld rows (train.micro_batch %d x train.grad_accum %d x %d rank%s); "
+                "lower those or add training data",
+                c->data.train, rows, T1, batch, B, c->train.grad_accum, world,
+                world > 1 ? "s" : "");
+    return -1;
+  }
+  if (c->train.eval_every > 0 && val > 0 && val < evals) {
+    slt_err_set("data.val: %s holds %lld rows of seq_len + 1 = %d tokens, fewer than the %lld "
+                "rows one evaluation reads (train.eval_batches %d x train.micro_batch %d x %d "
+                "rank%s); lower train.eval_batches or add validation data",
+                c->data.val, val, T1, evals, c->train.eval_batches, B, world, world > 1 ? "s" : "");
+    return -1;
+  }
+  return 0;
+}
+
+static int open_shards(slt_trainer *t, const slt_loader_cfg *lc) {
+  const slt_config *c = &t->cfg;
+  const char *val = c->train.eval_every > 0 || c->data.val[0] ? c->data.val : NULL;
+  t->loader =
+      slt_loader_new_shards(c->data.train, val && *val ? val : NULL, c->model.vocab_size, lc);
+  if (!t->loader || check_shard_rows(t)) return -1;
+  /* A warning, not an error: a smoke test may validate on its training file on purpose. */
+  const char *both = slt_loader_val_in_train(t->loader);
+  if (both)
+    printf("warning: data.val file %s is also in data.train: the validation loss will measure "
+           "memorised training data\n",
+           both);
+  printf("data: %s (%lld rows of %d)\n", c->data.train, (long long)slt_loader_rows(t->loader),
+         c->model.seq_len + 1);
+  return 0;
+}
+
 static int open_data(slt_trainer *t) {
   const slt_config *c = &t->cfg;
-  slt_loader_cfg lc = {.seq_len = c->model.seq_len, .micro_batch = c->train.micro_batch,
-                       .grad_accum = c->train.grad_accum, .rank = slt_dist_rank(),
+  slt_loader_cfg lc = {.seq_len = c->model.seq_len,
+                       .micro_batch = c->train.micro_batch,
+                       .grad_accum = c->train.grad_accum,
+                       .rank = slt_dist_rank(),
                        .world = slt_dist_world(),
-                       .seed = (uint64_t)c->seed, .shuffle = c->data.shuffle};
+                       .seed = (uint64_t)c->seed,
+                       .shuffle = c->data.shuffle};
   t->loss_floor = NAN;
   if (c->data.source == SLT_DATA_SYNTHETIC) {
     int V = slt_config_synthetic_vocab(c);
     if (V > c->model.vocab_size) {
-      slt_err_set("data.synthetic.vocab (%d) exceeds model.vocab_size (%d)", V, c->model.vocab_size);
+      slt_err_set("data.synthetic.vocab (%d) exceeds model.vocab_size (%d)", V,
+                  c->model.vocab_size);
       return -1;
     }
     t->chain = slt_markov_new(V, c->data.synthetic.order, c->data.synthetic.alpha,
@@ -131,13 +179,8 @@ static int open_data(slt_trainer *t) {
            c->data.synthetic.order, V, slt_markov_entropy_rate(t->chain), c->model.seq_len,
            t->loss_floor);
     t->loader = slt_loader_new_synthetic(t->chain, &lc);
-  } else {
-    const char *val = c->train.eval_every > 0 || c->data.val[0] ? c->data.val : NULL;
-    t->loader = slt_loader_new_shards(c->data.train, val && *val ? val : NULL,
-                                      c->model.vocab_size, &lc);
-    if (t->loader)
-      printf("data: %s (%lld rows of %d)\n", c->data.train, (long long)slt_loader_rows(t->loader),
-             c->model.seq_len + 1);
+  } else if (open_shards(t, &lc)) {
+    return -1;
   }
   return t->loader ? 0 : -1;
 }
@@ -183,12 +226,15 @@ static int init_parts(slt_trainer *t, const slt_config *cfg) {
   slt_rng_seed(&t->rng, (uint64_t)c->seed ^ UINT64_C(0x747261696e6572)); /* "trainer" */
   slt_threads_set(c->train.threads ? c->train.threads : slt_dist_default_threads());
   slt_ctx_init(&t->ctx);
+  /* Data first: its checks (shards, rows, a synthetic table too large) take moments, while a
+   * model built from the same mistaken sizes can take minutes and gigabytes. */
+  if (open_data(t)) return -1;
   slt_gpt_config g;
   slt_trainer_model_config(c, &g);
   if (slt_gpt_build(&t->model, &g)) return -1;
   slt_gpt_init_weights(&t->model, (uint64_t)c->seed);
   t->total_steps = slt_sgt_total_steps(c);
-  if (param_groups(&c->optim, &t->model.params, &t->wd, &t->lr_mult) || open_data(t) ||
+  if (param_groups(&c->optim, &t->model.params, &t->wd, &t->lr_mult) ||
       !(t->opt = make_optimizer(&c->optim, &t->model.params)))
     return -1;
   if (c->sgt.enabled && setup_sgt(t)) return -1;
