@@ -131,24 +131,31 @@ void slt_gpt_init_weights(slt_gpt *m, uint64_t seed) {
   if (m->lm_head) slt_rng_fill_normal(&rng, m->lm_head->data, m->lm_head->numel, 0.0f, std);
 }
 
-static slt_tensor *norm(const slt_gpt *m, slt_ctx *c, slt_tensor *x, slt_tensor *w, slt_tensor *b) {
+slt_tensor *slt_gpt_norm(const slt_gpt *m, slt_ctx *c, slt_tensor *x, slt_tensor *w,
+                         slt_tensor *b) {
   if (m->cfg.norm == SLT_NORM_RMSNORM) return slt_rmsnorm(c, x, w, m->cfg.norm_eps);
   return slt_layernorm(c, x, w, b, m->cfg.norm_eps);
 }
 
 /* x (B, T, C) -> attention output (B, T, C), before the residual add. */
-static slt_tensor *attention(const slt_gpt *m, slt_gpt_block *b, slt_ctx *c, slt_tensor *x,
-                             int pos0) {
+void slt_gpt_qkv(const slt_gpt *m, slt_gpt_block *b, slt_ctx *c, slt_tensor *x, int pos0,
+                 slt_tensor **q, slt_tensor **k, slt_tensor **v) {
   const slt_gpt_config *g = &m->cfg;
   int hd = g->d_model / g->heads;
   slt_tensor *qkv = slt_lin_forward(&b->qkv, c, x); /* (B, T, (H + 2·Hkv)·hd) */
-  slt_tensor *q = slt_split_heads_at(c, qkv, 0, g->heads, hd);
-  slt_tensor *k = slt_split_heads_at(c, qkv, g->heads * hd, g->kv_heads, hd);
-  slt_tensor *v = slt_split_heads_at(c, qkv, (g->heads + g->kv_heads) * hd, g->kv_heads, hd);
+  *q = slt_split_heads_at(c, qkv, 0, g->heads, hd);
+  *k = slt_split_heads_at(c, qkv, g->heads * hd, g->kv_heads, hd);
+  *v = slt_split_heads_at(c, qkv, (g->heads + g->kv_heads) * hd, g->kv_heads, hd);
   if (g->pos == SLT_POS_ROPE) {
-    q = slt_rope(c, q, pos0, g->rope_base);
-    k = slt_rope(c, k, pos0, g->rope_base);
+    *q = slt_rope(c, *q, pos0, g->rope_base);
+    *k = slt_rope(c, *k, pos0, g->rope_base);
   }
+}
+
+static slt_tensor *attention(const slt_gpt *m, slt_gpt_block *b, slt_ctx *c, slt_tensor *x,
+                             int pos0) {
+  slt_tensor *q, *k, *v;
+  slt_gpt_qkv(m, b, c, x, pos0, &q, &k, &v);
   slt_tensor *a = slt_merge_heads(c, slt_attention(c, q, k, v));
   return slt_lin_forward(&b->proj, c, a);
 }
@@ -160,13 +167,19 @@ static slt_tensor *ffn_linear(const slt_gpt *m, int layer, bool fc2, slt_lin *l,
   return slt_guided_forward(m->guide, slt_guide_index(layer, fc2), l, c, x);
 }
 
-static slt_tensor *ffn(const slt_gpt *m, int layer, slt_ctx *c, slt_tensor *x) {
+slt_tensor *slt_gpt_ffn(const slt_gpt *m, int layer, slt_ctx *c, slt_tensor *x) {
   slt_gpt_block *b = &m->blocks[layer];
   slt_tensor *h = ffn_linear(m, layer, false, &b->fc1, c, x);
   switch (m->cfg.act) {
-  case SLT_ACT_SWIGLU: h = slt_swiglu(c, h); break;
-  case SLT_ACT_RELU2: h = slt_relu2(c, h); break;
-  default: h = slt_gelu_tanh(c, h); break;
+  case SLT_ACT_SWIGLU:
+    h = slt_swiglu(c, h);
+    break;
+  case SLT_ACT_RELU2:
+    h = slt_relu2(c, h);
+    break;
+  default:
+    h = slt_gelu_tanh(c, h);
+    break;
   }
   return ffn_linear(m, layer, true, &b->fc2, c, h);
 }
@@ -190,10 +203,10 @@ slt_tensor *slt_gpt_logits(slt_gpt *m, slt_ctx *c, const int32_t *ids, int B, in
   }
   for (int i = 0; i < g->layers; i++) {
     slt_gpt_block *b = &m->blocks[i];
-    x = slt_add(c, x, attention(m, b, c, norm(m, c, x, b->ln1_w, b->ln1_b), pos0));
-    x = slt_add(c, x, ffn(m, i, c, norm(m, c, x, b->ln2_w, b->ln2_b)));
+    x = slt_add(c, x, attention(m, b, c, slt_gpt_norm(m, c, x, b->ln1_w, b->ln1_b), pos0));
+    x = slt_add(c, x, slt_gpt_ffn(m, i, c, slt_gpt_norm(m, c, x, b->ln2_w, b->ln2_b)));
   }
-  x = norm(m, c, x, m->lnf_w, m->lnf_b);
+  x = slt_gpt_norm(m, c, x, m->lnf_w, m->lnf_b);
   return slt_linear(c, x, m->lm_head ? m->lm_head : m->wte, NULL);
 }
 

@@ -37,7 +37,8 @@ typedef struct slt_gpt_block {
 typedef struct slt_gpt {
   slt_gpt_config cfg;
   slt_params params;
-  slt_tensor *wte, *wpe, *lnf_w, *lnf_b, *lm_head; /* wpe NULL unless learned; lm_head NULL if tied */
+  slt_tensor *wte, *wpe, *lnf_w, *lnf_b,
+      *lm_head; /* wpe NULL unless learned; lm_head NULL if tied */
   slt_gpt_block *blocks;
   struct slt_guide *guide; /* self-guided training's dense guides (layers/guided.h), or NULL */
 } slt_gpt;
@@ -49,6 +50,15 @@ int slt_gpt_build(slt_gpt *m, const slt_gpt_config *cfg);
 void slt_gpt_free(slt_gpt *m);
 /* SPEC §1 init: linear and embedding weights N(0, init_std), biases 0, norm gains 1. */
 void slt_gpt_init_weights(slt_gpt *m, uint64_t seed);
+/* Pieces of the forward shared by the full forward (gpt.c) and the KV-cache forward
+ * (gpt_infer.c). The configured norm of x with weight w (and bias b for layernorm). */
+slt_tensor *slt_gpt_norm(const slt_gpt *m, slt_ctx *c, slt_tensor *x, slt_tensor *w, slt_tensor *b);
+/* Block b's queries, keys and values of x (B, T, C) as heads, RoPE applied from position pos0. */
+void slt_gpt_qkv(const slt_gpt *m, slt_gpt_block *b, slt_ctx *c, slt_tensor *x, int pos0,
+                 slt_tensor **q, slt_tensor **k, slt_tensor **v);
+/* Layer's FFN of x (through its SGT guide while the model has one). */
+slt_tensor *slt_gpt_ffn(const slt_gpt *m, int layer, slt_ctx *c, slt_tensor *x);
+
 /* ids (B, T) at positions pos0.. -> logits (B, T, V). */
 slt_tensor *slt_gpt_logits(slt_gpt *m, slt_ctx *c, const int32_t *ids, int B, int T, int pos0);
 /* Mean next-token cross-entropy of targets (B, T) given inputs (B, T). */

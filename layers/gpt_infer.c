@@ -89,46 +89,17 @@ static void cached_attention(const slt_gpt_kv *kv, int l, const slt_tensor *q, f
     }
 }
 
-static slt_tensor *norm(const slt_gpt *m, slt_ctx *c, slt_tensor *x, slt_tensor *w, slt_tensor *b) {
-  if (m->cfg.norm == SLT_NORM_RMSNORM) return slt_rmsnorm(c, x, w, m->cfg.norm_eps);
-  return slt_layernorm(c, x, w, b, m->cfg.norm_eps);
-}
-
 /* x (1, n, C) -> attention output (1, n, C), keys and values appended to layer l's cache. */
 static slt_tensor *attention(slt_gpt *m, int l, slt_ctx *c, slt_gpt_kv *kv, slt_tensor *x,
                              int pos0) {
-  const slt_gpt_config *g = &m->cfg;
   slt_gpt_block *b = &m->blocks[l];
-  int hd = g->d_model / g->heads;
-  slt_tensor *qkv = slt_lin_forward(&b->qkv, c, x);
-  slt_tensor *q = slt_split_heads_at(c, qkv, 0, g->heads, hd);
-  slt_tensor *k = slt_split_heads_at(c, qkv, g->heads * hd, g->kv_heads, hd);
-  slt_tensor *v = slt_split_heads_at(c, qkv, (g->heads + g->kv_heads) * hd, g->kv_heads, hd);
-  if (g->pos == SLT_POS_ROPE) {
-    q = slt_rope(c, q, pos0, g->rope_base);
-    k = slt_rope(c, k, pos0, g->rope_base);
-  }
+  slt_tensor *q, *k, *v;
+  slt_gpt_qkv(m, b, c, x, pos0, &q, &k, &v);
   slt_tensor *a = q ? slt_new(c, 4, q->shape) : NULL;
   if (!a || !k || !v) return NULL;
   cache_put(kv, l, k, v, pos0);
   cached_attention(kv, l, q, a->data, pos0);
   return slt_lin_forward(&b->proj, c, slt_merge_heads(c, a));
-}
-
-static slt_tensor *ffn(slt_gpt *m, slt_gpt_block *b, slt_ctx *c, slt_tensor *x) {
-  slt_tensor *h = slt_lin_forward(&b->fc1, c, x);
-  switch (m->cfg.act) {
-  case SLT_ACT_SWIGLU:
-    h = slt_swiglu(c, h);
-    break;
-  case SLT_ACT_RELU2:
-    h = slt_relu2(c, h);
-    break;
-  default:
-    h = slt_gelu_tanh(c, h);
-    break;
-  }
-  return slt_lin_forward(&b->fc2, c, h);
 }
 
 static slt_tensor *embed(slt_gpt *m, slt_ctx *c, const int32_t *ids, int n, int pos0) {
@@ -145,11 +116,11 @@ static slt_tensor *forward(slt_gpt *m, slt_ctx *c, slt_gpt_kv *kv, const int32_t
   slt_tensor *x = embed(m, c, ids, n, pos0);
   for (int l = 0; l < m->cfg.layers && x; l++) {
     slt_gpt_block *b = &m->blocks[l];
-    slt_tensor *h = norm(m, c, x, b->ln1_w, b->ln1_b);
+    slt_tensor *h = slt_gpt_norm(m, c, x, b->ln1_w, b->ln1_b);
     x = h ? slt_add(c, x, attention(m, l, c, kv, h, pos0)) : NULL;
-    x = slt_add(c, x, ffn(m, b, c, norm(m, c, x, b->ln2_w, b->ln2_b)));
+    x = slt_add(c, x, slt_gpt_ffn(m, l, c, slt_gpt_norm(m, c, x, b->ln2_w, b->ln2_b)));
   }
-  x = norm(m, c, x, m->lnf_w, m->lnf_b);
+  x = slt_gpt_norm(m, c, x, m->lnf_w, m->lnf_b);
   return slt_linear(c, x, m->lm_head ? m->lm_head : m->wte, NULL);
 }
 
@@ -189,7 +160,7 @@ static double time_ffn(slt_gpt *m, int l, slt_ctx *c, float *x, int n) {
   for (int r = 0; r <= FORM_REPS || (spent < FORM_MIN_S && r <= FORM_MAX_REPS); r++) {
     slt_tensor *in = slt_wrap(c, x, 3, (int[]){1, n, m->cfg.d_model});
     double t0 = omp_get_wtime();
-    slt_tensor *y = in ? ffn(m, &m->blocks[l], c, in) : NULL;
+    slt_tensor *y = in ? slt_gpt_ffn(m, l, c, in) : NULL;
     double dt = omp_get_wtime() - t0;
     slt_ctx_reset(c);
     if (!y) return -1;

@@ -2,12 +2,8 @@
 # Bad configs and flags each give exactly one clear error line (naming the key or file) and a
 # non-zero exit, never a crash. usage: cli_errors.sh SLT_BINARY
 set -u
-slt=$1
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-cfg="$(dirname "$0")/../configs/quickstart.yaml"
 # shellcheck source=expect.sh
-source "$(dirname "$0")/expect.sh"
+source "$(dirname "$0")/expect.sh" # slt, dir, cfg; expect; passes, fails
 
 printf 'model:\n  d_modle: 64\n' >"$dir/typo.yaml"
 printf 'model:\n  layers: four\n' >"$dir/type.yaml"

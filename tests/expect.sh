@@ -1,5 +1,10 @@
-# Shared by the CLI error scripts (sourced): the `expect` check and its pass/fail counters.
-# Needs $slt (the binary) and $dir (a scratch directory) set by the caller.
+# Shared by the CLI error scripts (sourced, with the script's own arguments: SLT_BINARY): the
+# binary ($slt), a scratch directory removed on exit ($dir), the quickstart config ($cfg), the
+# `expect` check and its pass/fail counters.
+slt=$1
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+cfg="$(dirname "$0")/../configs/quickstart.yaml"
 fails=0
 passes=0
 

@@ -4,12 +4,8 @@
 # never a crash, a quiet shortfall or undecodable output; and the fitting edge cases work.
 # usage: infer_errors.sh SLT_BINARY
 set -u
-slt=$1
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-cfg="$(dirname "$0")/../configs/quickstart.yaml"
 # shellcheck source=expect.sh
-source "$(dirname "$0")/expect.sh"
+source "$(dirname "$0")/expect.sh" # slt, dir, cfg; expect; passes, fails
 
 # works NAME STDERR ARGS...: exit 0, something on stdout, and stderr exactly STDERR's lines
 # (each a substring of its line; "" = stderr empty)
