@@ -1,7 +1,7 @@
 /* Fused causal self-attention, flash-style: the forward keeps only the per-row log-sum-exp and
  * the backward recomputes the probabilities from it, one block of query rows at a time, so no
  * T×T tensor outlives a block. A block's whole score row (up to its last key) fits in per-thread
- * scratch, so the softmax is exact rather than online. Every product goes to cblas_sgemm; inside
+ * scratch, so the softmax is exact rather than online. Every product goes to slt_gemm (kernels/gemm.h); inside
  * our OpenMP regions OpenBLAS runs single-threaded, so the parallelism is ours. */
 #include "ops.h"
 
@@ -68,8 +68,7 @@ static void softmax_grad_row(float *s, float *dp, float lse, float delta, int va
 /* C (M×N) = alpha·op(A)·op(B) + beta·C, row-major and packed; slt_gemm with an alpha. */
 static void gemm(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, const float *B,
                  float beta, float *C) {
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N,
-              K, alpha, A, ta ? M : K, B, tb ? K : N, beta, C, N);
+  slt_gemm_ex(ta, tb, M, N, K, alpha, A, ta ? M : K, B, tb ? K : N, beta, C, N);
 }
 
 /* Query rows [i0, i0+m) of one head attend to keys [0, i0+m): S (m, end) is scratch.

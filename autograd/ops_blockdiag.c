@@ -21,8 +21,8 @@ static bool par_blocks(int B) {
 static void blockdiag_fwd(const float *x, const float *w, float *y, int rows, int B, int m, int n) {
 #pragma omp parallel for schedule(static) if (par_blocks(B))
   for (int b = 0; b < B; b++)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, m, n, 1.0f, x + (size_t)b * n, B * n,
-                w + (size_t)b * m * n, n, 0.0f, y + (size_t)b * m, B * m);
+    slt_gemm_ex(false, true, rows, m, n, 1.0f, x + (size_t)b * n, B * n, w + (size_t)b * m * n, n,
+                0.0f, y + (size_t)b * m, B * m);
 }
 
 typedef struct {
@@ -40,12 +40,12 @@ static void blockdiag_backward(slt_ctx *c, slt_node *n) {
     const float *dyb = dy + (size_t)b * bm, *wb = w->data + (size_t)b * bm * bn;
     /* dX_b (rows, n) += dY_b (rows, m) · W_b (m, n) */
     if (x->requires_grad)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, bn, bm, 1.0f, dyb, B * bm, wb,
-                  bn, 1.0f, x->grad + (size_t)b * bn, B * bn);
+      slt_gemm_ex(false, false, rows, bn, bm, 1.0f, dyb, B * bm, wb, bn, 1.0f,
+                  x->grad + (size_t)b * bn, B * bn);
     /* dW_b (m, n) += dY_bᵀ (m, rows) · X_b (rows, n) */
     if (w->requires_grad)
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bm, bn, rows, 1.0f, dyb, B * bm,
-                  x->data + (size_t)b * bn, B * bn, 1.0f, w->grad + (size_t)b * bm * bn, bn);
+      slt_gemm_ex(true, false, bm, bn, rows, 1.0f, dyb, B * bm, x->data + (size_t)b * bn, B * bn,
+                  1.0f, w->grad + (size_t)b * bm * bn, bn);
   }
 }
 

@@ -1,4 +1,4 @@
-/* Matrix products through cblas_sgemm, with transposes passed as flags rather than copies. */
+/* Matrix products through slt_gemm (kernels/gemm.h), with transposes passed as flags rather than copies. */
 #include "ops.h"
 
 #include "op_util.h"

@@ -9,7 +9,7 @@
 #include "autograd/parallel.h"
 #include "autograd/ops.h"
 #include "data/shard.h"
-#include "train/checkpoint.h"
+#include "ckpt/checkpoint.h"
 
 #include <limits.h>
 #include <math.h>

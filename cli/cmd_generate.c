@@ -12,7 +12,7 @@
 #include "autograd/ops.h"
 #include "data/tokenizer.h"
 #include "layers/gpt_merge.h"
-#include "train/checkpoint.h"
+#include "ckpt/checkpoint.h"
 
 #include <ctype.h>
 #include <limits.h>

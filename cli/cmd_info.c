@@ -2,7 +2,7 @@
 #include "cli.h"
 
 #include "autograd/error.h"
-#include "train/checkpoint.h"
+#include "ckpt/checkpoint.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,4 +1,5 @@
 /* slt prepare: documents (text, JSONL, parquet) -> train/val token shards. */
+#include "autograd/sys.h"
 #include "cli.h"
 
 #include "autograd/error.h"

@@ -1,4 +1,5 @@
 /* slt tokenize --tokenizer gpt2|bytes [--tokenizer-dir DIR] FILE [--out SHARD] */
+#include "autograd/sys.h"
 #include "cli.h"
 
 #include "autograd/error.h"

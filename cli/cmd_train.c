@@ -2,7 +2,7 @@
 #include "cli.h"
 
 #include "autograd/error.h"
-#include "train/config.h"
+#include "config/config.h"
 #include "train/dist.h"
 #include "train/trainer.h"
 

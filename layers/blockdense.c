@@ -5,7 +5,8 @@
 #include "autograd/error.h"
 #include "autograd/ops.h"
 
-#include <cblas.h>
+#include "kernels/gemm.h"
+
 #include <string.h>
 
 enum { BD_BLOCKS, BD_U };
@@ -33,8 +34,8 @@ static int blockdense_merge(const slt_lin *l, float *w) {
   const slt_tensor *v = l->factor[BD_BLOCKS], *u = l->factor[BD_U];
   int B = v->shape[0], r = v->shape[1], n = v->shape[2], R = B * r;
   for (int b = 0; b < B; b++)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, l->out, n, r, 1.0f, u->data + b * r, R,
-                v->data + (size_t)b * r * n, n, 0.0f, w + (size_t)b * n, l->in);
+    slt_gemm_ex(false, false, l->out, n, r, 1.0f, u->data + b * r, R, v->data + (size_t)b * r * n,
+                n, 0.0f, w + (size_t)b * n, l->in);
   return 0;
 }
 

@@ -11,7 +11,7 @@ typedef enum { SLT_POS_ROPE, SLT_POS_LEARNED, SLT_POS_NONE } slt_pos_kind;
 typedef enum { SLT_ACT_GELU_TANH, SLT_ACT_SWIGLU, SLT_ACT_RELU2 } slt_act_kind;
 
 /* FFN linears' structure (SPEC §2); values of layers/structured.h's slt_lin_struct and
- * slt_lin_init_kind (the same order as train/config.h's). Zero = dense everywhere. */
+ * slt_lin_init_kind (the same order as config/config.h's). Zero = dense everywhere. */
 typedef struct slt_gpt_ffn_config {
   int kind, rank, nblocks, init;
   bool first_layer_dense; /* layer 0's fc1/fc2 stay dense */

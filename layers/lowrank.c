@@ -5,7 +5,8 @@
 #include "autograd/error.h"
 #include "autograd/ops.h"
 
-#include <cblas.h>
+#include "kernels/gemm.h"
+
 #include <string.h>
 
 enum { LR_V, LR_U };
@@ -41,8 +42,7 @@ static void lowrank_init_normal(slt_lin *l, slt_rng *rng, float std) {
 /* W (M, N) = U (M, R) · V (R, N) */
 static int lowrank_merge(const slt_lin *l, float *w) {
   const slt_tensor *v = l->factor[LR_V], *u = l->factor[LR_U];
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, l->out, l->in, v->shape[0], 1.0f, u->data,
-              v->shape[0], v->data, l->in, 0.0f, w, l->in);
+  slt_gemm(false, false, l->out, l->in, v->shape[0], u->data, v->data, 0.0f, w);
   return 0;
 }
 

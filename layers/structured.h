@@ -6,7 +6,7 @@
 
 #include "layers/linear.h"
 
-/* Same order as train/config.h's slt_ffn_kind / slt_ffn_init, so the trainer can cast. */
+/* Same order as config/config.h's slt_ffn_kind / slt_ffn_init, so the trainer can cast. */
 typedef enum {
   SLT_LIN_DENSE,
   SLT_LIN_LOWRANK,

@@ -22,7 +22,7 @@ main() {
     [parquet]="data/parquet.c data/parquet_thrift.c data/parquet_meta.c data/parquet_page.c data/parquet_codec.c"
     [jsonl]="data/jsonl.c"
     [shard]="data/shard.c"
-    [config]="train/config.c train/config_yaml.c train/config_schema.c"
+    [config]="config/config.c config/config_yaml.c config/config_schema.c"
   )
 
   for n in "${names[@]}"; do

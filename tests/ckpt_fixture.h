@@ -5,8 +5,8 @@
 
 #include "layers/gpt.h"
 #include "optim/adamw.h"
-#include "train/checkpoint.h"
-#include "train/config.h"
+#include "ckpt/checkpoint.h"
+#include "config/config.h"
 
 typedef struct {
   slt_gpt m;

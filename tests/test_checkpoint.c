@@ -12,7 +12,7 @@
 #include "data/shard.h"
 #include "layers/gpt.h"
 #include "optim/adamw.h"
-#include "train/checkpoint.h"
+#include "ckpt/checkpoint.h"
 #include "train/trainer.h"
 
 #include <fcntl.h>

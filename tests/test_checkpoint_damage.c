@@ -8,7 +8,7 @@
 #include "ckpt_fixture.h"
 
 #include "autograd/error.h"
-#include "train/checkpoint.h"
+#include "ckpt/checkpoint.h"
 #include "train/trainer.h"
 
 #include <fcntl.h>

@@ -4,7 +4,7 @@
 #include "test_util.h"
 
 #include "autograd/error.h"
-#include "train/config.h"
+#include "config/config.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -8,7 +8,7 @@
 
 #include "autograd/error.h"
 #include "layers/gpt_merge.h"
-#include "train/checkpoint.h"
+#include "ckpt/checkpoint.h"
 #include "train/trainer.h"
 
 #include <math.h>

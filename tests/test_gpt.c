@@ -6,7 +6,7 @@
 #include "autograd/error.h"
 #include "layers/gpt.h"
 #include "optim/adamw.h"
-#include "train/config.h"
+#include "config/config.h"
 #include "train/trainer.h"
 
 #include <hdf5.h>

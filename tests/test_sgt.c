@@ -8,7 +8,7 @@
 #include "autograd/error.h"
 #include "layers/guided.h"
 #include "layers/structured.h"
-#include "train/checkpoint.h"
+#include "ckpt/checkpoint.h"
 #include "train/trainer.h"
 
 #include <fcntl.h>

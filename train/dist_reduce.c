@@ -5,6 +5,7 @@
  * that node, and keeps the started ones progressing (MPI progresses non-blocking collectives
  * only inside MPI calls). Every rank records the same tape, so every rank starts the same buckets
  * in the same order, as MPI requires of collectives. */
+#include "autograd/sys.h"
 #include "dist.h"
 
 #include "autograd/error.h"

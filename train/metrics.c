@@ -2,7 +2,6 @@
 
 #include "autograd/error.h"
 
-#include <cblas.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -10,12 +9,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-double slt_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 int slt_metrics_open(slt_metrics *m, const char *out_dir, slt_metrics_format fmt, bool append) {
   memset(m, 0, sizeof *m);
@@ -105,34 +98,4 @@ void slt_metrics_say(slt_metrics *m, const char *fmt, ...) {
   va_end(ap);
   putchar('\n');
   fflush(stdout);
-}
-
-double slt_sgemm_peak_gflops(void) {
-  /* A square product large enough to reach the kernel's steady state; the first call pays for
-   * thread start-up and page faults, so the best of several calls is the peak. */
-  const int n = 1536;
-  float *a = malloc(sizeof(float) * n * n), *b = malloc(sizeof(float) * n * n),
-        *c = malloc(sizeof(float) * n * n);
-  double best = 0;
-  if (a && b && c) {
-    for (int i = 0; i < n * n; i++) a[i] = b[i] = 1e-3f * (float)(i % 97);
-    for (int rep = 0; rep < 4; rep++) {
-      double t0 = slt_now();
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
-      double g = 2.0 * n * n * (double)n / (slt_now() - t0) * 1e-9;
-      if (g > best) best = g;
-    }
-  }
-  free(a);
-  free(b);
-  free(c);
-  return best;
-}
-
-double slt_rss_mb(void) {
-  FILE *f = fopen("/proc/self/statm", "r");
-  long long size = 0, resident = 0;
-  int n = f ? fscanf(f, "%lld %lld", &size, &resident) : 0;
-  if (f) fclose(f);
-  return n == 2 ? (double)resident * (double)sysconf(_SC_PAGESIZE) / 1e6 : 0.0;
 }

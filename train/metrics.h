@@ -3,7 +3,7 @@
 #ifndef SLT_METRICS_H
 #define SLT_METRICS_H
 
-#include "train/config.h"
+#include "config/config.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -34,12 +34,5 @@ void slt_metrics_log(slt_metrics *m, const slt_step_record *r);
 void slt_metrics_progress(slt_metrics *m, const slt_step_record *r);
 /* Print a message on its own line (ending any pending progress line first). */
 void slt_metrics_say(slt_metrics *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* Seconds on a monotonic clock. */
-double slt_now(void);
-/* Resident memory of this process in MB (/proc/self/statm), 0 when unknown. */
-double slt_rss_mb(void);
-/* GFLOP/s of a large cblas_sgemm on this machine with the current thread count. */
-double slt_sgemm_peak_gflops(void);
 
 #endif

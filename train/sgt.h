@@ -6,7 +6,7 @@
 
 #include "layers/guided.h"
 #include "optim/optimizer.h"
-#include "train/config.h"
+#include "config/config.h"
 
 typedef struct slt_sgt {
   slt_guide guide;     /* attached to the model while guidance lasts */

@@ -1,10 +1,12 @@
 /* The training loop. */
+#include "autograd/sys.h"
+#include "kernels/gemm.h"
 #include "trainer.h"
 
 #include "autograd/error.h"
 #include "autograd/ops.h"
 #include "optim/clip.h"
-#include "train/checkpoint.h"
+#include "ckpt/checkpoint.h"
 #include "train/dist.h"
 #include "train/trainer_dist.h"
 
@@ -135,7 +137,7 @@ typedef struct {
 static void recheck_peak(slt_trainer *t, double tok_per_s) {
   double flops = tok_per_s * t->flops_per_token / slt_dist_world(); /* this rank's */
   if (t->peak_gflops > 0 && flops > t->peak_gflops * 1e9) {
-    double again = slt_sgemm_peak_gflops();
+    double again = slt_gemm_peak_gflops();
     if (again > t->peak_gflops) t->peak_gflops = again;
   }
 }

@@ -3,13 +3,14 @@
 #ifndef SLT_TRAINER_H
 #define SLT_TRAINER_H
 
+#include "autograd/sys.h"
 #include "data/loader.h"
 #include "data/synthetic.h"
 #include "layers/gpt.h"
 #include "optim/groups.h"
 #include "optim/optimizer.h"
 #include "optim/schedule.h"
-#include "train/config.h"
+#include "config/config.h"
 #include "train/metrics.h"
 #include "train/sgt.h"
 

@@ -1,9 +1,10 @@
 /* A trainer to and from a checkpoint: model, optimizer state, SGT guides while they exist, and
  * every rank's data cursor and RNG. */
+#include "autograd/sys.h"
 #include "trainer.h"
 
 #include "autograd/error.h"
-#include "train/checkpoint.h"
+#include "ckpt/checkpoint.h"
 #include "train/dist.h"
 #include "train/trainer_dist.h"
 

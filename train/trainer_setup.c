@@ -1,10 +1,12 @@
 /* Building a trainer from a config: threads, output directory, model, data, optimizer; and
  * resuming one from a checkpoint (whose reading and writing is trainer_ckpt.c's). */
+#include "autograd/sys.h"
+#include "kernels/gemm.h"
 #include "trainer.h"
 
 #include "autograd/error.h"
 #include "autograd/parallel.h"
-#include "train/checkpoint.h"
+#include "ckpt/checkpoint.h"
 #include "train/dist.h"
 #include "train/trainer_dist.h"
 
@@ -192,7 +194,7 @@ static double peak_gflops(void) {
   static int threads;
   if (threads != omp_get_max_threads()) {
     threads = omp_get_max_threads();
-    peak = slt_sgemm_peak_gflops();
+    peak = slt_gemm_peak_gflops();
   }
   return peak;
 }

@@ -6,11 +6,12 @@
  * file's pages dropped from the page cache, then again, and checked bitwise against what was
  * saved. Hashing the same bytes alone is timed (the checksums' cost) and, for scale, writing
  * them with plain buffered write() + fsync. */
+#include "autograd/sys.h"
 #include "autograd/error.h"
 #include "autograd/rng.h"
 #include "layers/gpt.h"
 #include "optim/adamw.h"
-#include "train/checkpoint.h"
+#include "ckpt/checkpoint.h"
 #include "train/metrics.h"
 
 #include <fcntl.h>

@@ -5,6 +5,7 @@
  * with the all-reduce overlapping backward and without.
  * usage: bench_dist [--steps N] [--warmup N] [--bucket-mb MB]
  *        (internally: bench_dist --worker STEPS WARMUP BUCKET_MB OVERLAP, one per rank) */
+#include "autograd/sys.h"
 #include "autograd/error.h"
 #include "autograd/ops.h"
 #include "autograd/parallel.h"

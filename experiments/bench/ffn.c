@@ -5,6 +5,7 @@
  * 2. Whole train step (forward, backward, clip, AdamW) of the "s" model (configs/models/s.yaml)
  *    with each FFN kind at the settings of configs/ffn/ (layer 0 dense): tokens/s and the ratio
  *    to dense, so what a structured FFN saves is seen against everything else a step does. */
+#include "autograd/sys.h"
 #include "autograd/error.h"
 #include "autograd/ops.h"
 #include "bench_models.h"

@@ -4,6 +4,7 @@
 #ifndef SLT_BENCH_FMA_PEAK_H
 #define SLT_BENCH_FMA_PEAK_H
 
+#include "autograd/sys.h"
 #include "train/metrics.h"
 
 #include <immintrin.h>

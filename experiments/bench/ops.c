@@ -4,6 +4,7 @@
  * and the median over repeats of the ratio within a repeat ("paired"), which resists a machine
  * whose load changes over seconds, since neighbours in time see the same load.
  * Usage: bench_ops [min_repeats]   (threads: OMP_NUM_THREADS, default all cores) */
+#include "autograd/sys.h"
 #include "autograd/ops.h"
 #include "autograd/op_util.h"
 #include "autograd/rng.h"

@@ -4,6 +4,7 @@
  * A step is bandwidth-bound: AdamW must read p, g, m, v and write p, m, v (7 floats per
  * parameter), so its achieved bandwidth is 28 B × params / step time.
  * Usage: bench_optim [repeats]   (threads: OMP_NUM_THREADS; the targets assume 2) */
+#include "autograd/sys.h"
 #include "autograd/error.h"
 #include "autograd/rng.h"
 #include "bench_models.h"

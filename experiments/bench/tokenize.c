@@ -4,6 +4,7 @@
  * Then slt prepare end to end (tokenizer load, parquet read, parallel encode, shard writes) on the
  * RefinedWeb parquet sample with 2 threads, in MB of text per second.
  * Usage: bench_tokenize [DATA_DIR]   (default: $SLT_TEST_DATA or <source>/../shared/data) */
+#include "autograd/sys.h"
 #include "autograd/error.h"
 #include "data/prepare.h"
 #include "data/tokenizer.h"

@@ -7,6 +7,8 @@
  * --rounds N alternates slt and PyTorch N times and reports the medians, because the machine's
  * speed drifts by tens of percent over minutes. The last line of each configuration says what
  * the target ratio asks of slt against the FMA units' own peak (fma_peak.h). */
+#include "autograd/sys.h"
+#include "kernels/gemm.h"
 #include "autograd/error.h"
 #include "layers/gpt.h"
 #include "optim/adamw.h"
@@ -242,7 +244,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   int threads = omp_get_max_threads();
-  double peak = slt_sgemm_peak_gflops(), fma_peak = bench_fma_peak_gflops();
+  double peak = slt_gemm_peak_gflops(), fma_peak = bench_fma_peak_gflops();
   printf("threads %d; cblas_sgemm peak (1536^3) %.1f GFLOP/s; FMA peak %.1f GFLOP/s; median of "
          "%d steps after %d warmup, %d round(s)\n\n",
          threads, peak, fma_peak, steps, warmup, rounds);

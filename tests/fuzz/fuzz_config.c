@@ -7,7 +7,7 @@
 #include "fuzz_io.h"
 
 #include "autograd/error.h"
-#include "train/config.h"
+#include "config/config.h"
 
 #include <errno.h>
 #include <string.h>

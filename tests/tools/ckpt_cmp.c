@@ -5,7 +5,7 @@
  * bitwise identical), 1 when they are not, 2 on error. */
 #include "autograd/error.h"
 #include "layers/gpt.h"
-#include "train/checkpoint.h"
+#include "ckpt/checkpoint.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -24,7 +24,7 @@
 #include "autograd/params.h"
 #include "autograd/rng.h"
 #include "data/loader.h"
-#include "train/config.h"
+#include "config/config.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* Shared by train/checkpoint*.c only: thin HDF5 helpers that turn HDF5's error stack into one
+/* Shared by ckpt/checkpoint*.c only: thin HDF5 helpers that turn HDF5's error stack into one
  * recorded message and hide the handle bookkeeping. */
 #ifndef SLT_CHECKPOINT_INTERNAL_H
 #define SLT_CHECKPOINT_INTERNAL_H

@@ -1,5 +1,5 @@
 /* The training configuration: one typed struct filled from defaults, YAML files and `key=value`
- * overrides, all driven by one schema table (train/config_schema.c). Adding a key is one struct
+ * overrides, all driven by one schema table (config/config_schema.c). Adding a key is one struct
  * field plus one table row. The struct is plain data (no pointers): copy it with `=`, compare it
  * with slt_config_diff, store it in a checkpoint with slt_config_write. */
 #ifndef SLT_CONFIG_H
