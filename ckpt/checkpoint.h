@@ -128,8 +128,8 @@ int slt_ckpt_read_guide(const slt_ckpt *c, slt_params *p, slt_ckpt_optim *o);
 int slt_ckpt_find_rng(const slt_ckpt *c, const char *name);
 
 /* Build the model a checkpoint was trained with (its stored config, into cfg) and load its
- * weights, for evaluation and generation. 0, or -1 with the error recorded (m left freed). */
-int slt_ckpt_load_model(const char *path, slt_gpt *m, slt_config *cfg);
+ * weights, for evaluation and generation. NULL with the error recorded on failure. */
+slt_model *slt_ckpt_load_model(const char *path, slt_config *cfg);
 
 /* One /model dataset: its name, rank and shape. */
 typedef int (*slt_ckpt_tensor_fn)(const char *name, int ndim, const int64_t *shape, void *user);

@@ -4,7 +4,7 @@
 #include "checkpoint_internal.h"
 
 #include "autograd/error.h"
-#include "train/trainer.h"
+#include "layers/model.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -3,7 +3,8 @@
 #include "checkpoint_internal.h"
 
 #include "autograd/error.h"
-#include "train/trainer.h"
+#include "config/sgt_steps.h"
+#include "layers/model.h"
 
 #include <stdio.h>
 #include <stdlib.h>

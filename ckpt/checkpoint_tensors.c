@@ -3,7 +3,7 @@
 #include "checkpoint_internal.h"
 
 #include "autograd/error.h"
-#include "train/trainer.h"
+#include "layers/model.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -162,21 +162,22 @@ int slt_ckpt_read_guide(const slt_ckpt *c, slt_params *p, slt_ckpt_optim *o) {
   return rc ? -1 : read_slots(c, "guide_optim", p, o);
 }
 
-int slt_ckpt_load_model(const char *path, slt_gpt *m, slt_config *cfg) {
+slt_model *slt_ckpt_load_model(const char *path, slt_config *cfg) {
   slt_ckpt c;
-  memset(m, 0, sizeof *m);
-  if (slt_ckpt_open(&c, path)) return -1;
+  if (slt_ckpt_open(&c, path)) return NULL;
   *cfg = c.cfg;
-  slt_gpt_config g;
-  slt_trainer_model_config(cfg, &g);
+  slt_model *m = slt_model_build(&cfg->model, SLT_MODEL_ALLOC);
   int rc = 0;
-  if (slt_gpt_build(m, &g)) /* the layers' own checks name the key, not the file */
+  if (!m) /* the layers' own checks name the key, not the file */
     rc = ck_fail_prefixed(path, "the stored config: ");
   else
-    rc = slt_ckpt_read_params(&c, &m->params);
+    rc = slt_ckpt_read_params(&c, m->params);
   slt_ckpt_close(&c);
-  if (rc) slt_gpt_free(m);
-  return rc;
+  if (rc) {
+    slt_model_free(m);
+    return NULL;
+  }
+  return m;
 }
 
 typedef struct {
@@ -228,53 +229,70 @@ int slt_ckpt_each_tensor(const slt_ckpt *c, slt_ckpt_tensor_fn fn, void *user) {
 /* ---- the stored config against the stored tensors ---- */
 
 typedef struct {
-  int64_t numel; /* elements in /model */
-  int64_t wte[2];
-  bool has_wte;
-} model_sum;
+  char name[SLT_PARAM_NAME_MAX];
+  int ndim;
+  int64_t shape[SLT_MAX_DIMS];
+} stored_tensor;
 
-static int sum_tensor(const char *name, int ndim, const int64_t *shape, void *user) {
-  model_sum *s = user;
-  int64_t n = 1;
-  for (int i = 0; i < ndim; i++)
-    n = shape[i] && n > INT64_MAX / shape[i] ? INT64_MAX : n * shape[i];
-  s->numel = n > INT64_MAX - s->numel ? INT64_MAX : s->numel + n;
-  if (!strcmp(name, "wte.weight") && ndim == 2) {
-    s->has_wte = true;
-    s->wte[0] = shape[0], s->wte[1] = shape[1];
+typedef struct {
+  stored_tensor *t;
+  int n, cap;
+} stored_list;
+
+static int list_tensor(const char *name, int ndim, const int64_t *shape, void *user) {
+  stored_list *l = user;
+  if (l->n == l->cap) {
+    int cap = l->cap ? 2 * l->cap : 64;
+    stored_tensor *t = realloc(l->t, (size_t)cap * sizeof *t);
+    if (!t) {
+      slt_err_set("out of memory listing /model");
+      return -1;
+    }
+    l->t = t, l->cap = cap;
   }
+  stored_tensor *t = &l->t[l->n++];
+  snprintf(t->name, sizeof t->name, "%s", name);
+  t->ndim = ndim > SLT_MAX_DIMS ? SLT_MAX_DIMS + 1 : ndim;
+  for (int i = 0; i < ndim && i < SLT_MAX_DIMS; i++) t->shape[i] = shape[i];
   return 0;
 }
 
-/* The parameters every GPT of g holds at least: embeddings (V, C), per block an attention
- * output projection (C, C) and an FFN of no fewer than F weights, learned positions (T, C). */
-static double min_params(const slt_gpt_config *g) {
-  double C = g->d_model;
-  return (double)g->vocab_size * C + (double)g->layers * (C * C + g->ffn_dim) +
-         (g->pos == SLT_POS_LEARNED ? (double)g->seq_len * C : 0.0);
+/* The declared parameter q against the file's listing: present with q's shape. 0 or -1. */
+static int match_declared(const slt_ckpt *c, const stored_list *l, const slt_param *q) {
+  char want[96], got[96];
+  hsize_t w[SLT_MAX_DIMS], g[SLT_MAX_DIMS];
+  for (int i = 0; i < q->t.ndim; i++) w[i] = (hsize_t)q->t.shape[i];
+  ck_shape_str(q->t.ndim, w, want, sizeof want);
+  for (int k = 0; k < l->n; k++) {
+    const stored_tensor *t = &l->t[k];
+    if (strcmp(t->name, q->name)) continue;
+    bool same = t->ndim == q->t.ndim;
+    for (int i = 0; same && i < t->ndim; i++) same = t->shape[i] == q->t.shape[i];
+    if (same) return 0;
+    for (int i = 0; i < t->ndim && i < SLT_MAX_DIMS; i++) g[i] = (hsize_t)t->shape[i];
+    slt_err_set("%s: /model/%s has shape %s, expected %s by the stored config: config and tensors "
+                "disagree",
+                c->path, q->name, ck_shape_str(t->ndim, g, got, sizeof got), want);
+    return -1;
+  }
+  slt_err_set("%s: missing dataset /model/%s (expected float32 %s), which the stored config "
+              "declares",
+              c->path, q->name, want);
+  return -1;
 }
 
-/* The stored config must describe the stored tensors: a config edited or damaged apart from
- * them would show as another model in slt info and make eval, generate and export build it
- * (at worst an absurdly large one) before a tensor check could fail. */
+/* The stored config must describe the stored tensors exactly: the model it declares (names and
+ * shapes, built without data), in its own order, against /model (strays are found when the
+ * tensors are read). A config edited or damaged apart from the tensors would otherwise show as
+ * another model in slt info and make eval, generate and export build it (at worst an absurdly
+ * large one) before a tensor check could fail. */
 int ck_check_config_fits(slt_ckpt *c) {
-  slt_gpt_config g;
-  slt_trainer_model_config(&c->cfg, &g);
-  if (slt_gpt_check_config(&g)) return ck_fail_prefixed(c->path, "the stored config: ");
-  model_sum s = {0};
-  if (slt_ckpt_each_tensor(c, sum_tensor, &s)) return -1;
-  if (!s.has_wte || s.wte[0] != g.vocab_size || s.wte[1] != g.d_model) {
-    slt_err_set("%s: /model/wte.weight %s, but the stored config says model.vocab_size %d and "
-                "model.d_model %d (expected shape (%d, %d)): config and tensors disagree",
-                c->path, s.has_wte ? "has another shape" : "is missing", g.vocab_size, g.d_model,
-                g.vocab_size, g.d_model);
-    return -1;
-  }
-  if (min_params(&g) > (double)s.numel) {
-    slt_err_set("%s: the stored config (model.layers %d, model.d_model %d, ffn_dim %d) needs at "
-                "least %.0f parameters but /model holds %lld: config and tensors disagree",
-                c->path, g.layers, g.d_model, g.ffn_dim, min_params(&g), (long long)s.numel);
-    return -1;
-  }
-  return 0;
+  slt_model *m = slt_model_build(&c->cfg.model, SLT_MODEL_DECLARE);
+  if (!m) return ck_fail_prefixed(c->path, "the stored config: ");
+  stored_list l = {0};
+  int rc = slt_ckpt_each_tensor(c, list_tensor, &l);
+  for (int i = 0; !rc && i < m->params->count; i++) rc = match_declared(c, &l, m->params->items[i]);
+  free(l.t);
+  slt_model_free(m);
+  return rc;
 }

@@ -83,9 +83,9 @@ static int64_t rows_to_read(int64_t rows, int B, int T, const eval_args *a) {
 }
 
 /* Sum of the losses of every predicted token over the rows, into *sum and *tokens. */
-static int evaluate(slt_gpt *m, const slt_shards *s, const eval_args *a, double *sum,
+static int evaluate(slt_model *m, const slt_shards *s, const eval_args *a, double *sum,
                     int64_t *tokens) {
-  int T = m->cfg.seq_len;
+  int T = m->cfg->seq_len;
   int64_t rows = (slt_shards_tokens(s) - 1) / T;
   int B = a->batch < rows ? (int)a->batch : (int)rows; /* a bigger batch holds no more rows */
   *sum = 0, *tokens = 0;
@@ -104,7 +104,7 @@ static int evaluate(slt_gpt *m, const slt_shards *s, const eval_args *a, double 
       memcpy(x + (size_t)b * T, buf + (size_t)b * (T + 1), (size_t)T * sizeof *x);
       memcpy(y + (size_t)b * T, buf + (size_t)b * (T + 1) + 1, (size_t)T * sizeof *y);
     }
-    slt_tensor *loss = rc ? NULL : slt_gpt_loss(m, &c, x, y, n, T);
+    slt_tensor *loss = rc ? NULL : slt_model_loss(m, &c, x, y, n, T);
     if (!loss)
       rc = -1;
     else
@@ -125,29 +125,29 @@ int slt_cmd_eval(int argc, char **argv) {
   int bad = parse(argc, argv, &a);
   if (bad) return bad;
   slt_threads_set((int)a.threads);
-  slt_gpt m;
   slt_config cfg;
-  if (slt_ckpt_load_model(a.ckpt, &m, &cfg)) {
+  slt_model *m = slt_ckpt_load_model(a.ckpt, &cfg);
+  if (!m) {
     fprintf(stderr, "slt eval: %s\n", slt_err_msg());
     return 1;
   }
   if (!a.batch) a.batch = cfg.train.micro_batch;
-  slt_shards *s = slt_shards_open(a.data, m.cfg.vocab_size);
+  slt_shards *s = slt_shards_open(a.data, cfg.model.vocab_size);
   double sum = 0;
   int64_t tokens = 0;
   int rc = s ? 0 : -1;
-  if (!rc && slt_shards_tokens(s) < m.cfg.seq_len + 1) {
+  if (!rc && slt_shards_tokens(s) < cfg.model.seq_len + 1) {
     slt_err_set("%s: %lld tokens hold no full row of seq_len + 1 = %d tokens", a.data,
-                (long long)slt_shards_tokens(s), m.cfg.seq_len + 1);
+                (long long)slt_shards_tokens(s), cfg.model.seq_len + 1);
     rc = -1;
   }
-  if (!rc) rc = evaluate(&m, s, &a, &sum, &tokens);
+  if (!rc) rc = evaluate(m, s, &a, &sum, &tokens);
   if (rc)
     fprintf(stderr, "slt eval: %s\n", slt_err_msg());
   else
     printf("val_loss=%.7f ppl=%.5f rows=%lld tokens=%lld\n", sum / tokens, exp(sum / tokens),
-           (long long)(tokens / m.cfg.seq_len), (long long)tokens);
+           (long long)(tokens / cfg.model.seq_len), (long long)tokens);
   slt_shards_close(s);
-  slt_gpt_free(&m);
+  slt_model_free(m);
   return rc ? 1 : 0;
 }

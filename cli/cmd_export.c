@@ -6,9 +6,8 @@
 #include "cli.h"
 
 #include "autograd/error.h"
-#include "layers/gpt_merge.h"
+#include "layers/model.h"
 #include "ckpt/checkpoint.h"
-#include "train/trainer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,28 +56,23 @@ static int parse(int argc, char **argv, const char **in, const char **out) {
 /* The run config with dense FFNs: a dense kind takes no rank or blocks, and no self-guidance. */
 static slt_config dense_config(const slt_config *cfg) {
   slt_config d = *cfg;
-  d.model.ffn.kind = SLT_FFN_DENSE;
-  d.model.ffn.rank = 0;
-  d.model.ffn.nblocks = 0;
-  d.model.ffn.init = SLT_FFN_INIT_AUTO;
+  d.model = slt_model_dense_config(&cfg->model);
   d.sgt.enabled = false;
   return d;
 }
 
-/* Build the checkpoint's model from its open handle. 0 or -1 (m freed). */
-static int load_model(const slt_ckpt *ck, slt_gpt *m) {
-  slt_gpt_config g;
-  slt_trainer_model_config(&ck->cfg, &g);
-  if (slt_gpt_build(m, &g)) { /* the layers' own checks name the key, not the file */
+/* Build the checkpoint's model from its open handle. NULL on error. */
+static slt_model *load_model(const slt_ckpt *ck) {
+  slt_model *m = slt_model_build(&ck->cfg.model, SLT_MODEL_ALLOC);
+  if (!m) { /* the layers' own checks name the key, not the file */
     char why[1024];
     snprintf(why, sizeof why, "%s", slt_err_msg());
     slt_err_set("%s: the stored config: %s", ck->path, why);
-    slt_gpt_free(m);
-    return -1;
+    return NULL;
   }
-  if (!slt_ckpt_read_params(ck, &m->params)) return 0;
-  slt_gpt_free(m);
-  return -1;
+  if (!slt_ckpt_read_params(ck, m->params)) return m;
+  slt_model_free(m);
+  return NULL;
 }
 
 /* Where the source run stood (step, tokens, cursors, RNGs), and nothing of self-guidance: the
@@ -102,7 +96,7 @@ static slt_ckpt_state record_of(const slt_ckpt_state *s, slt_loader_cursor *curs
 }
 
 /* Write the merged twin with ck's record and no optimizer slots. 0 or -1. */
-static int write_merged(const slt_ckpt *ck, const slt_gpt *twin, const char *out) {
+static int write_merged(const slt_ckpt *ck, const slt_model *twin, const char *out) {
   slt_config cfg = dense_config(&ck->cfg);
   slt_loader_cursor *cursors = calloc((size_t)ck->state.world, sizeof *cursors);
   if (!cursors) {
@@ -110,7 +104,7 @@ static int write_merged(const slt_ckpt *ck, const slt_gpt *twin, const char *out
     return -1;
   }
   slt_ckpt_data d = {.cfg = &cfg,
-                     .params = &twin->params,
+                     .params = twin->params,
                      .optim = {.name = "none", .step = 0, .nslots = 0},
                      .state = record_of(&ck->state, cursors)};
   int rc = slt_config_validate(&cfg) || slt_ckpt_write(out, &d) ? -1 : 0;
@@ -122,23 +116,25 @@ static int write_merged(const slt_ckpt *ck, const slt_gpt *twin, const char *out
 static int export_merged(const char *in, const char *out, char *msg, size_t len) {
   slt_ckpt ck;
   if (slt_ckpt_open(&ck, in)) return -1;
-  slt_gpt m = {0}, twin = {0};
-  int rc = load_model(&ck, &m);
-  if (!rc && !slt_gpt_has_structured_ffn(&m)) {
-    slt_err_set("%s: the model's FFNs are already dense (model.ffn.kind: dense): nothing to merge",
-                in);
+  slt_model *m = load_model(&ck), *twin = NULL;
+  int rc = m ? 0 : -1;
+  if (!rc && !(twin = slt_model_merged(m))) {
+    char why[1024];
+    snprintf(why, sizeof why, "%s", slt_err_msg());
+    slt_err_set("%s: %s", in, why);
     rc = -1;
   }
-  if (!rc) rc = slt_gpt_merge(&m, &twin) || write_merged(&ck, &twin, out) ? -1 : 0;
-  if (!rc)
+  if (!rc) rc = write_merged(&ck, twin, out);
+  if (!rc) {
+    slt_model_counts a = slt_model_count(m), b = slt_model_count(twin);
     snprintf(msg, len,
              "%s -> %s: %s FFNs merged to dense (FFN parameters %.2fM -> %.2fM, total "
              "%.2fM -> %.2fM); step %lld, no optimizer state",
-             in, out, slt_ffn_kind_names[ck.cfg.model.ffn.kind], slt_gpt_ffn_params(&m) / 1e6,
-             slt_gpt_ffn_params(&twin) / 1e6, m.params.numel / 1e6, twin.params.numel / 1e6,
-             (long long)ck.state.step);
-  slt_gpt_free(&twin);
-  slt_gpt_free(&m);
+             in, out, slt_lin_struct_names[ck.cfg.model.ffn.kind], a.ffn / 1e6, b.ffn / 1e6,
+             a.total / 1e6, b.total / 1e6, (long long)ck.state.step);
+  }
+  slt_model_free(twin);
+  slt_model_free(m);
   slt_ckpt_close(&ck);
   return rc;
 }

@@ -11,7 +11,7 @@
 #include "autograd/parallel.h"
 #include "autograd/ops.h"
 #include "data/tokenizer.h"
-#include "layers/gpt_merge.h"
+#include "layers/model.h"
 #include "ckpt/checkpoint.h"
 
 #include <ctype.h>
@@ -24,7 +24,7 @@
 typedef struct {
   const char *ckpt, *prompt_ids, *prompt, *tokenizer, *tokenizer_dir;
   long tokens, top_k, threads;
-  int ffn_form; /* -1 auto, else an slt_gpt_form */
+  int ffn_form; /* SLT_FFN_FORM_* */
   double temperature;
   unsigned long long seed;
 } gen_args;
@@ -61,9 +61,9 @@ static const char **string_slot(gen_args *a, const char *o) {
 /* One option's value (string options are handled by the caller); 0, or 2 after a message. */
 static int parse_value(gen_args *a, const char *o, const char *v) {
   if (!strcmp(o, "--ffn-form")) {
-    a->ffn_form = !strcmp(v, "auto")       ? -1
-                  : !strcmp(v, "factored") ? SLT_GPT_FACTORED
-                  : !strcmp(v, "merged")   ? SLT_GPT_MERGED
+    a->ffn_form = !strcmp(v, "auto")       ? SLT_FFN_FORM_AUTO
+                  : !strcmp(v, "factored") ? SLT_FFN_FORM_FACTORED
+                  : !strcmp(v, "merged")   ? SLT_FFN_FORM_MERGED
                                            : -2;
     if (a->ffn_form != -2) return 0;
     return slt_cli_usage_error("generate", "%s needs auto, factored or merged, got '%s'", o, v);
@@ -104,7 +104,7 @@ static int check_combination(const gen_args *a) {
 }
 
 static int parse(int argc, char **argv, gen_args *a) {
-  *a = (gen_args){.temperature = 1.0, .seed = 1, .tokens = -1, .ffn_form = -1};
+  *a = (gen_args){.temperature = 1.0, .seed = 1, .tokens = -1, .ffn_form = SLT_FFN_FORM_AUTO};
   slt_cli_seen seen = {0};
   for (int i = 1; i < argc; i++) {
     const char *o = argv[i], **slot = string_slot(a, o), *v;
@@ -178,38 +178,35 @@ static long positions_needed(int n, long tokens) {
 /* Ids sampling may return: all of the model's, but with a tokenizer only those it can decode. A
  * model whose vocabulary is padded past the tokenizer's (e.g. 50304 for GPT-2's 50257, or 320
  * for bytes' 257) never saw the padding ids in training, yet gives them some probability. */
-static int sampled_vocab(const slt_gpt *m, const emitter *e) {
-  int V = m->cfg.vocab_size;
+static int sampled_vocab(const slt_model *m, const emitter *e) {
+  int V = m->cfg->vocab_size;
   if (!e->tok) return V;
   int tv = slt_tokenizer_vocab_size(e->tok);
   return tv < V ? tv : V;
 }
 
-/* Prefill, then sample and feed one token at a time, each forward in the form chosen for it. */
-static int generate(slt_gpt_forms *f, const int32_t *prompt, int n, const gen_args *a, emitter *e) {
-  int V = f->model[SLT_GPT_FACTORED]->cfg.vocab_size,
-      Vs = sampled_vocab(f->model[SLT_GPT_FACTORED], e);
-  slt_gpt_kv kv;
-  if (slt_gpt_kv_init(&kv, f->model[SLT_GPT_FACTORED], (int)positions_needed(n, a->tokens)))
-    return -1;
+/* Prefill, then sample and feed one token at a time, each forward in the form the decoder
+ * chose for it. */
+static int generate(slt_model *m, slt_decoder *d, const int32_t *prompt, int n, const gen_args *a,
+                    emitter *e) {
+  int V = m->cfg->vocab_size, Vs = sampled_vocab(m, e);
   slt_ctx c;
   slt_ctx_init(&c);
   slt_rng rng;
   slt_rng_seed(&rng, a->seed);
   float *last = malloc((size_t)V * sizeof *last);
-  slt_tensor *logits = last ? slt_gpt_forms_forward(f, &c, &kv, prompt, n) : NULL;
+  slt_tensor *logits = last ? d->forward(d, &c, prompt, n) : NULL;
   int rc = logits ? 0 : -1;
   for (long t = 0; !rc && t < a->tokens; t++) {
     memcpy(last, logits->data + (size_t)(logits->shape[1] - 1) * V, (size_t)V * sizeof *last);
     slt_ctx_reset(&c);
-    int32_t id = slt_gpt_sample(last, Vs, (float)a->temperature, (int)a->top_k, &rng);
+    int32_t id = slt_model_sample(last, Vs, (float)a->temperature, (int)a->top_k, &rng);
     rc = emit(e, id);
-    if (!rc && t + 1 < a->tokens && !(logits = slt_gpt_forms_forward(f, &c, &kv, &id, 1))) rc = -1;
+    if (!rc && t + 1 < a->tokens && !(logits = d->forward(d, &c, &id, 1))) rc = -1;
   }
   if (!rc) putchar('\n');
   free(last);
   slt_ctx_free(&c);
-  slt_gpt_kv_free(&kv);
   return rc;
 }
 
@@ -237,9 +234,9 @@ static int32_t *encode_prompt(const slt_tokenizer *t, const char *text, int voca
 
 /* Learned positions stop at seq_len: the prompt and every new token but the last must fit.
  * 0, or -1 with the error recorded. */
-static int check_learned_positions(const slt_gpt *m, int n, const gen_args *a) {
-  int S = m->cfg.seq_len;
-  if (m->cfg.pos != SLT_POS_LEARNED) return 0;
+static int check_learned_positions(const slt_model *m, int n, const gen_args *a) {
+  int S = m->cfg->seq_len;
+  if (m->cfg->pos != SLT_POS_LEARNED) return 0;
   if (n > S) {
     slt_err_set("%s: %d tokens, more than the model's %d learned positions (model.seq_len)",
                 a->prompt ? "--prompt" : "--prompt-ids", n, S);
@@ -255,17 +252,17 @@ static int check_learned_positions(const slt_gpt *m, int n, const gen_args *a) {
 }
 
 /* --top-k beyond the vocabulary would keep every id while looking like a restriction. */
-static int check_top_k(const slt_gpt *m, const gen_args *a) {
-  if (a->top_k <= m->cfg.vocab_size) return 0;
+static int check_top_k(const slt_model *m, const gen_args *a) {
+  if (a->top_k <= m->cfg->vocab_size) return 0;
   slt_err_set("--top-k %ld: the model's vocabulary has only %d ids (--top-k 0 samples among all)",
-              a->top_k, m->cfg.vocab_size);
+              a->top_k, m->cfg->vocab_size);
   return -1;
 }
 
 /* What the model can do with this request: the prompt and the new tokens must have int
  * positions (learned ones: within seq_len), --top-k must be a real restriction, and the KV cache
  * must fit in this machine's memory. 0, or -1 with the error recorded. */
-static int check_request(const slt_gpt *m, int n, const gen_args *a) {
+static int check_request(const slt_model *m, int n, const gen_args *a) {
   long tokens = a->tokens;
   if (tokens - 1 > INT_MAX - n) {
     slt_err_set("--tokens %ld: the prompt's %d tokens plus the new ones exceed %d positions",
@@ -273,9 +270,7 @@ static int check_request(const slt_gpt *m, int n, const gen_args *a) {
     return -1;
   }
   if (check_learned_positions(m, n, a) || check_top_k(m, a)) return -1;
-  const slt_gpt_config *g = &m->cfg;
-  double bytes = 2.0 * sizeof(float) * g->layers * g->kv_heads * (g->d_model / g->heads) *
-                 (double)positions_needed(n, tokens);
+  double bytes = m->vt->kv_bytes_per_position(m) * (double)positions_needed(n, tokens);
   double memory = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
   if (memory > 0 && bytes > memory) {
     slt_err_set("--tokens %ld: the KV cache for %ld positions needs %.3g GB, more than this "
@@ -288,45 +283,22 @@ static int check_request(const slt_gpt *m, int n, const gen_args *a) {
 
 /* RoPE and position-free models run past seq_len, but no training row ever did: say so once,
  * since the text usually degrades there. */
-static void note_past_seq_len(const slt_gpt *m, int n, long tokens) {
+static void note_past_seq_len(const slt_model *m, int n, long tokens) {
   long last = positions_needed(n, tokens);
-  if (m->cfg.pos == SLT_POS_LEARNED || last <= m->cfg.seq_len) return;
+  if (m->cfg->pos == SLT_POS_LEARNED || last <= m->cfg->seq_len) return;
   fprintf(stderr,
           "slt generate: note: positions %d..%ld run past the model's seq_len %d, which it was "
           "never trained on; expect the text to degrade there\n",
-          m->cfg.seq_len, last - 1, m->cfg.seq_len);
+          m->cfg->seq_len, last - 1, m->cfg->seq_len);
 }
 
-static const char *form_name(slt_gpt_form f) {
-  return f == SLT_GPT_MERGED ? "merged" : "factored";
-}
-
-/* "factored for prefill (n=64: factored 0.8 ms, merged 1.3 ms per FFN)" into buf. */
-static void describe_choice(const slt_gpt_forms *f, const char *what, int n, char *buf,
-                            size_t len) {
-  for (int k = 0; k < f->ntimes; k++)
-    if (f->times[k].n == n)
-      snprintf(buf, len, "%s for %s (n=%d: factored %.3g ms, merged %.3g ms per FFN)",
-               form_name(slt_gpt_forms_choice(f, n)), what, n,
-               1e3 * f->times[k].s[SLT_GPT_FACTORED], 1e3 * f->times[k].s[SLT_GPT_MERGED]);
-}
-
-/* For a structured model: build the merged twin (unless --ffn-form factored) and, for auto, time
- * both forms at the decode (1) and prefill (n) token counts and say what was chosen. 0 or -1. */
-static int prepare_forms(slt_gpt_forms *f, slt_gpt *twin, int n, const gen_args *a) {
-  if (!slt_gpt_has_structured_ffn(f->model[SLT_GPT_FACTORED]) || a->ffn_form == SLT_GPT_FACTORED)
-    return 0;
-  if (slt_gpt_merge(f->model[SLT_GPT_FACTORED], twin)) return -1;
-  f->model[SLT_GPT_MERGED] = twin;
-  if (a->ffn_form == SLT_GPT_MERGED) return 0;
-  int ns[2] = {1, n};
-  if (slt_gpt_forms_time(f, ns, n > 1 ? 2 : 1)) return -1;
-  char decode[160] = "", prefill[160] = "";
-  describe_choice(f, "decode", 1, decode, sizeof decode);
-  if (n > 1) describe_choice(f, "prefill", n, prefill, sizeof prefill);
-  fprintf(stderr, "slt generate: ffn form: %s%s%s\n", n > 1 ? prefill : decode, n > 1 ? ", " : "",
-          n > 1 ? decode : "");
-  return 0;
+/* The decoder for this request; what it chose (e.g. the FFN form) is said on stderr. */
+static slt_decoder *open_decoder(slt_model *m, int n, const gen_args *a) {
+  slt_decoder_opts o = {.cap = (int)positions_needed(n, a->tokens), .ffn_form = a->ffn_form,
+                        .prefill = n};
+  slt_decoder *d = slt_model_decoder(m, &o);
+  if (d && d->note[0]) fprintf(stderr, "slt generate: %s\n", d->note);
+  return d;
 }
 
 int slt_cmd_generate(int argc, char **argv) {
@@ -338,9 +310,9 @@ int slt_cmd_generate(int argc, char **argv) {
   int bad = parse(argc, argv, &a);
   if (bad) return bad;
   slt_threads_set((int)a.threads);
-  slt_gpt m;
   slt_config cfg;
-  if (slt_ckpt_load_model(a.ckpt, &m, &cfg)) {
+  slt_model *m = slt_ckpt_load_model(a.ckpt, &cfg);
+  if (!m) {
     fprintf(stderr, "slt generate: %s\n", slt_err_msg());
     return 1;
   }
@@ -348,25 +320,24 @@ int slt_cmd_generate(int argc, char **argv) {
   emitter e = {0};
   int32_t *prompt = NULL;
   if (a.prompt_ids) {
-    prompt = parse_ids(a.prompt_ids, m.cfg.vocab_size, &n);
+    prompt = parse_ids(a.prompt_ids, cfg.model.vocab_size, &n);
     if (!prompt) { /* parse_ids printed why */
-      slt_gpt_free(&m);
+      slt_model_free(m);
       return 1;
     }
   } else if ((e.tok = slt_tokenizer_open(a.tokenizer, a.tokenizer_dir))) {
-    prompt = encode_prompt(e.tok, a.prompt, m.cfg.vocab_size, &n);
+    prompt = encode_prompt(e.tok, a.prompt, cfg.model.vocab_size, &n);
   }
-  slt_gpt twin = {0};
-  slt_gpt_forms forms = {.model = {&m, NULL}, .forced = a.ffn_form};
-  if (prompt && !check_request(&m, n, &a) && !prepare_forms(&forms, &twin, n, &a)) {
-    note_past_seq_len(&m, n, a.tokens);
-    rc = generate(&forms, prompt, n, &a, &e);
+  slt_decoder *d = NULL;
+  if (prompt && !check_request(m, n, &a) && (d = open_decoder(m, n, &a))) {
+    note_past_seq_len(m, n, a.tokens);
+    rc = generate(m, d, prompt, n, &a, &e);
   }
   if (rc) fprintf(stderr, "slt generate: %s\n", slt_err_msg());
-  slt_gpt_free(&twin);
+  slt_decoder_free(d);
   free(prompt);
   slt_bytebuf_free(&e.text);
   slt_tokenizer_free(e.tok);
-  slt_gpt_free(&m);
+  slt_model_free(m);
   return rc ? 1 : 0;
 }

@@ -10,66 +10,24 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "layers/gpt.h"
+#include "layers/model.h"
+#include "optim/optimizer.h"
 #include "optim/schedule.h"
 
 #define SLT_CFG_STR 512 /* capacity of a string value (path, glob), NUL included */
 
-/* Enum-valued keys are C enums; slt_<x>_names[value] is the YAML spelling (NULL-terminated).
- * The model's and the schedule's enums belong to their layers (layers/gpt.h, optim/schedule.h);
- * the name tables here must list them in enum order. */
-typedef enum {
-  SLT_FFN_DENSE,
-  SLT_FFN_LOWRANK,
-  SLT_FFN_BLOCKDENSE,
-  SLT_FFN_BLOCKSHUFFLE
-} slt_ffn_kind;
-typedef enum {
-  SLT_FFN_INIT_AUTO, /* svd for lowrank, ortho for block kinds, normal for dense */
-  SLT_FFN_INIT_SVD,
-  SLT_FFN_INIT_ORTHO,
-  SLT_FFN_INIT_NORMAL
-} slt_ffn_init;
+/* Enum-valued keys are C enums owned by the floor that uses them: the model's by layers/model.h
+ * and layers/structured.h, the optimizer's and schedule's by optim/; each has a NULL-terminated
+ * slt_<x>_names table of its YAML spellings. The ones below are the config's own. */
 typedef enum { SLT_DATA_SHARDS, SLT_DATA_SYNTHETIC } slt_data_source;
-typedef enum { SLT_OPTIM_ADAMW, SLT_OPTIM_ADAMP, SLT_OPTIM_SGDP, SLT_OPTIM_SGD } slt_optim_name;
-typedef slt_schedule_kind slt_sched_name;
 typedef enum { SLT_METRICS_JSONL, SLT_METRICS_CSV } slt_metrics_format;
 typedef enum { SLT_SGT_FIXEDSTEP, SLT_SGT_FIXEDFLOP } slt_sgt_mode;
 typedef enum { SLT_SGT_COSINE, SLT_SGT_LINEAR } slt_sgt_schedule;
 
-extern const char *const slt_norm_names[];
-extern const char *const slt_pos_names[];
-extern const char *const slt_act_names[];
-extern const char *const slt_ffn_kind_names[];
-extern const char *const slt_ffn_init_names[];
 extern const char *const slt_data_source_names[];
-extern const char *const slt_optim_names[];
-extern const char *const slt_sched_names[];
 extern const char *const slt_metrics_names[];
 extern const char *const slt_sgt_mode_names[];
 extern const char *const slt_sgt_schedule_names[];
-
-typedef struct slt_config_ffn {
-  slt_ffn_kind kind;
-  int rank;    /* lowrank, blockdense */
-  int nblocks; /* blockdense, blockshuffle */
-  bool first_layer_dense;
-  slt_ffn_init init;
-} slt_config_ffn;
-
-typedef struct slt_config_model {
-  int vocab_size, seq_len, layers, d_model, heads;
-  int kv_heads; /* 0 = heads; use slt_config_kv_heads() */
-  int ffn_dim;  /* 0 = 4·d_model; use slt_config_ffn_dim() */
-  slt_norm_kind norm;
-  double norm_eps;
-  slt_pos_kind pos;
-  double rope_base;
-  slt_act_kind act;
-  bool bias, tie_embeddings;
-  double init_std;
-  slt_config_ffn ffn;
-} slt_config_model;
 
 typedef struct slt_config_synthetic {
   int vocab; /* 0 = model.vocab_size; use slt_config_synthetic_vocab() */
@@ -86,7 +44,7 @@ typedef struct slt_config_data {
 } slt_config_data;
 
 typedef struct slt_config_optim {
-  slt_optim_name name;
+  slt_optim_kind name;
   double lr, betas[2], eps, weight_decay;
   double clip; /* global grad-norm clip, 0 = off */
   bool no_decay_1d, no_decay_embeddings;
@@ -97,7 +55,7 @@ typedef struct slt_config_optim {
 } slt_config_optim;
 
 typedef struct slt_config_schedule {
-  slt_sched_name name;
+  slt_schedule_kind name;
   double warmup; /* fraction of steps when < 1, else steps; use slt_config_warmup_steps() */
   double min_lr_ratio, decay_fraction;
 } slt_config_schedule;
@@ -133,7 +91,7 @@ typedef struct slt_config_dist {
 typedef struct slt_config {
   char out_dir[SLT_CFG_STR];
   int64_t seed;
-  slt_config_model model;
+  slt_model_config model; /* layers/model.h */
   slt_config_data data;
   slt_config_optim optim;
   slt_config_schedule schedule;
@@ -203,12 +161,8 @@ int slt_config_diff(const slt_config *a, const slt_config *b, const char *prefix
 
 /* ---- resolved values for keys whose 0 means "derive it" ---- */
 
-static inline int slt_config_kv_heads(const slt_config *c) {
-  return c->model.kv_heads ? c->model.kv_heads : c->model.heads;
-}
-static inline int slt_config_ffn_dim(const slt_config *c) {
-  return c->model.ffn_dim ? c->model.ffn_dim : 4 * c->model.d_model;
-}
+static inline int slt_config_kv_heads(const slt_config *c) { return slt_model_kv_heads(&c->model); }
+static inline int slt_config_ffn_dim(const slt_config *c) { return slt_model_ffn_dim(&c->model); }
 static inline int slt_config_synthetic_vocab(const slt_config *c) {
   return c->data.synthetic.vocab ? c->data.synthetic.vocab : c->model.vocab_size;
 }

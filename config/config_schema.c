@@ -7,15 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-const char *const slt_norm_names[] = {"layernorm", "rmsnorm", NULL};
-const char *const slt_pos_names[] = {"rope", "learned", "none", NULL};
-const char *const slt_act_names[] = {"gelu_tanh", "swiglu", "relu2", NULL};
-const char *const slt_ffn_kind_names[] = {"dense", "lowrank", "blockdense", "blockshuffle", NULL};
-const char *const slt_ffn_init_names[] = {"auto", "svd", "ortho", "normal", NULL};
 const char *const slt_data_source_names[] = {"shards", "synthetic", NULL};
-const char *const slt_optim_names[] = {"adamw", "adamp", "sgdp", "sgd", NULL};
-const char *const slt_sched_names[] = {"cosine", "linear", "constant", "wsd",
-                                       "trilm",  "ifairy", NULL};
 const char *const slt_metrics_names[] = {"jsonl", "csv", NULL};
 const char *const slt_sgt_mode_names[] = {"fixedstep", "fixedflop", NULL};
 const char *const slt_sgt_schedule_names[] = {"cosine", "linear", NULL};
@@ -48,6 +40,7 @@ static const slt_config_key rows[] = {
     STR(out_dir, "runs/default", "metrics, resolved config and checkpoints go here"),
     I64(seed, "1005", 0, INF, "seed of initialisation and data order"),
 
+    ENUM(model.arch, "gpt", slt_arch_names, "architecture (layers/model.h)"),
     INT(model.vocab_size, "8192", 1, VOCAB_MAX, "vocabulary size (embedding rows)"),
     INT(model.seq_len, "256", 1, DIM_MAX, "context length T"),
     INT(model.layers, "4", 1, DIM_MAX, "transformer blocks"),
@@ -63,11 +56,11 @@ static const slt_config_key rows[] = {
     BOOL(model.bias, "true", "biases in linears and norms"),
     BOOL(model.tie_embeddings, "true", "output head shares the token embedding"),
     DBL(model.init_std, "0.02", 0, INF, 0, "std of the N(0, std^2) weight init"),
-    ENUM(model.ffn.kind, "dense", slt_ffn_kind_names, "FFN linears: dense or structured"),
+    ENUM(model.ffn.kind, "dense", slt_lin_struct_names, "FFN linears: dense or structured"),
     INT(model.ffn.rank, "0", 0, DIM_MAX, "rank R (lowrank, blockdense)"),
     INT(model.ffn.nblocks, "0", 0, DIM_MAX, "blocks B (blockdense, blockshuffle)"),
     BOOL(model.ffn.first_layer_dense, "true", "keep layer 0's FFN dense"),
-    ENUM(model.ffn.init, "auto", slt_ffn_init_names, "structured init (auto: svd/ortho by kind)"),
+    ENUM(model.ffn.init, "auto", slt_lin_init_names, "structured init (auto: svd/ortho by kind)"),
 
     ENUM(data.source, "shards", slt_data_source_names, "token shards or a synthetic Markov source"),
     STR(data.train, "data/rw/train_*.bin", "glob of training shards"),
@@ -79,7 +72,7 @@ static const slt_config_key rows[] = {
         "Dirichlet concentration of its transitions"),
     I64(data.synthetic.seed, "7", 0, INF, "seed of the synthetic chain"),
 
-    ENUM(optim.name, "adamw", slt_optim_names, "optimizer"),
+    ENUM(optim.name, "adamw", slt_optim_kind_names, "optimizer"),
     DBL(optim.lr, "6e-4", 0, INF, 0, "peak learning rate"),
     DBL2(optim.betas, "[0.9, 0.999]", 0, 1, SLT_CFG_MAX_OPEN, "Adam betas"),
     DBL(optim.eps, "1e-8", 0, INF, 0, "Adam epsilon"),
@@ -96,7 +89,7 @@ static const slt_config_key rows[] = {
         "parameter groups, ';'-separated rules '[glob] [ndim=N|ndim<=N|ndim>=N] [wd=X] "
         "[lr_mult=X]', later rules win, e.g. '*.bias wd=0; wte.* lr_mult=0.5'"),
 
-    ENUM(schedule.name, "cosine", slt_sched_names, "learning-rate schedule"),
+    ENUM(schedule.name, "cosine", slt_schedule_names, "learning-rate schedule"),
     DBL(schedule.warmup, "0.1", 0, INF, 0, "warmup: fraction of steps when < 1, else steps"),
     DBL(schedule.min_lr_ratio, "0.1", 0, 1, 0, "final lr / peak lr"),
     DBL(schedule.decay_fraction, "0.2", 0, 1, 0, "wsd: fraction of steps spent decaying"),
@@ -256,24 +249,13 @@ void slt_config_print_help(FILE *f) {
     return -1;                                                                                     \
   } while (0)
 
-static int check_attention(const slt_config_model *m) {
-  int kv = m->kv_heads ? m->kv_heads : m->heads;
-  if (m->d_model % m->heads)
-    FAIL("model.heads (%d) must divide model.d_model (%d)", m->heads, m->d_model);
-  if (m->heads % kv) FAIL("model.kv_heads (%d) must divide model.heads (%d)", kv, m->heads);
-  if (m->pos == SLT_POS_ROPE && (m->d_model / m->heads) % 2)
-    FAIL("head size model.d_model / model.heads = %d must be even when model.pos is rope",
-         m->d_model / m->heads);
-  return 0;
-}
-
 /* Structured FFN shapes (SPEC §2); a rank or block count the kind ignores is a likely mistake. */
 static int check_ffn(const slt_config *c) {
-  const slt_config_ffn *f = &c->model.ffn;
+  const slt_ffn_config *f = &c->model.ffn;
   int d = c->model.d_model, h = slt_config_ffn_dim(c);
-  const char *kind = slt_ffn_kind_names[f->kind];
-  bool ranked = f->kind == SLT_FFN_LOWRANK || f->kind == SLT_FFN_BLOCKDENSE;
-  bool blocked = f->kind == SLT_FFN_BLOCKDENSE || f->kind == SLT_FFN_BLOCKSHUFFLE;
+  const char *kind = slt_lin_struct_names[f->kind];
+  bool ranked = f->kind == SLT_LIN_LOWRANK || f->kind == SLT_LIN_BLOCKDENSE;
+  bool blocked = f->kind == SLT_LIN_BLOCKDENSE || f->kind == SLT_LIN_BLOCKSHUFFLE;
   if (ranked && f->rank < 1) FAIL("model.ffn.rank must be > 0 when model.ffn.kind is %s", kind);
   if (!ranked && f->rank)
     FAIL("model.ffn.rank (%d) is unused when model.ffn.kind is %s (set it to 0)", f->rank, kind);
@@ -282,14 +264,14 @@ static int check_ffn(const slt_config *c) {
   if (!blocked && f->nblocks)
     FAIL("model.ffn.nblocks (%d) is unused when model.ffn.kind is %s (set it to 0)", f->nblocks,
          kind);
-  if (f->kind == SLT_FFN_LOWRANK && f->rank > (d < h ? d : h))
+  if (f->kind == SLT_LIN_LOWRANK && f->rank > (d < h ? d : h))
     FAIL("model.ffn.rank (%d) exceeds min(model.d_model, ffn width) = %d", f->rank, d < h ? d : h);
   if (blocked && (d % f->nblocks || h % f->nblocks))
     FAIL("model.ffn.nblocks (%d) must divide model.d_model (%d) and the ffn width (%d)", f->nblocks,
          d, h);
-  if (f->kind == SLT_FFN_BLOCKDENSE && f->rank % f->nblocks)
+  if (f->kind == SLT_LIN_BLOCKDENSE && f->rank % f->nblocks)
     FAIL("model.ffn.nblocks (%d) must divide model.ffn.rank (%d)", f->nblocks, f->rank);
-  if (c->sgt.enabled && f->kind == SLT_FFN_DENSE)
+  if (c->sgt.enabled && f->kind == SLT_LIN_DENSE)
     FAIL("sgt.enabled needs a structured model.ffn.kind (lowrank, blockdense, blockshuffle), got "
          "dense");
   return 0;
@@ -330,7 +312,7 @@ static int check_schedule(const slt_config *c) {
           (double)steps)
     FAIL("schedule.warmup plus schedule.decay_fraction (%g) exceed train.steps (%lld)",
          c->schedule.decay_fraction, (long long)steps);
-  if (o->nesterov && (o->name == SLT_OPTIM_SGD || o->name == SLT_OPTIM_SGDP) &&
+  if (o->nesterov && (o->name == SLT_OPT_SGD || o->name == SLT_OPT_SGDP) &&
       (o->momentum <= 0 || o->dampening != 0))
     FAIL("optim.nesterov needs optim.momentum > 0 and optim.dampening = 0");
   if (c->sgt.enabled && floor(c->sgt.ratio * (double)steps) < 1)
@@ -343,7 +325,7 @@ int slt_config_validate(const slt_config *c) {
   /* Ranges first: the cross-field rules divide by heads and blocks. */
   for (size_t i = 0; i < sizeof rows / sizeof *rows; i++)
     if (cfg_check_row(c, &rows[i])) return -1;
-  return check_attention(&c->model) || check_ffn(c) || check_data(c) || check_batch(&c->train) ||
+  return slt_model_check(&c->model) || check_ffn(c) || check_data(c) || check_batch(&c->train) ||
                  check_schedule(c)
              ? -1
              : 0;

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int slt_gpt_check_config(const slt_gpt_config *g) {
+int slt_gpt_check_config(const slt_model_config *g) {
   const struct {
     const char *key;
     int value;
@@ -31,7 +31,7 @@ int slt_gpt_check_config(const slt_gpt_config *g) {
     return -1;
   }
   if (g->pos == SLT_POS_ROPE && (g->d_model / g->heads) % 2) {
-    slt_err_set("model.pos=rope needs an even head dim, got d_model/heads = %d",
+    slt_err_set("head size model.d_model / model.heads = %d must be even when model.pos is rope",
                 g->d_model / g->heads);
     return -1;
   }
@@ -51,12 +51,10 @@ static int declare_norm(slt_gpt *m, const char *prefix, slt_tensor **w, slt_tens
 }
 
 static int declare_block(slt_gpt *m, int i) {
-  const slt_gpt_config *g = &m->cfg;
+  const slt_model_config *g = &m->cfg;
   slt_gpt_block *b = &m->blocks[i];
   int hd = g->d_model / g->heads, fc1_out = g->act == SLT_ACT_SWIGLU ? 2 * g->ffn_dim : g->ffn_dim;
-  slt_lin_spec ffn = {(slt_lin_struct)g->ffn.kind, g->ffn.rank, g->ffn.nblocks,
-                      (slt_lin_init_kind)g->ffn.init};
-  if (i == 0 && g->ffn.first_layer_dense) ffn.kind = SLT_LIN_DENSE;
+  slt_lin_spec ffn = slt_ffn_spec(&g->ffn, i);
   char p[64];
 #define PREFIX(leaf) (snprintf(p, sizeof p, "blocks.%d.%s", i, leaf), p)
   if (declare_norm(m, PREFIX("ln1"), &b->ln1_w, &b->ln1_b) ||
@@ -74,11 +72,19 @@ static int declare_block(slt_gpt *m, int i) {
   return 0;
 }
 
-int slt_gpt_build(slt_gpt *m, const slt_gpt_config *cfg) {
+int slt_gpt_build(slt_gpt *m, const slt_model_config *cfg) {
+  return slt_gpt_build_mode(m, cfg, SLT_MODEL_ALLOC);
+}
+
+int slt_gpt_build_mode(slt_gpt *m, const slt_model_config *cfg, slt_model_mode mode) {
   memset(m, 0, sizeof *m);
-  if (slt_gpt_check_config(cfg)) return -1;
   m->cfg = *cfg;
+  m->cfg.kv_heads = slt_model_kv_heads(cfg);
+  m->cfg.ffn_dim = slt_model_ffn_dim(cfg);
   slt_params_init(&m->params);
+  slt_gpt_bind(m);
+  if (slt_gpt_check_config(&m->cfg)) return -1;
+  cfg = &m->cfg;
   m->blocks = calloc(cfg->layers, sizeof *m->blocks);
   if (!m->blocks) {
     slt_err_set("out of memory building the model");
@@ -95,7 +101,7 @@ int slt_gpt_build(slt_gpt *m, const slt_gpt_config *cfg) {
   if (!cfg->tie_embeddings &&
       !(m->lm_head = slt_params_add(&m->params, "lm_head.weight", 2, (int[]){V, C})))
     return -1;
-  return slt_params_alloc(&m->params);
+  return mode == SLT_MODEL_DECLARE ? 0 : slt_params_alloc(&m->params);
 }
 
 void slt_gpt_free(slt_gpt *m) {
@@ -112,7 +118,7 @@ static void fill(slt_tensor *t, float v) {
 void slt_gpt_init_weights(slt_gpt *m, uint64_t seed) {
   slt_rng rng;
   slt_rng_seed(&rng, seed);
-  float std = m->cfg.init_std;
+  float std = (float)m->cfg.init_std;
   slt_rng_fill_normal(&rng, m->wte->data, m->wte->numel, 0.0f, std);
   if (m->wpe) slt_rng_fill_normal(&rng, m->wpe->data, m->wpe->numel, 0.0f, std);
   for (int i = 0; i < m->cfg.layers; i++) {
@@ -133,22 +139,23 @@ void slt_gpt_init_weights(slt_gpt *m, uint64_t seed) {
 
 slt_tensor *slt_gpt_norm(const slt_gpt *m, slt_ctx *c, slt_tensor *x, slt_tensor *w,
                          slt_tensor *b) {
-  if (m->cfg.norm == SLT_NORM_RMSNORM) return slt_rmsnorm(c, x, w, m->cfg.norm_eps);
-  return slt_layernorm(c, x, w, b, m->cfg.norm_eps);
+  float eps = (float)m->cfg.norm_eps;
+  if (m->cfg.norm == SLT_NORM_RMSNORM) return slt_rmsnorm(c, x, w, eps);
+  return slt_layernorm(c, x, w, b, eps);
 }
 
 /* x (B, T, C) -> attention output (B, T, C), before the residual add. */
 void slt_gpt_qkv(const slt_gpt *m, slt_gpt_block *b, slt_ctx *c, slt_tensor *x, int pos0,
                  slt_tensor **q, slt_tensor **k, slt_tensor **v) {
-  const slt_gpt_config *g = &m->cfg;
+  const slt_model_config *g = &m->cfg;
   int hd = g->d_model / g->heads;
   slt_tensor *qkv = slt_lin_forward(&b->qkv, c, x); /* (B, T, (H + 2·Hkv)·hd) */
   *q = slt_split_heads_at(c, qkv, 0, g->heads, hd);
   *k = slt_split_heads_at(c, qkv, g->heads * hd, g->kv_heads, hd);
   *v = slt_split_heads_at(c, qkv, (g->heads + g->kv_heads) * hd, g->kv_heads, hd);
   if (g->pos == SLT_POS_ROPE) {
-    *q = slt_rope(c, *q, pos0, g->rope_base);
-    *k = slt_rope(c, *k, pos0, g->rope_base);
+    *q = slt_rope(c, *q, pos0, (float)g->rope_base);
+    *k = slt_rope(c, *k, pos0, (float)g->rope_base);
   }
 }
 
@@ -185,7 +192,7 @@ slt_tensor *slt_gpt_ffn(const slt_gpt *m, int layer, slt_ctx *c, slt_tensor *x) 
 }
 
 slt_tensor *slt_gpt_logits(slt_gpt *m, slt_ctx *c, const int32_t *ids, int B, int T, int pos0) {
-  const slt_gpt_config *g = &m->cfg;
+  const slt_model_config *g = &m->cfg;
   if (pos0 + T > g->seq_len && g->pos == SLT_POS_LEARNED) {
     slt_err_set("gpt: positions %d..%d exceed model.seq_len %d", pos0, pos0 + T - 1, g->seq_len);
     return NULL;
@@ -216,7 +223,7 @@ slt_tensor *slt_gpt_loss(slt_gpt *m, slt_ctx *c, const int32_t *x, const int32_t
 }
 
 double slt_gpt_flops_per_token(const slt_gpt *m, int T) {
-  const slt_gpt_config *g = &m->cfg;
+  const slt_model_config *g = &m->cfg;
   double matmul = (double)g->vocab_size * g->d_model; /* the head, tied or not */
   for (int i = 0; i < m->params.count; i++) {
     const slt_param *q = m->params.items[i];
@@ -234,7 +241,7 @@ int64_t slt_gpt_ffn_params(const slt_gpt *m) {
   return n;
 }
 
-int64_t slt_gpt_dense_ffn_params(const slt_gpt_config *g) {
+int64_t slt_gpt_dense_ffn_params(const slt_model_config *g) {
   int64_t fc1_out = g->act == SLT_ACT_SWIGLU ? 2 * (int64_t)g->ffn_dim : g->ffn_dim;
   int64_t per_layer = (int64_t)g->d_model * fc1_out + (int64_t)g->ffn_dim * g->d_model;
   if (g->bias) per_layer += fc1_out + g->d_model;

@@ -5,29 +5,7 @@
 #define SLT_GPT_H
 
 #include "layers/linear.h"
-
-typedef enum { SLT_NORM_LAYERNORM, SLT_NORM_RMSNORM } slt_norm_kind;
-typedef enum { SLT_POS_ROPE, SLT_POS_LEARNED, SLT_POS_NONE } slt_pos_kind;
-typedef enum { SLT_ACT_GELU_TANH, SLT_ACT_SWIGLU, SLT_ACT_RELU2 } slt_act_kind;
-
-/* FFN linears' structure (SPEC §2); values of layers/structured.h's slt_lin_struct and
- * slt_lin_init_kind (the same order as config/config.h's). Zero = dense everywhere. */
-typedef struct slt_gpt_ffn_config {
-  int kind, rank, nblocks, init;
-  bool first_layer_dense; /* layer 0's fc1/fc2 stay dense */
-} slt_gpt_ffn_config;
-
-typedef struct slt_gpt_config {
-  int vocab_size, seq_len, layers, d_model, heads, kv_heads, ffn_dim;
-  slt_norm_kind norm;
-  float norm_eps;
-  slt_pos_kind pos;
-  float rope_base;
-  slt_act_kind act;
-  bool bias, tie_embeddings;
-  float init_std;
-  slt_gpt_ffn_config ffn;
-} slt_gpt_config;
+#include "layers/model.h"
 
 typedef struct slt_gpt_block {
   slt_tensor *ln1_w, *ln1_b, *ln2_w, *ln2_b; /* biases NULL for rmsnorm */
@@ -35,7 +13,8 @@ typedef struct slt_gpt_block {
 } slt_gpt_block;
 
 typedef struct slt_gpt {
-  slt_gpt_config cfg;
+  slt_model model;      /* the seam's view (layers/model.h): points at params and cfg below */
+  slt_model_config cfg; /* resolved: kv_heads and ffn_dim set */
   slt_params params;
   slt_tensor *wte, *wpe, *lnf_w, *lnf_b,
       *lm_head; /* wpe NULL unless learned; lm_head NULL if tied */
@@ -44,9 +23,13 @@ typedef struct slt_gpt {
 } slt_gpt;
 
 /* Check the config; 0 or -1 with one message naming the offending key. */
-int slt_gpt_check_config(const slt_gpt_config *cfg);
+int slt_gpt_check_config(const slt_model_config *cfg);
 /* Declare and allocate every parameter (zero); 0 or -1. */
-int slt_gpt_build(slt_gpt *m, const slt_gpt_config *cfg);
+int slt_gpt_build(slt_gpt *m, const slt_model_config *cfg);
+/* Point m->model at m's parameters, config and the GPT vtable (gpt_model.c). */
+void slt_gpt_bind(slt_gpt *m);
+/* slt_gpt_build, or only declare names and shapes (SLT_MODEL_DECLARE); 0 or -1. */
+int slt_gpt_build_mode(slt_gpt *m, const slt_model_config *cfg, slt_model_mode mode);
 void slt_gpt_free(slt_gpt *m);
 /* SPEC §1 init: linear and embedding weights N(0, init_std), biases 0, norm gains 1. */
 void slt_gpt_init_weights(slt_gpt *m, uint64_t seed);
@@ -68,7 +51,7 @@ slt_tensor *slt_gpt_loss(slt_gpt *m, slt_ctx *c, const int32_t *x, const int32_t
 double slt_gpt_flops_per_token(const slt_gpt *m, int T);
 /* FFN weights of the model, and of the same model with dense FFNs (parameter accounting). */
 int64_t slt_gpt_ffn_params(const slt_gpt *m);
-int64_t slt_gpt_dense_ffn_params(const slt_gpt_config *cfg);
+int64_t slt_gpt_dense_ffn_params(const slt_model_config *cfg);
 
 /* ---- generation with a KV cache (gpt_infer.c) ---- */
 
@@ -87,9 +70,6 @@ void slt_gpt_kv_free(slt_gpt_kv *kv);
  * prompt with one call, then one token per call. NULL (error recorded) past the cache. */
 slt_tensor *slt_gpt_forward_cached(slt_gpt *m, slt_ctx *c, slt_gpt_kv *kv, const int32_t *ids,
                                    int n);
-/* Draw a token from logits (V): temperature <= 0 takes the argmax, top_k > 0 keeps the k most
- * likely. Deterministic for a given rng state. */
-int slt_gpt_sample(const float *logits, int V, float temperature, int top_k, slt_rng *rng);
 
 /* ---- the faster FFN form by tokens in flight (gpt_infer.c) ---- */
 

@@ -13,7 +13,7 @@
 #include <string.h>
 
 int slt_gpt_kv_init(slt_gpt_kv *kv, const slt_gpt *m, int cap) {
-  const slt_gpt_config *g = &m->cfg;
+  const slt_model_config *g = &m->cfg;
   memset(kv, 0, sizeof *kv);
   if (cap < 1) {
     slt_err_set("KV cache: %d positions requested; need at least 1", cap);
@@ -244,48 +244,4 @@ slt_gpt_form slt_gpt_forms_choice(const slt_gpt_forms *f, int n) {
 slt_tensor *slt_gpt_forms_forward(slt_gpt_forms *f, slt_ctx *c, slt_gpt_kv *kv, const int32_t *ids,
                                   int n) {
   return slt_gpt_forward_cached(f->model[slt_gpt_forms_choice(f, n)], c, kv, ids, n);
-}
-
-/* ---- sampling ---- */
-
-typedef struct {
-  float v;
-  int i;
-} scored;
-
-/* Descending by value, ties by index: a total order, so top-k is deterministic. */
-static int by_score(const void *a, const void *b) {
-  const scored *x = a, *y = b;
-  if (x->v != y->v) return x->v < y->v ? 1 : -1;
-  return (x->i > y->i) - (x->i < y->i);
-}
-
-static int argmax(const float *x, int n) {
-  int best = 0;
-  for (int i = 1; i < n; i++)
-    if (x[i] > x[best]) best = i;
-  return best;
-}
-
-int slt_gpt_sample(const float *logits, int V, float temperature, int top_k, slt_rng *rng) {
-  scored *s = temperature > 0 && top_k != 1 ? malloc((size_t)V * sizeof *s) : NULL;
-  if (!s) return argmax(logits, V);
-  for (int i = 0; i < V; i++) s[i] = (scored){logits[i], i};
-  int k = top_k > 0 && top_k < V ? top_k : V;
-  if (k < V) qsort(s, (size_t)V, sizeof *s, by_score);
-  float mx = s[0].v;
-  for (int i = 1; i < k; i++) mx = s[i].v > mx ? s[i].v : mx;
-  double sum = 0;
-  for (int i = 0; i < k; i++) sum += exp((double)(s[i].v - mx) / temperature);
-  double u = slt_rng_uniform(rng) * sum, acc = 0;
-  int pick = s[k - 1].i;
-  for (int i = 0; i < k; i++) {
-    acc += exp((double)(s[i].v - mx) / temperature);
-    if (u < acc) {
-      pick = s[i].i;
-      break;
-    }
-  }
-  free(s);
-  return pick;
 }

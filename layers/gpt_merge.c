@@ -15,14 +15,6 @@ bool slt_gpt_has_structured_ffn(const slt_gpt *m) {
   return false;
 }
 
-slt_gpt_config slt_gpt_dense_twin_config(const slt_gpt_config *cfg) {
-  slt_gpt_config g = *cfg;
-  g.ffn = (slt_gpt_ffn_config){.kind = SLT_LIN_DENSE,
-                               .init = SLT_LIN_INIT_AUTO,
-                               .first_layer_dense = cfg->ffn.first_layer_dense};
-  return g;
-}
-
 /* dst's dense weight (out, in) = src's merged operator; the bias copied. */
 static int merge_linear(const slt_lin *src, slt_lin *dst) {
   if (src->in != dst->in || src->out != dst->out || !dst->weight || !src->bias != !dst->bias) {
@@ -62,7 +54,7 @@ static int copy_by_name(const slt_gpt *src, slt_gpt *dst) {
 }
 
 int slt_gpt_merge(const slt_gpt *src, slt_gpt *dst) {
-  slt_gpt_config g = slt_gpt_dense_twin_config(&src->cfg);
+  slt_model_config g = slt_model_dense_config(&src->cfg);
   if (slt_gpt_build(dst, &g)) {
     slt_gpt_free(dst);
     return -1;

@@ -8,8 +8,6 @@
 
 /* True when some FFN linear of m is not dense (there is something to merge). */
 bool slt_gpt_has_structured_ffn(const slt_gpt *m);
-/* cfg with dense FFNs: kind dense, rank and nblocks 0, init auto; everything else kept. */
-slt_gpt_config slt_gpt_dense_twin_config(const slt_gpt_config *cfg);
 /* Build dst as src's dense twin: every parameter copied by name, every fc1/fc2 weight the merged
  * dense (out, in) weight of src's linear, biases copied. 0, or -1 with the error recorded (dst
  * left freed). */

@@ -20,12 +20,27 @@ typedef enum {
   SLT_LIN_INIT_NORMAL
 } slt_lin_init_kind;
 
+extern const char *const slt_lin_struct_names[];
+extern const char *const slt_lin_init_names[];
+
 typedef struct slt_lin_spec {
   slt_lin_struct kind;
   int rank;    /* LowRank, BlockDense */
   int nblocks; /* BlockDense, BlockShuffle */
   slt_lin_init_kind init;
 } slt_lin_spec;
+
+/* A model's FFN linears (the config's model.ffn section): every fc1/fc2 gets the spec of the
+ * first four fields, except layer 0's when first_layer_dense. */
+typedef struct slt_ffn_config {
+  slt_lin_struct kind;
+  int rank, nblocks;
+  slt_lin_init_kind init;
+  bool first_layer_dense;
+} slt_ffn_config;
+
+/* The spec of layer's FFN linears (structured.c). */
+slt_lin_spec slt_ffn_spec(const slt_ffn_config *f, int layer);
 
 /* "<prefix>.v" (R, N), "<prefix>.u" (M, R): y = U(Vx) + b. */
 int slt_lin_declare_lowrank(slt_lin *l, slt_params *p, const char *prefix, int in, int out,
@@ -36,7 +51,8 @@ int slt_lin_declare_blockdense(slt_lin *l, slt_params *p, const char *prefix, in
 /* "<prefix>.w1", "<prefix>.w2" with StructuredFFN's shapes (SPEC §2). */
 int slt_lin_declare_blockshuffle(slt_lin *l, slt_params *p, const char *prefix, int in, int out,
                                  bool bias, int nblocks, slt_lin_init_kind init);
-/* Dispatch on spec->kind (dense included); 0 or -1 with a message naming the prefix. */
+/* Dispatch on spec->kind (dense included); 0 or -1 with a message naming the prefix
+ * (structured.c). */
 int slt_lin_declare_spec(slt_lin *l, slt_params *p, const char *prefix, int in, int out,
                          bool bias, const slt_lin_spec *spec);
 /* Weight parameters (no bias) of a kind per SPEC's formulas; -1 on invalid shapes. */

@@ -17,7 +17,7 @@ struct slt_optim {
   } u;
 };
 
-static const char *const kind_names[] = {"adamw", "adamp", "sgdp", "sgd"};
+const char *const slt_optim_kind_names[] = {"adamw", "adamp", "sgdp", "sgd", NULL};
 
 slt_optim_hparams slt_optim_defaults(void) {
   return (slt_optim_hparams){.beta1 = 0.9,
@@ -32,13 +32,13 @@ slt_optim_hparams slt_optim_defaults(void) {
 
 int slt_optim_kind_parse(const char *name) {
   for (int k = 0; k < 4; k++)
-    if (!strcmp(name, kind_names[k])) return k;
+    if (!strcmp(name, slt_optim_kind_names[k])) return k;
   slt_err_set("unknown optimizer '%s' (expected adamw, adamp, sgdp or sgd)", name);
   return -1;
 }
 
 const char *slt_optim_kind_str(slt_optim_kind kind) {
-  return (unsigned)kind < 4 ? kind_names[kind] : "?";
+  return (unsigned)kind < 4 ? slt_optim_kind_names[kind] : "?";
 }
 
 /* Ranges the update formulas need; the message names the config key. */

@@ -10,8 +10,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Same order as the config's optim.name ("adamw", "adamp", "sgdp", "sgd"). */
+/* The config's optim.name; slt_optim_kind_names[kind] is its spelling (NULL-terminated). */
 typedef enum { SLT_OPT_ADAMW, SLT_OPT_ADAMP, SLT_OPT_SGDP, SLT_OPT_SGD } slt_optim_kind;
+extern const char *const slt_optim_kind_names[];
 
 #define SLT_OPTIM_MAX_SLOTS 2
 

@@ -1,6 +1,10 @@
 #include "schedule.h"
 
 #include <math.h>
+#include <stddef.h>
+
+const char *const slt_schedule_names[] = {"cosine", "linear", "constant", "wsd",
+                                          "trilm",  "ifairy", NULL};
 
 int64_t slt_schedule_warmup_steps(const slt_schedule *s) {
   if (s->warmup <= 0) return 0;

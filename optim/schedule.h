@@ -14,6 +14,8 @@ typedef enum {
   SLT_SCHED_TRILM,  /* cosine with the peak halved from 50% on, weight decay off from 2/3 */
   SLT_SCHED_IFAIRY, /* 1 − (t−w)/T until T/2, then 0.6666·(1 − t/T); weight decay off from T/2 */
 } slt_schedule_kind;
+/* The config's schedule.name spellings, in enum order (NULL-terminated). */
+extern const char *const slt_schedule_names[];
 
 typedef struct slt_schedule {
   slt_schedule_kind kind;

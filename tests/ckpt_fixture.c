@@ -33,8 +33,7 @@ void ckpt_tiny_config(slt_config *c, const char *out_dir, int64_t steps) {
 }
 
 void ckpt_fake_build(ckpt_fake_run *f, const slt_config *c, uint64_t seed) {
-  slt_gpt_config g;
-  slt_trainer_model_config(c, &g);
+  slt_model_config g = c->model;
   CU_ASSERT_EQUAL_FATAL(slt_gpt_build(&f->m, &g), 0);
   slt_gpt_init_weights(&f->m, seed);
   CU_ASSERT_EQUAL_FATAL(slt_adamw_init(&f->o, &f->m.params, 0.9f, 0.95f, 1e-8f), 0);

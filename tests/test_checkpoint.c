@@ -155,17 +155,17 @@ static int train(const slt_config *cfg, const char *resume, volatile sig_atomic_
   test_quiet(false);
   if (rc) printf("\n  trainer: %s\n", slt_err_msg());
   if (!rc && out) {
-    size_t bytes = (size_t)t.model.params.numel * sizeof(float);
+    size_t bytes = (size_t)t.model->params->numel * sizeof(float);
     *out = (snapshot){malloc(bytes),
                       malloc(bytes),
                       malloc(bytes),
-                      t.model.params.numel,
+                      t.model->params->numel,
                       t.step,
                       t.tokens,
                       slt_optim_get_step(t.opt)};
     float *slots[SLT_OPTIM_MAX_SLOTS];
     int nslots = slt_optim_slots(t.opt, NULL, slots); /* adam*: m, v; sgd*: buf */
-    memcpy(out->p, t.model.params.data, bytes);
+    memcpy(out->p, t.model->params->data, bytes);
     memset(out->m, 0, bytes);
     memset(out->v, 0, bytes);
     if (nslots > 0) memcpy(out->m, slots[0], bytes);
@@ -275,11 +275,11 @@ static void test_resume_synthetic(void) {
 static void test_resume_adamp_sgdp(void) {
   slt_config c;
   ckpt_tiny_config(&c, "", 6);
-  c.optim.name = SLT_OPTIM_ADAMP;
+  c.optim.name = SLT_OPT_ADAMP;
   c.optim.weight_decay = 0.05;
   int64_t ks[] = {3};
   check_splits("adamp", &c, ks, 1);
-  c.optim.name = SLT_OPTIM_SGDP;
+  c.optim.name = SLT_OPT_SGDP;
   c.optim.lr = 0.05;
   c.optim.momentum = 0.9;
   check_splits("sgdp", &c, ks, 1);
@@ -372,7 +372,7 @@ static void test_low_peak_measured_again(void) {
 
 /* Logits of the KV-cache forward (prefill 5, then one token at a time) against the full
  * forward's, position by position. */
-static void check_kv(const char *label, slt_gpt_config g) {
+static void check_kv(const char *label, slt_model_config g) {
   slt_gpt m;
   CU_ASSERT_EQUAL_FATAL(slt_gpt_build(&m, &g), 0);
   slt_gpt_init_weights(&m, 3);
@@ -412,7 +412,7 @@ static void check_kv(const char *label, slt_gpt_config g) {
 }
 
 static void test_kv_cache(void) {
-  slt_gpt_config g = {.vocab_size = 50,
+  slt_model_config g = {.vocab_size = 50,
                       .seq_len = 12,
                       .layers = 2,
                       .d_model = 32,
@@ -431,7 +431,7 @@ static void test_kv_cache(void) {
   g.norm = SLT_NORM_RMSNORM, g.act = SLT_ACT_SWIGLU, g.bias = false, g.kv_heads = 2;
   g.tie_embeddings = false;
   check_kv("rmsnorm swiglu GQA untied", g);
-  g = (slt_gpt_config){.vocab_size = 40,
+  g = (slt_model_config){.vocab_size = 40,
                        .seq_len = 10,
                        .layers = 3,
                        .d_model = 24,
@@ -452,13 +452,13 @@ static void test_sampling(void) {
   float logits[6] = {0.1f, 2.0f, -1.0f, 1.9f, 0.0f, 2.0f};
   slt_rng a, b;
   slt_rng_seed(&a, 9);
-  CU_ASSERT_EQUAL(slt_gpt_sample(logits, 6, 0.0f, 0, &a), 1); /* argmax, first of ties */
-  CU_ASSERT_EQUAL(slt_gpt_sample(logits, 6, 1.0f, 1, &a), 1);
+  CU_ASSERT_EQUAL(slt_model_sample(logits, 6, 0.0f, 0, &a), 1); /* argmax, first of ties */
+  CU_ASSERT_EQUAL(slt_model_sample(logits, 6, 1.0f, 1, &a), 1);
   int hist[6] = {0};
   slt_rng_seed(&a, 9), slt_rng_seed(&b, 9);
   for (int i = 0; i < 2000; i++) {
-    int x = slt_gpt_sample(logits, 6, 1.0f, 3, &a);
-    CU_ASSERT_EQUAL(x, slt_gpt_sample(logits, 6, 1.0f, 3, &b)); /* same seed, same draws */
+    int x = slt_model_sample(logits, 6, 1.0f, 3, &a);
+    CU_ASSERT_EQUAL(x, slt_model_sample(logits, 6, 1.0f, 3, &b)); /* same seed, same draws */
     hist[x]++;
   }
   CU_ASSERT(hist[0] == 0 && hist[2] == 0 && hist[4] == 0); /* outside the top 3 */

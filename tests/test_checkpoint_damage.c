@@ -242,8 +242,8 @@ static void test_bad_stored_config(void) {
   CU_ASSERT(open_fails(p) && test_err_has(p, "'config' is nested too deep"));
   p = config_variant("bad/config_wider.h5", &cfg, wider);
   CU_ASSERT(open_fails(p) &&
-            test_err_has("/model/wte.weight has another shape", "model.d_model 48 (expected "
-                                                                "shape (64, 48))"));
+            test_err_has("/model/wte.weight has shape (64, 32), expected (64, 48)",
+                         "by the stored config"));
   p = config_variant("bad/config_deeper.h5", &cfg, deeper);
   /* Refused by the config's own range check or, failing that, against the tensors. */
   CU_ASSERT(open_fails(p) && test_err_has(p, "model.layers") && test_err_has("100000000", NULL));
@@ -373,9 +373,8 @@ static void test_flipped_tensor_bytes(void) {
   CU_ASSERT(open_and_read(p, &cfg) == -1 &&
             test_err_has(p, ": /model/blocks.0.attn.qkv.weight: checksum mismatch (stored 0x"));
   CU_ASSERT(test_err_has("computed 0x", "): the file is corrupt"));
-  slt_gpt m;
   slt_config stored;
-  CU_ASSERT(slt_ckpt_load_model(p, &m, &stored) == -1 &&
+  CU_ASSERT(slt_ckpt_load_model(p, &stored) == NULL &&
             test_err_has(p, "/model/blocks.0.attn.qkv.weight: checksum mismatch"));
   p = variant("bad/flip_slot.h5");
   flip_element(p, "optim/wte.weight/m", 64 * 32 - 1); /* the last element */

@@ -160,11 +160,11 @@ static void test_load_nested(void) {
   CU_ASSERT(c.seed == 42 && c.model.layers == 6 && c.model.d_model == 384);
   CU_ASSERT(c.model.kv_heads == 2 && c.model.norm == SLT_NORM_RMSNORM && c.model.norm_eps == 1e-6);
   CU_ASSERT(!c.model.bias && c.model.tie_embeddings);
-  CU_ASSERT(c.model.ffn.kind == SLT_FFN_LOWRANK && c.model.ffn.rank == 96);
-  CU_ASSERT(!c.model.ffn.first_layer_dense && c.model.ffn.init == SLT_FFN_INIT_SVD);
+  CU_ASSERT(c.model.ffn.kind == SLT_LIN_LOWRANK && c.model.ffn.rank == 96);
+  CU_ASSERT(!c.model.ffn.first_layer_dense && c.model.ffn.init == SLT_LIN_INIT_SVD);
   CU_ASSERT(c.data.source == SLT_DATA_SYNTHETIC && c.data.synthetic.order == 3);
   CU_ASSERT(c.data.synthetic.alpha == 0.5 && c.data.synthetic.seed == 7);
-  CU_ASSERT(c.optim.name == SLT_OPTIM_ADAMP && c.optim.lr == 6.0e-4 && c.optim.nesterov);
+  CU_ASSERT(c.optim.name == SLT_OPT_ADAMP && c.optim.lr == 6.0e-4 && c.optim.nesterov);
   CU_ASSERT(c.optim.betas[0] == 0.8 && c.optim.betas[1] == 0.95);
   CU_ASSERT(c.schedule.warmup == 200 && slt_config_warmup_steps(&c, c.train.steps) == 200);
   CU_ASSERT(c.train.steps == 2000 && c.train.micro_batch == 4 && c.train.grad_accum == 1);
@@ -660,7 +660,7 @@ static void test_diff(void) {
   CU_ASSERT_EQUAL(slt_config_diff(&a, &b, "", out, sizeof out), 0);
   CU_ASSERT_STRING_EQUAL(out, "");
   b.model.layers = 6;
-  b.model.ffn.kind = SLT_FFN_LOWRANK;
+  b.model.ffn.kind = SLT_LIN_LOWRANK;
   b.optim.lr = 1e-3;
   CU_ASSERT_EQUAL(slt_config_diff(&a, &b, "model.", out, sizeof out), 2);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "model.layers (4 vs 6)"));

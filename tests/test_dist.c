@@ -69,7 +69,7 @@ static void test_world_of_one(void) {
   CU_ASSERT_EQUAL(slt_dist_same(in, 4), 1);
 }
 
-static const slt_gpt_config tiny = {.vocab_size = 40, .seq_len = 8, .layers = 2, .d_model = 16,
+static const slt_model_config tiny = {.vocab_size = 40, .seq_len = 8, .layers = 2, .d_model = 16,
                                     .heads = 2, .kv_heads = 2, .ffn_dim = 32,
                                     .norm = SLT_NORM_LAYERNORM, .norm_eps = 1e-5f,
                                     .pos = SLT_POS_ROPE, .rope_base = 1e4f,

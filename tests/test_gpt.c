@@ -33,7 +33,7 @@ static int enum_of(const char *s, const char *const *names, int n) {
   return -1;
 }
 
-static void config_from_fixture(hid_t f, slt_gpt_config *g) {
+static void config_from_fixture(hid_t f, slt_model_config *g) {
   static const char *norms[] = {"layernorm", "rmsnorm"}, *pos[] = {"rope", "learned", "none"},
                     *acts[] = {"gelu_tanh", "swiglu", "relu2"};
   char s[32];
@@ -101,7 +101,7 @@ static void check_fixture(const char *name) {
   snprintf(path, sizeof path, "%s/gpt_%s.h5", SLT_FIXTURES, name);
   hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   CU_ASSERT_FATAL(f >= 0);
-  slt_gpt_config cfg;
+  slt_model_config cfg;
   config_from_fixture(f, &cfg);
   slt_gpt m;
   int rc = slt_gpt_build(&m, &cfg);
@@ -172,7 +172,7 @@ static void test_rms_swiglu_gqa(void) { check_fixture("rms_swiglu_gqa"); }
 static void test_ln_learned_relu2(void) { check_fixture("ln_learned_relu2"); }
 
 static void test_bad_model_configs(void) {
-  slt_gpt_config g = {.vocab_size = 64, .seq_len = 8, .layers = 1, .d_model = 30, .heads = 4,
+  slt_model_config g = {.vocab_size = 64, .seq_len = 8, .layers = 1, .d_model = 30, .heads = 4,
                       .kv_heads = 4, .ffn_dim = 64, .norm_eps = 1e-5f, .rope_base = 1e4f};
   slt_gpt m;
   CU_ASSERT_EQUAL(slt_gpt_build(&m, &g), -1);
@@ -188,7 +188,7 @@ static void test_bad_model_configs(void) {
 /* Loss and every gradient of a GPT step with all op kinds (rope, GQA, swiglu, rmsnorm), big
  * enough that the ops take their multi-threaded paths; copied out for comparison. */
 static float gpt_step(float *grads, int64_t *n) {
-  slt_gpt_config g = {.vocab_size = 512, .seq_len = 64, .layers = 2, .d_model = 128, .heads = 4,
+  slt_model_config g = {.vocab_size = 512, .seq_len = 64, .layers = 2, .d_model = 128, .heads = 4,
                       .kv_heads = 2, .ffn_dim = 256, .norm = SLT_NORM_RMSNORM, .norm_eps = 1e-5f,
                       .pos = SLT_POS_ROPE, .rope_base = 1e4f, .act = SLT_ACT_SWIGLU,
                       .bias = true, .tie_embeddings = true, .init_std = 0.02f};
@@ -223,9 +223,9 @@ static void test_step_determinism(void) {
 /* SPEC §2's parameter formulas for one structured linear N -> M (weights only). */
 static int64_t structured_weights(int kind, int64_t N, int64_t M, int64_t R, int64_t B) {
   switch (kind) {
-  case SLT_FFN_LOWRANK: return (N + M) * R;
-  case SLT_FFN_BLOCKDENSE: return R * (M + N / B);
-  case SLT_FFN_BLOCKSHUFFLE: return (N < M ? N : M) * (N + M) / B;
+  case SLT_LIN_LOWRANK: return (N + M) * R;
+  case SLT_LIN_BLOCKDENSE: return R * (M + N / B);
+  case SLT_LIN_BLOCKSHUFFLE: return (N < M ? N : M) * (N + M) / B;
   default: return N * M;
   }
 }
@@ -243,8 +243,7 @@ static void test_ffn_configs(void) {
     snprintf(path, sizeof path, SLT_SOURCE_DIR "/configs/ffn/%s.yaml", names[i]);
     CU_ASSERT_EQUAL_FATAL(slt_config_load_file(&c, path), 0);
     c.model.vocab_size = 256; /* FFN counts do not depend on it; keeps the test light */
-    slt_gpt_config g;
-    slt_trainer_model_config(&c, &g);
+    slt_model_config g = c.model;
     slt_gpt m;
     int rc = slt_gpt_build(&m, &g);
     if (rc) printf("\n  %s: %s\n", names[i], slt_err_msg());

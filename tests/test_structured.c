@@ -348,7 +348,7 @@ static void test_parity(void) {
 /* ---- in the model: fc1/fc2 take the configured kind, layer 0 stays dense ---- */
 
 static void test_gpt_ffn(void) {
-  slt_gpt_config g = {.vocab_size = 32, .seq_len = 8, .layers = 2, .d_model = 16, .heads = 2,
+  slt_model_config g = {.vocab_size = 32, .seq_len = 8, .layers = 2, .d_model = 16, .heads = 2,
                       .kv_heads = 2, .ffn_dim = 64, .norm = SLT_NORM_LAYERNORM, .norm_eps = 1e-5f,
                       .pos = SLT_POS_ROPE, .rope_base = 10000.0f, .act = SLT_ACT_GELU_TANH,
                       .bias = true, .tie_embeddings = true, .init_std = 0.02f,
@@ -369,7 +369,7 @@ static void test_gpt_ffn(void) {
   CU_ASSERT_EQUAL(slt_backward(&c, loss), 0);
   slt_ctx_free(&c);
   slt_gpt_free(&m);
-  g.ffn = (slt_gpt_ffn_config){SLT_LIN_BLOCKDENSE, 6, 4, SLT_LIN_INIT_AUTO, false};
+  g.ffn = (slt_ffn_config){SLT_LIN_BLOCKDENSE, 6, 4, SLT_LIN_INIT_AUTO, false};
   slt_err_clear();
   CU_ASSERT_EQUAL(slt_gpt_build(&m, &g), -1); /* rank 6 % 4 */
   CU_ASSERT_PTR_NOT_NULL(strstr(slt_err_msg(), "blocks.0.ffn.fc1"));

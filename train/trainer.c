@@ -24,7 +24,7 @@ static int micro_step(slt_trainer *t, bool last, double *value) {
   /* The batch at the loader's cursor (step, micro step), so a checkpoint stores where the data
    * stands and a resumed loader continues from there. */
   if (slt_loader_next(t->loader, t->x, t->y)) return -1;
-  slt_tensor *loss = slt_gpt_loss(&t->model, &t->ctx, t->x, t->y, B, T);
+  slt_tensor *loss = slt_model_loss(t->model, &t->ctx, t->x, t->y, B, T);
   if (!loss) {
     slt_ctx_reset(&t->ctx);
     return -1;
@@ -45,7 +45,7 @@ slt_params *slt_trainer_guide(slt_trainer *t) {
 static void end_guidance(slt_trainer *t) {
   double before = slt_rss_mb();
   int64_t bytes = slt_sgt_bytes(&t->sgt);
-  slt_sgt_release(&t->sgt, &t->model);
+  slt_sgt_release(&t->sgt, t->model);
   malloc_trim(0); /* hand the freed pages back to the system now, not at the next growth */
   slt_metrics_say(&t->metrics, "sgt: guidance over after step %lld: freed the guides and their "
                   "optimizer state (%.1f MB); resident memory %.1f -> %.1f MB",
@@ -74,7 +74,7 @@ static int sgt_next_step(slt_trainer *t) {
 int slt_trainer_step(slt_trainer *t, double *loss, double *grad_norm) {
   const slt_config *c = &t->cfg;
   slt_params *guide = slt_trainer_guide(t);
-  slt_params_zero_grad(&t->model.params);
+  slt_params_zero_grad(t->model->params);
   if (guide) slt_params_zero_grad(guide);
   double sum = 0;
   for (int micro = 0; micro < c->train.grad_accum; micro++) {
@@ -83,10 +83,10 @@ int slt_trainer_step(slt_trainer *t, double *loss, double *grad_norm) {
     sum += l;
   }
   *loss = slt_trainer_dist_mean(sum, c->train.grad_accum);
-  slt_params *stores[2] = {&t->model.params, guide};
+  slt_params *stores[2] = {t->model->params, guide};
   *grad_norm = slt_clip_grad_norm_multi(stores, guide ? 2 : 1, c->optim.clip);
   slt_schedule_point pt = slt_schedule_at(&t->sched, t->step);
-  slt_optim_step(t->opt, &t->model.params, (float)pt.lr, (float)pt.wd_scale, t->wd, t->lr_mult);
+  slt_optim_step(t->opt, t->model->params, (float)pt.lr, (float)pt.wd_scale, t->wd, t->lr_mult);
   sgt_after_step(t, pt);
   t->step++;
   t->tokens += (int64_t)c->train.grad_accum * c->train.micro_batch * c->model.seq_len *
@@ -102,7 +102,7 @@ double slt_trainer_eval(slt_trainer *t) {
   int n = 0;
   for (int i = 0; i < c->train.eval_batches; i++) {
     if (slt_loader_val_batch(t->loader, i, t->x, t->y)) break;
-    slt_tensor *loss = slt_gpt_loss(&t->model, &t->ctx, t->x, t->y, B, T);
+    slt_tensor *loss = slt_model_loss(t->model, &t->ctx, t->x, t->y, B, T);
     if (!loss) break;
     sum += loss->data[0];
     n++;
@@ -170,7 +170,7 @@ static bool is_eval_step(const slt_trainer *t, int64_t step) {
  * checkpoint's size at a slow disk's 100 MB/s, so the first estimate errs on the safe side. */
 static double ckpt_estimate(const slt_trainer *t) {
   if (t->ckpt_step >= 0 && t->ckpt_s > 0) return t->ckpt_s;
-  return (double)t->model.params.numel * 3 * sizeof(float) / 100e6;
+  return (double)t->model->params->numel * 3 * sizeof(float) / 100e6;
 }
 
 /* train.time_limit: would the next step, its evaluation and the checkpoint written on stopping

@@ -6,7 +6,7 @@
 #include "autograd/sys.h"
 #include "data/loader.h"
 #include "data/synthetic.h"
-#include "layers/gpt.h"
+#include "layers/model.h"
 #include "optim/groups.h"
 #include "optim/optimizer.h"
 #include "optim/schedule.h"
@@ -20,7 +20,7 @@
 
 typedef struct slt_trainer {
   slt_config cfg;
-  slt_gpt model;
+  slt_model *model;
   slt_optim *opt;
   slt_schedule sched;
   float *wd, *lr_mult; /* per parameter, from the groups (optim.no_decay_*, optim.groups) */
@@ -59,8 +59,6 @@ int slt_trainer_save(slt_trainer *t, char *path, size_t len);
 /* SGT's guide parameters while guidance lasts, else NULL (their gradients are part of the
  * step: clipped with the model's and, across ranks, all-reduced with them). */
 slt_params *slt_trainer_guide(slt_trainer *t);
-/* The model part of a run config. */
-void slt_trainer_model_config(const slt_config *c, slt_gpt_config *g);
 void slt_trainer_free(slt_trainer *t);
 /* One optimizer step (grad_accum micro-batches); reports the mean loss and the grad norm. */
 int slt_trainer_step(slt_trainer *t, double *loss, double *grad_norm);

@@ -50,7 +50,7 @@ int slt_trainer_save(slt_trainer *t, char *path, size_t len) {
                 "step %lld", (long long)cur.step, (long long)cur.micro_step, (long long)t->step);
     return -1;
   }
-  slt_ckpt_data d = {.cfg = &t->cfg, .params = &t->model.params, .optim = optim_view(t->opt),
+  slt_ckpt_data d = {.cfg = &t->cfg, .params = t->model->params, .optim = optim_view(t->opt),
                      .state = {.step = t->step, .tokens = t->tokens, .world = 1, .cursors = &cur,
                                .nrngs = 1, .rng_names = {SLT_TRAINER_RNG}, .rngs = {&t->rng},
                                .sgt_alpha = slt_sgt_alpha(&t->cfg, t->step),
@@ -78,7 +78,7 @@ static int fail_with_path(const char *path) {
 static int load_guide(slt_trainer *t, const slt_ckpt *ck) {
   if (!slt_sgt_active(&t->sgt)) return 0;
   if (slt_sgt_alpha(&t->cfg, ck->state.step) <= 0) {
-    slt_sgt_release(&t->sgt, &t->model);
+    slt_sgt_release(&t->sgt, t->model);
     return 0;
   }
   if (!slt_ckpt_has_guide(ck)) {
@@ -114,7 +114,7 @@ static int load_from(slt_trainer *t, const slt_ckpt *ck) {
                 ck->optim_name, o.name);
     return -1;
   }
-  if (slt_ckpt_read_params(ck, &t->model.params) || slt_ckpt_read_optim(ck, &t->model.params, &o) ||
+  if (slt_ckpt_read_params(ck, t->model->params) || slt_ckpt_read_optim(ck, t->model->params, &o) ||
       load_guide(t, ck))
     return -1;
   if (slt_loader_set_cursor(t->loader, &s->cursors[slt_dist_rank()]))

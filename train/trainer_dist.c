@@ -17,13 +17,13 @@ int slt_trainer_dist_setup(slt_trainer *t) {
   /* Each rank initialised the same weights from the seed (or read the same checkpoint); rank
    * 0's copy is the truth all the same, so no accident of a rank's set-up can fork a replica. */
   slt_params *guide = slt_trainer_guide(t);
-  if (slt_dist_bcast(t->model.params.data, (size_t)t->model.params.numel * sizeof(float), 0) ||
+  if (slt_dist_bcast(t->model->params->data, (size_t)t->model->params->numel * sizeof(float), 0) ||
       (guide && slt_dist_bcast(guide->data, (size_t)guide->numel * sizeof(float), 0)))
     return -1;
   if (slt_dist_world() > 1)
     printf("dist: %d ranks (%d on this node), %lld gradient buckets of %.3g MB, overlap %s\n",
            slt_dist_world(), slt_dist_local_size(),
-           (long long)slt_dist_bucket_count(t->model.params.numel,
+           (long long)slt_dist_bucket_count(t->model->params->numel,
                                             (int64_t)(c->dist.bucket_mb * 1e6 / sizeof(float))),
            c->dist.bucket_mb, c->dist.overlap ? "on" : "off");
   return 0;
@@ -39,7 +39,7 @@ int slt_trainer_dist_backward(slt_trainer *t, slt_tensor *scaled, bool last) {
   slt_dist_reducer *r = t->reducer;
   slt_params *guide = slt_trainer_guide(t);
   slt_dist_reducer_clear(r);
-  if (slt_dist_reducer_add(r, t->model.params.grad, t->model.params.numel) ||
+  if (slt_dist_reducer_add(r, t->model->params->grad, t->model->params->numel) ||
       (guide && slt_dist_reducer_add(r, guide->grad, guide->numel)) ||
       slt_dist_reducer_begin(r, &t->ctx))
     return -1;
@@ -69,7 +69,7 @@ int slt_trainer_dist_gather(slt_trainer *t, slt_loader_cursor *cursors, slt_rng 
 }
 
 int slt_trainer_dist_check_replicas(slt_trainer *t) {
-  int same = slt_dist_same(t->model.params.data, (size_t)t->model.params.numel * sizeof(float));
+  int same = slt_dist_same(t->model->params->data, (size_t)t->model->params->numel * sizeof(float));
   if (same == 1) return 0;
   if (same == 0)
     slt_err_set("rank %d: the ranks' parameters differ at step %lld: the replicas drifted apart "

@@ -18,19 +18,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-void slt_trainer_model_config(const slt_config *c, slt_gpt_config *g) {
-  const slt_config_model *m = &c->model;
-  *g = (slt_gpt_config){
-      .vocab_size = m->vocab_size, .seq_len = m->seq_len, .layers = m->layers,
-      .d_model = m->d_model, .heads = m->heads, .kv_heads = slt_config_kv_heads(c),
-      .ffn_dim = slt_config_ffn_dim(c), .norm = m->norm, .norm_eps = (float)m->norm_eps,
-      .pos = m->pos, .rope_base = (float)m->rope_base, .act = m->act, .bias = m->bias,
-      .tie_embeddings = m->tie_embeddings, .init_std = (float)m->init_std,
-      /* The config's enums are in layers/structured.h's order (config.h says so). */
-      .ffn = {.kind = (int)m->ffn.kind, .rank = m->ffn.rank, .nblocks = m->ffn.nblocks,
-              .init = (int)m->ffn.init, .first_layer_dense = m->ffn.first_layer_dense}};
-}
-
 /* mkdir -p */
 static int make_dirs(const char *path) {
   char buf[SLT_CFG_STR];
@@ -97,10 +84,10 @@ static slt_optim *make_optimizer(const slt_config_optim *o, const slt_params *p)
 static int setup_sgt(slt_trainer *t) {
   const slt_config *c = &t->cfg;
   slt_sgt *s = &t->sgt;
-  if (slt_guide_attach(&s->guide, &t->model, c->sgt.reduce_flop, &t->rng)) return -1;
+  if (slt_model_guide_attach(t->model, &s->guide, c->sgt.reduce_flop, &t->rng)) return -1;
   if (param_groups(&c->optim, &s->guide.params, &s->wd, &s->lr_mult) ||
       !(s->opt = make_optimizer(&c->optim, &s->guide.params))) {
-    slt_sgt_release(s, &t->model);
+    slt_sgt_release(s, t->model);
     return -1;
   }
   printf("sgt: %s, %lld guided steps of %lld (ratio %g), %s alpha, reduce_flop %s; guides "
@@ -200,14 +187,14 @@ static double peak_gflops(void) {
 }
 
 static void print_summary(const slt_trainer *t) {
-  const slt_gpt_config *g = &t->model.cfg;
   const slt_config *c = &t->cfg;
-  int64_t ffn = slt_gpt_ffn_params(&t->model), dense = slt_gpt_dense_ffn_params(g);
-  printf("model: %d layers, d_model %d, %d heads (%d kv), ffn %d (%s), vocab %d, T %d: %.2fM "
-         "params; FFN %.2fM = %.1f%% of the dense FFN's %.2fM\n",
-         g->layers, g->d_model, g->heads, g->kv_heads, g->ffn_dim,
-         slt_ffn_kind_names[c->model.ffn.kind], g->vocab_size, g->seq_len,
-         t->model.params.numel / 1e6, ffn / 1e6, 100.0 * ffn / dense, dense / 1e6);
+  slt_model_counts n = slt_model_count(t->model);
+  char what[256];
+  slt_model_describe(t->model, what, sizeof what);
+  printf("model: %s: %.2fM params (%.2fM non-embedding); FFN %.2fM = %.1f%% of the dense FFN's "
+         "%.2fM\n",
+         what, n.total / 1e6, (n.total - n.embedding) / 1e6, n.ffn / 1e6,
+         100.0 * n.ffn / n.ffn_dense, n.ffn_dense / 1e6);
   int world = slt_dist_world();
   int64_t rows = (int64_t)c->train.micro_batch * c->train.grad_accum * world;
   printf("batch: global batch %lld = micro-batch %d x %d accumulation x %d rank%s; %lld tokens "
@@ -231,13 +218,11 @@ static int init_parts(slt_trainer *t, const slt_config *cfg) {
   /* Data first: its checks (shards, rows, a synthetic table too large) take moments, while a
    * model built from the same mistaken sizes can take minutes and gigabytes. */
   if (open_data(t)) return -1;
-  slt_gpt_config g;
-  slt_trainer_model_config(c, &g);
-  if (slt_gpt_build(&t->model, &g)) return -1;
-  slt_gpt_init_weights(&t->model, (uint64_t)c->seed);
+  if (!(t->model = slt_model_build(&c->model, SLT_MODEL_ALLOC))) return -1;
+  slt_model_init_weights(t->model, (uint64_t)c->seed);
   t->total_steps = slt_sgt_total_steps(c);
-  if (param_groups(&c->optim, &t->model.params, &t->wd, &t->lr_mult) ||
-      !(t->opt = make_optimizer(&c->optim, &t->model.params)))
+  if (param_groups(&c->optim, t->model->params, &t->wd, &t->lr_mult) ||
+      !(t->opt = make_optimizer(&c->optim, t->model->params)))
     return -1;
   if (c->sgt.enabled && setup_sgt(t)) return -1;
   /* fixedflop stretches the schedule over the longer run. */
@@ -253,7 +238,7 @@ static int init_parts(slt_trainer *t, const slt_config *cfg) {
     slt_err_set("out of memory allocating the batch");
     return -1;
   }
-  t->flops_per_token = slt_gpt_flops_per_token(&t->model, g.seq_len);
+  t->flops_per_token = slt_model_flops_per_token(t->model, c->model.seq_len);
   t->peak_gflops = peak_gflops();
   print_summary(t);
   return 0;
@@ -341,9 +326,9 @@ int slt_trainer_init_resume(slt_trainer *t, const slt_config *cfg, const char *r
 void slt_trainer_free(slt_trainer *t) {
   slt_metrics_close(&t->metrics);
   slt_ctx_free(&t->ctx);
-  slt_sgt_release(&t->sgt, &t->model);
+  slt_sgt_release(&t->sgt, t->model);
   slt_optim_free(t->opt);
-  slt_gpt_free(&t->model);
+  slt_model_free(t->model);
   slt_loader_free(t->loader);
   slt_trainer_dist_free(t);
   slt_markov_free(t->chain);

@@ -34,7 +34,7 @@ static void s_config(slt_config *c, const char *dir) {
 }
 
 static void build(slt_gpt *m, const slt_config *c) {
-  slt_gpt_config g = {.vocab_size = c->model.vocab_size,
+  slt_model_config g = {.vocab_size = c->model.vocab_size,
                       .seq_len = c->model.seq_len,
                       .layers = c->model.layers,
                       .d_model = c->model.d_model,

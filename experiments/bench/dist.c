@@ -38,7 +38,7 @@ static int worker(int steps, int warmup, double bucket_mb, int overlap) {
   }
   slt_threads_set(1);
   const int B = 8, T = 256, V = 8192;
-  slt_gpt_config g = {.vocab_size = V, .seq_len = T, .layers = 4, .d_model = 256, .heads = 4,
+  slt_model_config g = {.vocab_size = V, .seq_len = T, .layers = 4, .d_model = 256, .heads = 4,
                       .kv_heads = 4, .ffn_dim = 1024, .norm = SLT_NORM_LAYERNORM,
                       .norm_eps = 1e-5f, .pos = SLT_POS_ROPE, .rope_base = 1e4f,
                       .act = SLT_ACT_GELU_TANH, .bias = true, .tie_embeddings = true,

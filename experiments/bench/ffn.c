@@ -133,9 +133,9 @@ static const step_variant step_variants[] = {
 };
 
 /* configs/models/s.yaml with the variant's FFN; normal init (svd/ortho cost time, not speed). */
-static slt_gpt_config s_model(const step_variant *v) {
-  slt_gpt_config g = bench_s_model();
-  g.ffn = (slt_gpt_ffn_config){.kind = v->kind, .rank = v->rank, .nblocks = v->nblocks,
+static slt_model_config s_model(const step_variant *v) {
+  slt_model_config g = bench_s_model();
+  g.ffn = (slt_ffn_config){.kind = v->kind, .rank = v->rank, .nblocks = v->nblocks,
                                .init = SLT_LIN_INIT_NORMAL, .first_layer_dense = true};
   return g;
 }
@@ -157,7 +157,7 @@ static double train_step(slt_gpt *m, slt_adamw *opt, slt_ctx *c, const int32_t *
 /* Mean ms of `steps` train steps after one warm-up; -1 on error (printed). */
 static double time_variant(const step_variant *v, int B, int steps, int64_t *ffn_params,
                            int64_t *dense_ffn) {
-  slt_gpt_config g = s_model(v);
+  slt_model_config g = s_model(v);
   slt_gpt m;
   slt_adamw opt;
   if (slt_gpt_build(&m, &g) || slt_adamw_init(&opt, &m.params, 0.9f, 0.999f, 1e-8f)) {

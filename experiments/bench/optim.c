@@ -91,7 +91,7 @@ static void bw_alloc(bw_bufs *w) {
 /* ---- the model's parameter set ---- */
 
 static void build_model(slt_gpt *m) {
-  slt_gpt_config g = bench_s_model();
+  slt_model_config g = bench_s_model();
   if (slt_gpt_build(m, &g)) need(NULL);
   slt_gpt_init_weights(m, 1);
   slt_rng r;

@@ -45,7 +45,7 @@ static int cmp_double(const void *a, const void *b) {
 
 static bench_result run_slt(const bench_cfg *b, int steps, int warmup) {
   bench_result r = {0};
-  slt_gpt_config g = {.vocab_size = b->V,
+  slt_model_config g = {.vocab_size = b->V,
                       .seq_len = b->T,
                       .layers = b->layers,
                       .d_model = b->d,

@@ -4,7 +4,7 @@
  * number of differing floats; exits 0 when both differences are at most REL_TOL (default 0:
  * bitwise identical), 1 when they are not, 2 on error. */
 #include "autograd/error.h"
-#include "layers/gpt.h"
+#include "layers/model.h"
 #include "ckpt/checkpoint.h"
 
 #include <math.h>
@@ -18,31 +18,32 @@ int main(int argc, char **argv) {
     return 2;
   }
   double tol = argc == 4 ? atof(argv[3]) : 0;
-  slt_gpt a, b;
   slt_config ca, cb;
-  if (slt_ckpt_load_model(argv[1], &a, &ca) || slt_ckpt_load_model(argv[2], &b, &cb)) {
+  slt_model *ma = slt_ckpt_load_model(argv[1], &ca), *mb = ma ? slt_ckpt_load_model(argv[2], &cb) : NULL;
+  if (!ma || !mb) {
     fprintf(stderr, "slt_ckpt_cmp: %s\n", slt_err_msg());
     return 2;
   }
-  if (a.params.numel != b.params.numel) {
-    fprintf(stderr, "slt_ckpt_cmp: %lld vs %lld parameters\n", (long long)a.params.numel,
-            (long long)b.params.numel);
+  const slt_params a = *ma->params, b = *mb->params;
+  if (a.numel != b.numel) {
+    fprintf(stderr, "slt_ckpt_cmp: %lld vs %lld parameters\n", (long long)a.numel,
+            (long long)b.numel);
     return 2;
   }
   double diff2 = 0, ref2 = 0, maxabs = 0;
   int64_t differ = 0;
-  for (int64_t i = 0; i < a.params.numel; i++) {
-    double x = a.params.data[i], y = b.params.data[i], d = fabs(x - y);
+  for (int64_t i = 0; i < a.numel; i++) {
+    double x = a.data[i], y = b.data[i], d = fabs(x - y);
     diff2 += d * d;
     ref2 += y * y;
     if (d > maxabs) maxabs = d;
-    differ += memcmp(&a.params.data[i], &b.params.data[i], sizeof(float)) != 0;
+    differ += memcmp(&a.data[i], &b.data[i], sizeof(float)) != 0;
   }
   double rel = ref2 > 0 ? sqrt(diff2 / ref2) : sqrt(diff2);
   printf("params: %lld floats, %lld differ; relative L2 difference %.3g, max abs difference %.3g\n",
-         (long long)a.params.numel, (long long)differ, rel, maxabs);
-  slt_gpt_free(&a);
-  slt_gpt_free(&b);
+         (long long)a.numel, (long long)differ, rel, maxabs);
+  slt_model_free(ma);
+  slt_model_free(mb);
   /* Within tol both ways: relative to the whole (L2) and float by float (absolute). */
   return (tol == 0 ? differ == 0 : rel <= tol && maxabs <= tol) ? 0 : 1;
 }
