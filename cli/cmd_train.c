@@ -4,7 +4,7 @@
 #include "autograd/error.h"
 #include "config/config.h"
 #include "train/dist.h"
-#include "train/trainer.h"
+#include "train/train.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -127,10 +127,10 @@ static int train(int argc, char **argv) {
   signal(SIGINT, on_signal);
   signal(SIGTERM, on_signal);
   signal(SIGUSR1, on_signal);
-  slt_trainer t;
-  int rc = slt_trainer_init_resume(&t, &cfg, resume);
-  if (!rc) rc = slt_trainer_run(&t, &stop_requested);
-  if (rc && slt_dist_world() > 1) {
+  slt_train_opts opts = {.resume = resume, .stop = &stop_requested};
+  slt_train_result r;
+  if (!slt_train(&cfg, &opts, &r)) return 0;
+  if (slt_dist_world() > 1) {
     /* A fault may be this rank's alone while the others wait in a collective: name the rank
      * and end them all now rather than let them hang. */
     fprintf(stderr, "slt train: rank %d of %d: %s\n", slt_dist_rank(), slt_dist_world(),
@@ -138,9 +138,8 @@ static int train(int argc, char **argv) {
     slt_dist_abort_job(1);
     exit(1);
   }
-  if (rc) fprintf(stderr, "slt train: %s\n", slt_err_msg());
-  slt_trainer_free(&t);
-  return rc ? 1 : 0;
+  fprintf(stderr, "slt train: %s\n", slt_err_msg());
+  return 1;
 }
 
 int slt_cmd_train(int argc, char **argv) {

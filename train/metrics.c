@@ -10,6 +10,10 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The message sink (slt_metrics_set_sink); NULL: stdout. */
+static slt_say_fn say_sink;
+static void *say_user;
+
 int slt_metrics_open(slt_metrics *m, const char *out_dir, slt_metrics_format fmt, bool append) {
   memset(m, 0, sizeof *m);
   m->format = fmt;
@@ -68,6 +72,7 @@ static void format_eta(double s, char *buf, size_t len) {
 }
 
 void slt_metrics_progress(slt_metrics *m, const slt_step_record *r) {
+  if (say_sink) return; /* a library caller reads the records from the log */
   char eta[32], val[48] = "";
   format_eta(r->eta_s, eta, sizeof eta);
   if (isfinite(r->val_loss)) snprintf(val, sizeof val, " | val %.4f", r->val_loss);
@@ -87,15 +92,25 @@ void slt_metrics_progress(slt_metrics *m, const slt_step_record *r) {
   fflush(stdout);
 }
 
+void slt_metrics_set_sink(slt_say_fn fn, void *user) {
+  say_sink = fn;
+  say_user = user;
+}
+
 void slt_metrics_say(slt_metrics *m, const char *fmt, ...) {
+  char line[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  if (say_sink) {
+    say_sink(line, say_user);
+    return;
+  }
   if (m && m->line_pending) {
     putchar('\n');
     m->line_pending = false;
   }
-  va_list ap;
-  va_start(ap, fmt);
-  vprintf(fmt, ap);
-  va_end(ap);
-  putchar('\n');
+  printf("%s\n", line);
   fflush(stdout);
 }

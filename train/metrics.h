@@ -32,7 +32,12 @@ void slt_metrics_close(slt_metrics *m);
 void slt_metrics_log(slt_metrics *m, const slt_step_record *r);
 /* Show progress: rewrite the terminal line, or print a plain line when not a terminal. */
 void slt_metrics_progress(slt_metrics *m, const slt_step_record *r);
-/* Print a message on its own line (ending any pending progress line first). */
+/* Where messages go: fn(line, user) for every slt_metrics_say line (no newline), and no
+ * progress display; NULL restores stdout. Process-wide: the CLI or a library caller sets it. */
+typedef void (*slt_say_fn)(const char *line, void *user);
+void slt_metrics_set_sink(slt_say_fn fn, void *user);
+/* Print a message on its own line (ending any pending progress line first), or hand it to the
+ * sink. */
 void slt_metrics_say(slt_metrics *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -196,6 +196,7 @@ static int checkpoint(slt_trainer *t) {
 
 static void report_end(slt_trainer *t, const run_clock *clk, double loss, double val) {
   double elapsed = slt_now() - clk->t_start;
+  t->last_loss = loss, t->last_val = val, t->run_seconds = elapsed;
   slt_metrics_say(&t->metrics, "done: %lld steps, %lld tokens in %.1f s; final train loss %.4f",
                   (long long)t->step, (long long)t->tokens, elapsed, loss);
   if (isfinite(val)) {
@@ -217,6 +218,7 @@ static int log_step(slt_trainer *t, run_clock *clk, double loss, double grad_nor
     double e0 = slt_now();
     r.val_loss = *val = slt_trainer_eval(t);
     if (isnan(*val)) return -1;
+    if (!(*val >= t->best_val)) t->best_val = *val; /* NAN best: the first one */
     update_estimate(&clk->eval_s, slt_now() - e0);
     clk->t_mark += slt_now() - e0; /* eval time is not training throughput */
   }
@@ -230,6 +232,7 @@ int slt_trainer_run(slt_trainer *t, volatile sig_atomic_t *stop) {
   int64_t last = last_step(t);
   run_clock clk = {slt_now(), slt_now(), t->tokens, t->step, 0, 0};
   double loss = NAN, grad_norm = NAN, val = NAN;
+  t->last_loss = t->last_val = t->best_val = NAN;
   if (t->step >= last) {
     slt_metrics_say(&t->metrics, "nothing to do: already at step %lld of %lld",
                     (long long)t->step, (long long)last);

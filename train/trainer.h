@@ -41,6 +41,8 @@ typedef struct slt_trainer {
   int64_t total_steps; /* train.steps, plus SGT's guided steps in fixedflop mode */
   slt_sgt sgt;         /* self-guided training's guides and their optimizer, while they last */
   struct slt_dist_reducer *reducer; /* gradient all-reduce across MPI ranks (train/dist.h) */
+  double last_loss, last_val, best_val; /* of the last run: NAN until known */
+  double run_seconds;                   /* wall time of slt_trainer_run */
 } slt_trainer;
 
 /* Build everything from a validated config and prepare out_dir (config.yaml saved there).

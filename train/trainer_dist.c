@@ -21,7 +21,7 @@ int slt_trainer_dist_setup(slt_trainer *t) {
       (guide && slt_dist_bcast(guide->data, (size_t)guide->numel * sizeof(float), 0)))
     return -1;
   if (slt_dist_world() > 1)
-    printf("dist: %d ranks (%d on this node), %lld gradient buckets of %.3g MB, overlap %s\n",
+    slt_metrics_say(NULL, "dist: %d ranks (%d on this node), %lld gradient buckets of %.3g MB, overlap %s",
            slt_dist_world(), slt_dist_local_size(),
            (long long)slt_dist_bucket_count(t->model->params->numel,
                                             (int64_t)(c->dist.bucket_mb * 1e6 / sizeof(float))),

@@ -63,7 +63,7 @@ static int param_groups(const slt_config_optim *o, const slt_params *p, float **
   if (!rc) {
     int unused = slt_groups_unused(&g, p);
     if (unused >= 0)
-      printf("warning: optim.groups rule %d matches no parameter\n", unused + 1);
+      slt_metrics_say(NULL, "warning: optim.groups rule %d matches no parameter", unused + 1);
     slt_groups_apply(&g, p, *wd, *lr_mult);
   }
   slt_groups_free(&g);
@@ -90,8 +90,8 @@ static int setup_sgt(slt_trainer *t) {
     slt_sgt_release(s, t->model);
     return -1;
   }
-  printf("sgt: %s, %lld guided steps of %lld (ratio %g), %s alpha, reduce_flop %s; guides "
-         "%.2fM params\n",
+  slt_metrics_say(NULL, "sgt: %s, %lld guided steps of %lld (ratio %g), %s alpha, reduce_flop %s; guides "
+         "%.2fM params",
          slt_sgt_mode_names[c->sgt.mode], (long long)slt_sgt_guided_steps(c),
          (long long)t->total_steps, c->sgt.ratio, slt_sgt_schedule_names[c->sgt.schedule],
          c->sgt.reduce_flop ? "on" : "off", s->guide.params.numel / 1e6);
@@ -134,10 +134,10 @@ static int open_shards(slt_trainer *t, const slt_loader_cfg *lc) {
   /* A warning, not an error: a smoke test may validate on its training file on purpose. */
   const char *both = slt_loader_val_in_train(t->loader);
   if (both)
-    printf("warning: data.val file %s is also in data.train: the validation loss will measure "
-           "memorised training data\n",
+    slt_metrics_say(NULL, "warning: data.val file %s is also in data.train: the validation loss will measure "
+           "memorised training data",
            both);
-  printf("data: %s (%lld rows of %d)\n", c->data.train, (long long)slt_loader_rows(t->loader),
+  slt_metrics_say(NULL, "data: %s (%lld rows of %d)", c->data.train, (long long)slt_loader_rows(t->loader),
          c->model.seq_len + 1);
   return 0;
 }
@@ -163,8 +163,8 @@ static int open_data(slt_trainer *t) {
                               (uint64_t)c->data.synthetic.seed);
     if (!t->chain) return -1;
     t->loss_floor = slt_markov_floor(t->chain, c->model.seq_len);
-    printf("data: synthetic order-%d Markov chain over %d tokens; entropy rate %.4f nats, "
-           "loss floor for rows of %d: %.4f nats\n",
+    slt_metrics_say(NULL, "data: synthetic order-%d Markov chain over %d tokens; entropy rate %.4f nats, "
+           "loss floor for rows of %d: %.4f nats",
            c->data.synthetic.order, V, slt_markov_entropy_rate(t->chain), c->model.seq_len,
            t->loss_floor);
     t->loader = slt_loader_new_synthetic(t->chain, &lc);
@@ -191,14 +191,14 @@ static void print_summary(const slt_trainer *t) {
   slt_model_counts n = slt_model_count(t->model);
   char what[256];
   slt_model_describe(t->model, what, sizeof what);
-  printf("model: %s: %.2fM params (%.2fM non-embedding); FFN %.2fM = %.1f%% of the dense FFN's "
-         "%.2fM\n",
+  slt_metrics_say(NULL, "model: %s: %.2fM params (%.2fM non-embedding); FFN %.2fM = %.1f%% of the dense FFN's "
+         "%.2fM",
          what, n.total / 1e6, (n.total - n.embedding) / 1e6, n.ffn / 1e6,
          100.0 * n.ffn / n.ffn_dense, n.ffn_dense / 1e6);
   int world = slt_dist_world();
   int64_t rows = (int64_t)c->train.micro_batch * c->train.grad_accum * world;
-  printf("batch: global batch %lld = micro-batch %d x %d accumulation x %d rank%s; %lld tokens "
-         "per step (T %d); %lld steps; %d threads%s\n",
+  slt_metrics_say(NULL, "batch: global batch %lld = micro-batch %d x %d accumulation x %d rank%s; %lld tokens "
+         "per step (T %d); %lld steps; %d threads%s",
          (long long)rows, c->train.micro_batch, c->train.grad_accum, world, world > 1 ? "s" : "",
          (long long)rows * c->model.seq_len, c->model.seq_len, (long long)c->train.steps,
          omp_get_max_threads(), world > 1 ? " per rank" : "");

@@ -2,7 +2,7 @@
 #ifndef SLT_BENCH_MODELS_H
 #define SLT_BENCH_MODELS_H
 
-#include "layers/gpt.h"
+#include "layers/model.h"
 
 /* The paper's "s" size (configs/models/s.yaml) with dense FFNs. */
 static inline slt_model_config bench_s_model(void) {

@@ -9,7 +9,7 @@
 #include "autograd/error.h"
 #include "autograd/ops.h"
 #include "autograd/parallel.h"
-#include "layers/gpt.h"
+#include "layers/model.h"
 #include "optim/adamw.h"
 #include "optim/clip.h"
 #include "train/dist.h"
@@ -43,31 +43,31 @@ static int worker(int steps, int warmup, double bucket_mb, int overlap) {
                       .norm_eps = 1e-5f, .pos = SLT_POS_ROPE, .rope_base = 1e4f,
                       .act = SLT_ACT_GELU_TANH, .bias = true, .tie_embeddings = true,
                       .init_std = 0.02f};
-  slt_gpt m;
+  slt_model *m = NULL;
   slt_adamw opt;
-  if (slt_gpt_build(&m, &g) || slt_adamw_init(&opt, &m.params, 0.9f, 0.999f, 1e-8f)) {
+  if (!(m = slt_model_build(&g, SLT_MODEL_ALLOC)) || slt_adamw_init(&opt, m->params, 0.9f, 0.999f, 1e-8f)) {
     fprintf(stderr, "bench_dist: %s\n", slt_err_msg());
     slt_dist_abort_job(1);
     exit(1);
   }
-  slt_gpt_init_weights(&m, 1);
+  slt_model_init_weights(m, 1);
   int world = slt_dist_world(), rank = slt_dist_rank();
-  float *wd = malloc(m.params.count * sizeof *wd);
+  float *wd = malloc(m->params->count * sizeof *wd);
   int32_t *x = malloc(sizeof(int32_t) * B * T), *y = malloc(sizeof(int32_t) * B * T);
   double *step_s = malloc(sizeof(double) * steps), *comm_s = malloc(sizeof(double) * steps);
-  for (int i = 0; i < m.params.count; i++) wd[i] = 0.1f;
+  for (int i = 0; i < m->params->count; i++) wd[i] = 0.1f;
   slt_rng rng;
   slt_rng_seed(&rng, 2 + (uint64_t)rank); /* each rank its own rows */
   for (int i = 0; i < B * T; i++) x[i] = (int32_t)slt_rng_below(&rng, V);
   for (int i = 0; i < B * T; i++) y[i] = (int32_t)slt_rng_below(&rng, V);
   slt_dist_reducer *r = slt_dist_reducer_new((int64_t)(bucket_mb * 1e6 / sizeof(float)), overlap);
-  slt_dist_reducer_add(r, m.params.grad, m.params.numel);
+  slt_dist_reducer_add(r, m->params->grad, m->params->numel);
   slt_ctx c;
   slt_ctx_init(&c);
   for (int s = 0; s < warmup + steps; s++) {
     double t0 = slt_now(), c0 = slt_dist_reducer_seconds(r);
-    slt_params_zero_grad(&m.params);
-    slt_tensor *loss = slt_gpt_loss(&m, &c, x, y, B, T);
+    slt_params_zero_grad(m->params);
+    slt_tensor *loss = slt_model_loss(m, &c, x, y, B, T);
     slt_tensor *scaled = slt_scale(&c, loss, 1.0f / (float)world);
     if (!loss || slt_dist_reducer_begin(r, &c) || slt_backward(&c, scaled) ||
         slt_dist_reducer_end(r, &c)) {
@@ -76,8 +76,8 @@ static int worker(int steps, int warmup, double bucket_mb, int overlap) {
       exit(1);
     }
     slt_ctx_reset(&c);
-    slt_clip_grad_norm(&m.params, 1.0);
-    slt_adamw_step(&opt, &m.params, 6e-4f, 1.0f, wd, NULL);
+    slt_clip_grad_norm(m->params, 1.0);
+    slt_adamw_step(&opt, m->params, 6e-4f, 1.0f, wd, NULL);
     if (s >= warmup) {
       step_s[s - warmup] = slt_now() - t0;
       comm_s[s - warmup] = slt_dist_reducer_seconds(r) - c0;
@@ -86,7 +86,7 @@ static int worker(int steps, int warmup, double bucket_mb, int overlap) {
   /* The all-reduce alone, ranks in step (a sum of one double lines them up first): the pure
    * transfer cost, without waiting for a slower rank, to check the cost model against. */
   slt_dist_reducer *alone = slt_dist_reducer_new((int64_t)(bucket_mb * 1e6 / sizeof(float)), 0);
-  slt_dist_reducer_add(alone, m.params.grad, m.params.numel);
+  slt_dist_reducer_add(alone, m->params->grad, m->params->numel);
   double pure[5], sync = 0;
   for (int k = 0; k < 5; k++) {
     slt_dist_sum(&sync, 1);
@@ -105,13 +105,13 @@ static int worker(int steps, int warmup, double bucket_mb, int overlap) {
     printf("tok_per_s=%.1f comm_frac=%.4f ms_per_step=%.2f comm_ms=%.2f grad_mb=%.2f buckets=%lld "
            "allreduce_ms=%.3f\n",
            (double)world * B * T / (ms / 1000), comm / total, ms, 1000 * comm / steps,
-           m.params.numel * 4 / 1e6, (long long)slt_dist_reducer_buckets(r),
+           m->params->numel * 4 / 1e6, (long long)slt_dist_reducer_buckets(r),
            1000 * median(pure, 5));
   fflush(stdout);
   slt_ctx_free(&c);
   slt_dist_reducer_free(r);
   slt_adamw_free(&opt);
-  slt_gpt_free(&m);
+  slt_model_free(m);
   free(wd), free(x), free(y), free(step_s), free(comm_s);
   slt_dist_finalize();
   return 0;

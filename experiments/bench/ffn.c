@@ -142,15 +142,15 @@ static slt_model_config s_model(const step_variant *v) {
 
 /* One optimizer step as slt_trainer_step does it (one micro-batch): forward, backward, global
  * norm clip at 1.0, AdamW with weight decay 0.1 on every parameter. Milliseconds, or -1. */
-static double train_step(slt_gpt *m, slt_adamw *opt, slt_ctx *c, const int32_t *x, const int32_t *y,
+static double train_step(slt_model *m, slt_adamw *opt, slt_ctx *c, const int32_t *x, const int32_t *y,
                          int B, const float *wd) {
   double t0 = 1e3 * slt_now();
-  slt_params_zero_grad(&m->params);
-  slt_tensor *loss = slt_gpt_loss(m, c, x, y, B, m->cfg.seq_len);
+  slt_params_zero_grad(m->params);
+  slt_tensor *loss = slt_model_loss(m, c, x, y, B, m->cfg->seq_len);
   if (!loss || slt_backward(c, loss)) return -1;
   slt_ctx_reset(c);
-  slt_clip_grad_norm(&m->params, 1.0);
-  slt_adamw_step(opt, &m->params, 6e-4f, 1.0f, wd, NULL);
+  slt_clip_grad_norm(m->params, 1.0);
+  slt_adamw_step(opt, m->params, 6e-4f, 1.0f, wd, NULL);
   return 1e3 * slt_now() - t0;
 }
 
@@ -158,28 +158,28 @@ static double train_step(slt_gpt *m, slt_adamw *opt, slt_ctx *c, const int32_t *
 static double time_variant(const step_variant *v, int B, int steps, int64_t *ffn_params,
                            int64_t *dense_ffn) {
   slt_model_config g = s_model(v);
-  slt_gpt m;
+  slt_model *m = NULL;
   slt_adamw opt;
-  if (slt_gpt_build(&m, &g) || slt_adamw_init(&opt, &m.params, 0.9f, 0.999f, 1e-8f)) {
+  if (!(m = slt_model_build(&g, SLT_MODEL_ALLOC)) || slt_adamw_init(&opt, m->params, 0.9f, 0.999f, 1e-8f)) {
     fprintf(stderr, "bench_ffn: %s: %s\n", v->name, slt_err_msg());
     return -1;
   }
-  slt_gpt_init_weights(&m, 1);
-  *ffn_params = slt_gpt_ffn_params(&m);
-  *dense_ffn = slt_gpt_dense_ffn_params(&g);
+  slt_model_init_weights(m, 1);
+  *ffn_params = slt_model_count(m).ffn;
+  *dense_ffn = slt_model_count(m).ffn_dense;
   int T = g.seq_len;
-  float *wd = malloc(m.params.count * sizeof *wd);
+  float *wd = malloc(m->params->count * sizeof *wd);
   int32_t *x = malloc(sizeof(int32_t) * B * T), *y = malloc(sizeof(int32_t) * B * T);
   slt_rng rng;
   slt_rng_seed(&rng, 2);
   for (int i = 0; i < B * T; i++) x[i] = (int32_t)slt_rng_below(&rng, g.vocab_size);
   for (int i = 0; i < B * T; i++) y[i] = (int32_t)slt_rng_below(&rng, g.vocab_size);
-  for (int i = 0; i < m.params.count; i++) wd[i] = 0.1f;
+  for (int i = 0; i < m->params->count; i++) wd[i] = 0.1f;
   slt_ctx c;
   slt_ctx_init(&c);
   double total = 0;
   for (int s = 0; s <= steps && total >= 0; s++) { /* step 0 warms up: arena, BLAS buffers */
-    double ms = train_step(&m, &opt, &c, x, y, B, wd);
+    double ms = train_step(m, &opt, &c, x, y, B, wd);
     if (ms < 0)
       total = -1;
     else if (s > 0)
@@ -188,7 +188,7 @@ static double time_variant(const step_variant *v, int B, int steps, int64_t *ffn
   if (total < 0) fprintf(stderr, "bench_ffn: %s: %s\n", v->name, slt_err_msg());
   slt_ctx_free(&c);
   slt_adamw_free(&opt);
-  slt_gpt_free(&m);
+  slt_model_free(m);
   free(wd);
   free(x);
   free(y);

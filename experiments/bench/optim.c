@@ -90,13 +90,13 @@ static void bw_alloc(bw_bufs *w) {
 
 /* ---- the model's parameter set ---- */
 
-static void build_model(slt_gpt *m) {
+static void build_model(slt_model **m) {
   slt_model_config g = bench_s_model();
-  if (slt_gpt_build(m, &g)) need(NULL);
-  slt_gpt_init_weights(m, 1);
+  if (!(*m = slt_model_build(&g, SLT_MODEL_ALLOC))) need(NULL);
+  slt_model_init_weights(*m, 1);
   slt_rng r;
   slt_rng_seed(&r, 2);
-  slt_rng_fill_normal(&r, m->params.grad, m->params.numel, 0.0f, 1e-3f);
+  slt_rng_fill_normal(&r, (*m)->params->grad, (*m)->params->numel, 0.0f, 1e-3f);
 }
 
 /* Make every matrix's gradient orthogonal to each of its rows (as for a weight followed by a
@@ -149,12 +149,12 @@ int main(int argc, char **argv) {
   int threads = omp_get_max_threads();
   bw_bufs w;
   bw_alloc(&w);
-  slt_gpt m;
+  slt_model *m = NULL;
   build_model(&m);
   int64_t n = 0;
-  for (int i = 0; i < m.params.count; i++) n += m.params.items[i]->t.numel;
-  float *wd = need(malloc(m.params.count * sizeof *wd));
-  for (int i = 0; i < m.params.count; i++) wd[i] = 0.1f;
+  for (int i = 0; i < m->params->count; i++) n += m->params->items[i]->t.numel;
+  float *wd = need(malloc(m->params->count * sizeof *wd));
+  for (int i = 0; i < m->params->count; i++) wd[i] = 0.1f;
   run runs[] = {
       {.label = "AdamW", .kind = SLT_OPT_ADAMW, .floats = 7},
       {.label = "AdamP", .kind = SLT_OPT_ADAMP, .floats = 7},
@@ -166,9 +166,9 @@ int main(int argc, char **argv) {
   slt_optim_hparams h = slt_optim_defaults();
   double bw_t[BW_KINDS][MAX_REPS], bw_best[MAX_REPS];
   for (int phase = 0; phase < 2; phase++) { /* random gradients, then row-orthogonal ones */
-    if (phase) orthogonal_grads(&m.params);
+    if (phase) orthogonal_grads(m->params);
     for (int k = 0; k < NRUNS; k++)
-      if (runs[k].channel == phase) runs[k].o = need(slt_optim_new(runs[k].kind, &m.params, &h));
+      if (runs[k].channel == phase) runs[k].o = need(slt_optim_new(runs[k].kind, m->params, &h));
     for (int r = -2; r < reps; r++) { /* two warm-up repeats */
       for (int b = 0; b < BW_KINDS && !phase; b++) {
         double s = bw_pass(b, &w);
@@ -176,19 +176,19 @@ int main(int argc, char **argv) {
       }
       for (int k = 0; k < NRUNS; k++) {
         if (runs[k].channel != phase) continue;
-        double s = step_time(&runs[k], &m.params, wd);
+        double s = step_time(&runs[k], m->params, wd);
         if (r >= 0) runs[k].t[r] = s;
       }
     }
     for (int k = 0; k < NRUNS; k++) {
       if (runs[k].channel != phase) continue;
       const uint8_t *v = slt_optim_views(runs[k].o);
-      for (int i = 0; v && i < m.params.count; i++) {
+      for (int i = 0; v && i < m->params->count; i++) {
         runs[k].views[v[i]]++;
         if (!v[i] || runs[k].channel) continue;
-        runs[k].redone += m.params.items[i]->t.numel;
+        runs[k].redone += m->params->items[i]->t.numel;
         size_t len = strlen(runs[k].fired);
-        snprintf(runs[k].fired + len, sizeof runs[k].fired - len, " %s", m.params.items[i]->name);
+        snprintf(runs[k].fired + len, sizeof runs[k].fired - len, " %s", m->params->items[i]->name);
       }
       slt_optim_free(runs[k].o);
     }
@@ -208,7 +208,7 @@ int main(int argc, char **argv) {
   double bw = median(bw_best, reps);
   printf("  reference: the best kernel of each repeat, median %.1f GB/s\n\n", bw);
   printf("s model: %d parameters, %.2fM elements; median of %d interleaved repeats\n\n",
-         m.params.count, n / 1e6, reps);
+         m->params->count, n / 1e6, reps);
   printf("%-20s %8s %12s %8s %8s %8s  %s\n", "optimizer", "ms/step", "ms/M params", "GB/s*",
          "% bw**", "/AdamW", "last step's views none/channel/layer");
   for (int k = 0; k < NRUNS; k++) {
@@ -238,6 +238,6 @@ int main(int argc, char **argv) {
          adamw_pct >= 60 ? "ok" : "BELOW");
   printf("AdamP / AdamW = %.2f (target <= 1.5): %s\n", ratio, ratio <= 1.5 ? "ok" : "ABOVE");
   free(wd);
-  slt_gpt_free(&m);
+  slt_model_free(m);
   return 0;
 }

@@ -10,7 +10,7 @@
 #include "autograd/sys.h"
 #include "kernels/gemm.h"
 #include "autograd/error.h"
-#include "layers/gpt.h"
+#include "layers/model.h"
 #include "optim/adamw.h"
 #include "optim/clip.h"
 #include "train/metrics.h"
@@ -60,45 +60,45 @@ static bench_result run_slt(const bench_cfg *b, int steps, int warmup) {
                       .bias = true,
                       .tie_embeddings = true,
                       .init_std = 0.02f};
-  slt_gpt m;
+  slt_model *m = NULL;
   slt_adamw opt;
-  if (slt_gpt_build(&m, &g) || slt_adamw_init(&opt, &m.params, 0.9f, 0.999f, 1e-8f)) {
+  if (!(m = slt_model_build(&g, SLT_MODEL_ALLOC)) || slt_adamw_init(&opt, m->params, 0.9f, 0.999f, 1e-8f)) {
     fprintf(stderr, "bench: %s\n", slt_err_msg());
     return r;
   }
-  slt_gpt_init_weights(&m, 1);
-  float *wd = malloc(m.params.count * sizeof *wd);
+  slt_model_init_weights(m, 1);
+  float *wd = malloc(m->params->count * sizeof *wd);
   int32_t *x = malloc(sizeof(int32_t) * b->B * b->T), *y = malloc(sizeof(int32_t) * b->B * b->T);
   slt_rng rng;
   slt_rng_seed(&rng, 2);
   for (int i = 0; i < b->B * b->T; i++) x[i] = (int32_t)slt_rng_below(&rng, b->V);
   for (int i = 0; i < b->B * b->T; i++) y[i] = (int32_t)slt_rng_below(&rng, b->V);
-  for (int i = 0; i < m.params.count; i++) wd[i] = 0.1f;
+  for (int i = 0; i < m->params->count; i++) wd[i] = 0.1f;
   double *times = malloc(sizeof(double) * (steps + warmup));
   slt_ctx c;
   slt_ctx_init(&c);
   for (int s = 0; s < warmup + steps; s++) {
     double t0 = slt_now();
-    slt_params_zero_grad(&m.params);
-    slt_tensor *loss = slt_gpt_loss(&m, &c, x, y, b->B, b->T);
+    slt_params_zero_grad(m->params);
+    slt_tensor *loss = slt_model_loss(m, &c, x, y, b->B, b->T);
     if (!loss || slt_backward(&c, loss)) {
       fprintf(stderr, "bench: %s\n", slt_err_msg());
       return r;
     }
     r.loss = loss->data[0];
     slt_ctx_reset(&c);
-    slt_clip_grad_norm(&m.params, 1.0);
-    slt_adamw_step(&opt, &m.params, 6e-4f, 1.0f, wd, NULL);
+    slt_clip_grad_norm(m->params, 1.0);
+    slt_adamw_step(&opt, m->params, 6e-4f, 1.0f, wd, NULL);
     times[s] = slt_now() - t0;
   }
   qsort(times + warmup, steps, sizeof(double), cmp_double);
   r.ms_per_step = 1000 * times[warmup + steps / 2]; /* median */
   r.tok_per_s = b->B * b->T / (r.ms_per_step / 1000);
-  r.flops_per_token = slt_gpt_flops_per_token(&m, b->T);
+  r.flops_per_token = slt_model_flops_per_token(m, b->T);
   r.ok = 1;
   slt_ctx_free(&c);
   slt_adamw_free(&opt);
-  slt_gpt_free(&m);
+  slt_model_free(m);
   free(wd);
   free(x);
   free(y);
