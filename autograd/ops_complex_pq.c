@@ -1,6 +1,6 @@
 /* PhaseQuant: complex weights to {±s_re, ±i·s_im} (SPEC §6), and Fairy2i's two-stage residual
- * form. Two passes over the weights: sums per fixed piece (double, added in piece order, so the
- * scales do not depend on the thread count), then the dequantized values. */
+ * form. Two passes over the weights: sums per fixed piece (double, in SIMD lanes within a piece,
+ * pieces added in order, so the scales do not depend on the thread count), then the values. */
 #include "complex.h"
 
 #include "op_util.h"
@@ -15,11 +15,12 @@
  * −im < re ≤ im ([π/4, 3π/4)), −i is im ≤ re < −im ([−3π/4, −π/4)), −1 the rest: re < 0 with
  * |im| ≤ |re|, bar re = im (φ = −3π/4). w = 0 is +1 whatever the signs of its zeros. */
 static inline int pq_code(float re, float im) {
-  if (re > 0.0f && -re <= im && im < re) return 0;
-  if (im > 0.0f && -im < re && re <= im) return 1;
-  if (im < 0.0f && im <= re && re < -im) return 3;
-  if (re == 0.0f && im == 0.0f) return 0;
-  return 2;
+  /* The sets are disjoint, so the code is a sum of flags: branch-free, the loops vectorise. */
+  int c0 = (re > 0.0f) & (-re <= im) & (im < re);
+  int c1 = (im > 0.0f) & (-im < re) & (re <= im);
+  int c3 = (im < 0.0f) & (im <= re) & (re < -im);
+  int zero = (re == 0.0f) & (im == 0.0f);
+  return 2 - 2 * c0 - c1 + c3 - 2 * zero;
 }
 
 typedef struct {
@@ -39,18 +40,17 @@ void slt_phasequant_stage(const float *w_re, const float *w_im, int64_t n, uint8
   for (int p = 0; p < SLT_REDUCE_PIECES; p++) {
     int64_t b, e;
     slt_piece(n, SLT_REDUCE_PIECES, p, &b, &e);
-    pq_part s = {0};
+    double sum_re = 0, sum_im = 0;
+    int64_t n_im = 0;
+#pragma omp simd reduction(+ : sum_re, sum_im, n_im)
     for (int64_t i = b; i < e; i++) {
-      int k = pq_code(w_re[i], w_im[i]);
-      if (codes) codes[i] = (uint8_t)k;
-      if (k & 1) {
-        s.sum_im += fabsf(w_im[i]);
-        s.n_im++;
-      } else {
-        s.sum_re += fabsf(w_re[i]);
-        s.n_re++;
-      }
+      int k = pq_code(w_re[i], w_im[i]), odd = k & 1; /* ±i: 1 */
+      sum_re += odd ? 0.0 : (double)fabsf(w_re[i]);
+      sum_im += odd ? (double)fabsf(w_im[i]) : 0.0;
+      n_im += odd;
     }
+    for (int64_t i = b; codes && i < e; i++) codes[i] = (uint8_t)pq_code(w_re[i], w_im[i]);
+    pq_part s = {sum_re, sum_im, (e - b) - n_im, n_im};
     part[p] = s;
   }
   pq_part t = {0};
@@ -61,13 +61,12 @@ void slt_phasequant_stage(const float *w_re, const float *w_im, int64_t n, uint8
   float s_re = pq_scale(t.sum_re, t.n_re), s_im = pq_scale(t.sum_im, t.n_im);
   scales[0] = s_re, scales[1] = s_im;
   if (!q_re) return;
-  /* i^k scaled: re part of +1/−1, im part of +i/−i */
-  const float tab_re[4] = {s_re, 0.0f, -s_re, 0.0f}, tab_im[4] = {0.0f, s_im, 0.0f, -s_im};
-#pragma omp parallel for schedule(static) if (n >= SLT_PAR_MIN)
+    // q_re, q_im (n): s·i^k, the re part from ±1 and the im part from ±i
+#pragma omp parallel for simd schedule(static) if (n >= SLT_PAR_MIN)
   for (int64_t i = 0; i < n; i++) {
-    int k = codes ? codes[i] : pq_code(w_re[i], w_im[i]);
-    q_re[i] = tab_re[k];
-    q_im[i] = tab_im[k];
+    int k = pq_code(w_re[i], w_im[i]);
+    q_re[i] = k == 0 ? s_re : k == 2 ? -s_re : 0.0f;
+    q_im[i] = k == 1 ? s_im : k == 3 ? -s_im : 0.0f;
   }
 }
 

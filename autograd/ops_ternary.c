@@ -37,7 +37,9 @@ static void shard_gammas(const float *w, int64_t numel, int shards, float *gamma
 
 /* nearbyint(w/γ) clamped to [−1, 1]: division (not a reciprocal product) as the SPEC writes it. */
 static inline float ternary_code(float w, float g) {
-  return fminf(fmaxf(nearbyintf(w / g), -1.0f), 1.0f);
+  float v = nearbyintf(w / g);
+  v = v < -1.0f ? -1.0f : v; /* not fminf/fmaxf: those stay scalar calls without -ffast-math */
+  return v > 1.0f ? 1.0f : v;
 }
 
 static int check_shards(const char *op, const slt_tensor *w, int shards) {
@@ -64,10 +66,11 @@ slt_tensor *slt_ternary_weight(slt_ctx *c, slt_tensor *w, int shards) {
   shard_gammas(w->data, w->numel, shards, g);
   int64_t len = w->numel / shards;
   // w, y (out, ...): shard s is the contiguous block [s·len, (s+1)·len)
-#pragma omp parallel for simd schedule(static) if (w->numel >= SLT_PAR_MIN)
-  for (int64_t i = 0; i < w->numel; i++) {
-    float gs = g[i / len];
-    y->data[i] = ternary_code(w->data[i], gs) * gs;
+  for (int s = 0; s < shards; s++) {
+    const float *ws = w->data + s * len, gs = g[s];
+    float *ys = y->data + s * len;
+#pragma omp parallel for simd schedule(static) if (len >= SLT_PAR_MIN)
+    for (int64_t i = 0; i < len; i++) ys[i] = ternary_code(ws[i], gs) * gs;
   }
   if (slt_needs_grad(c, 1, &w) && !slt_record(c, "ternary_weight", ste_backward, y, 1, &w, 0))
     return NULL;
@@ -96,7 +99,11 @@ static void absmax8_segment(const float *x, float *y, int n) {
 #pragma omp simd reduction(max : m)
   for (int j = 0; j < n; j++) m = fmaxf(m, fabsf(x[j])); /* max is exact in any order */
   float s = 127.0f / fmaxf(m, SLT_QUANT_FLOOR);
-  for (int j = 0; j < n; j++) y[j] = fminf(fmaxf(nearbyintf(x[j] * s), -128.0f), 127.0f) / s;
+  for (int j = 0; j < n; j++) {
+    float v = nearbyintf(x[j] * s);
+    v = v < -128.0f ? -128.0f : v;
+    y[j] = (v > 127.0f ? 127.0f : v) / s;
+  }
 }
 
 slt_tensor *slt_act_quant_absmax8_seg(slt_ctx *c, slt_tensor *x, int segments) {
