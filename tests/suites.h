@@ -21,6 +21,8 @@ int register_structured_suite(void); /* test_structured.c: LowRank, BlockDense, 
 int register_sgt_suite(void);        /* test_sgt.c: self-guided training */
 int register_export_suite(void);     /* test_export.c: slt export --merge, generation forms */
 int register_dist_suite(void);       /* test_dist.c: MPI data parallelism (single-process parts) */
+int register_lowbit_ops_suite(void); /* test_lowbit_ops.c, test_lowbit_cplx.c: ternary, complex ops */
+int register_ifairy_suite(void);     /* test_ifairy.c: the complex iFairy model against PyTorch */
 
 #define SLT_SUITES                                                                                 \
   X(engine, register_engine_suite)                                                                 \
@@ -40,6 +42,8 @@ int register_dist_suite(void);       /* test_dist.c: MPI data parallelism (singl
   X(structured, register_structured_suite)                                                         \
   X(sgt, register_sgt_suite)                                                                       \
   X(export, register_export_suite)                                                                 \
-  X(dist, register_dist_suite)
+  X(dist, register_dist_suite)                                                                     \
+  X(lowbit_ops, register_lowbit_ops_suite)                                                         \
+  X(ifairy, register_ifairy_suite)
 
 #endif

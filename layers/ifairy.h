@@ -1,0 +1,78 @@
+/* The complex-valued transformer of SPEC §6 (iFairy / Fairy±i), weights optionally in
+ * {±1, ±i} by PhaseQuant (or Fairy2i's two residual stages), activations optionally 8-bit.
+ * Activations are real tensors (B, T, 2H) holding [re | im] (autograd/complex.h); hidden H
+ * counts complex dims. Self-contained (its own config and parameter store) so it can sit behind
+ * the model seam. Parameter names and shapes follow tests/reference/ifairy_reference.py:
+ *   embed.weight (V, 2H)                          [re table | im table], std init_std
+ *   blocks.N.attn_norm.weight (2H)                complex RMSNorm gains [g_re | g_im]
+ *   blocks.N.attn.{q,k,v,o}_proj.weight_{re,im}   (H, H) each, ComplexLinear W = re + i·im
+ *   blocks.N.attn.sub_norm.weight (2H)            the norm between attention and o_proj
+ *   blocks.N.mlp_norm.weight (2H)
+ *   blocks.N.mlp.{gate,up}_proj.weight_{re,im}    (F, H);  blocks.N.mlp.down_proj.* (H, F)
+ *   blocks.N.mlp.sub_norm.weight (2F)             the norm between conj(a)⊙u and down_proj
+ *   norm.weight (2H);  lm_head.weight (V, 2H)     real head on [x_re ‖ x_im], not tied */
+#ifndef SLT_IFAIRY_H
+#define SLT_IFAIRY_H
+
+#include "autograd/params.h"
+#include "autograd/tape.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct slt_ifairy_config {
+  int vocab_size, seq_len, layers, hidden, heads, ffn_dim; /* hidden, ffn_dim: complex dims */
+  float norm_eps, rope_base, init_std;
+  int weight_stages; /* 0 full precision, 1 PhaseQuant, 2 Fairy2i's residual PhaseQuant */
+  bool act_quant;    /* 8-bit absmax per token (re, im scales) into every ComplexLinear */
+} slt_ifairy_config;
+
+/* A ComplexLinear's two weight parts, views into the parameter store. */
+typedef struct slt_cweight {
+  slt_tensor *re, *im;
+} slt_cweight;
+
+typedef struct slt_ifairy_block {
+  slt_tensor *attn_norm, *attn_sub_norm, *mlp_norm, *mlp_sub_norm;
+  slt_cweight q, k, v, o, gate, up, down;
+} slt_ifairy_block;
+
+typedef struct slt_ifairy {
+  slt_ifairy_config cfg;
+  slt_params params;
+  slt_tensor *embed, *norm, *lm_head;
+  slt_ifairy_block *blocks;
+} slt_ifairy;
+
+/* Parameter counts (the model seam's describe). */
+typedef struct slt_ifairy_counts {
+  int64_t total, embedding, ffn; /* embedding: embed.weight; ffn: the MLP linears and norms */
+} slt_ifairy_counts;
+
+/* SPEC §6's defaults (hidden 1536, intermediate 4096, 24 layers, 16 heads, RoPE θ 10000,
+ * eps 1e-5, std 0.02, PhaseQuant and 8-bit activations on) with the given vocabulary and
+ * sequence length. */
+slt_ifairy_config slt_ifairy_default_config(int vocab_size, int seq_len);
+/* Check the config; 0 or -1 with one message naming the offending key. */
+int slt_ifairy_check_config(const slt_ifairy_config *cfg);
+/* Declare and allocate every parameter (zero); alloc = false declares names and shapes only
+ * (checking a checkpoint's layout). 0 or -1. */
+int slt_ifairy_build(slt_ifairy *m, const slt_ifairy_config *cfg, bool alloc);
+void slt_ifairy_free(slt_ifairy *m);
+/* SPEC §6 init: ComplexLinear parts N(0, (init_std/√2)²), embeddings and head N(0, init_std²),
+ * norm gains 1. */
+void slt_ifairy_init_weights(slt_ifairy *m, uint64_t seed);
+/* ids (B, T) at positions pos0.. -> logits (B, T, V). */
+slt_tensor *slt_ifairy_logits(slt_ifairy *m, slt_ctx *c, const int32_t *ids, int B, int T,
+                              int pos0);
+/* Mean next-token cross-entropy of targets y (B, T) given inputs x (B, T). */
+slt_tensor *slt_ifairy_loss(slt_ifairy *m, slt_ctx *c, const int32_t *x, const int32_t *y, int B,
+                            int T);
+/* Training FLOPs per token (forward + backward) at sequence length T: every ComplexLinear is a
+ * real GEMM of its (2·out, 2·in) block weight, the head a (V, 2H) one, attention over 2·head_dim
+ * real columns. */
+double slt_ifairy_flops_per_token(const slt_ifairy *m, int T);
+/* Parameter counts of a built (or declared) model. */
+slt_ifairy_counts slt_ifairy_counts_of(const slt_ifairy *m);
+
+#endif
