@@ -4,6 +4,7 @@
 #include "autograd/error.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,8 +52,12 @@ static int put(bytes *b, const void *src, size_t n) {
 }
 
 /* Integers and floats go out little-endian; x86-64 and aarch64 Linux are, so a copy is enough. */
-static int put_u32(bytes *b, uint32_t v) { return put(b, &v, 4); }
-static int put_u64(bytes *b, uint64_t v) { return put(b, &v, 8); }
+static int put_u32(bytes *b, uint32_t v) {
+  return put(b, &v, 4);
+}
+static int put_u64(bytes *b, uint64_t v) {
+  return put(b, &v, 8);
+}
 static int put_str(bytes *b, const char *s) {
   size_t n = strlen(s);
   return put_u64(b, n) || put(b, s, n);
@@ -149,7 +154,8 @@ size_t slt_gguf_type_bytes(slt_ggml_type type, int64_t n) {
   }
 }
 
-/* One block of 256: d = absmax (fp16), element e in byte 32·(e/128) + e%32 at bits 2·((e%128)/32). */
+/* One block of 256: d = absmax (fp16), element e in byte 32·(e/128) + e%32 at bits 2·((e%128)/32).
+ */
 static int pack_block(const float *w, uint8_t *out, int64_t *bad) {
   float amax = 0.0f;
   for (int e = 0; e < SLT_GGUF_TQ2_0_BLOCK; e++) amax = fmaxf(amax, fabsf(w[e]));
@@ -267,7 +273,9 @@ int slt_gguf_add_tensor(slt_gguf *g, const char *name, int ndim, const int64_t *
   return 0;
 }
 
-int slt_gguf_tensor_count(const slt_gguf *g) { return g->nt; }
+int slt_gguf_tensor_count(const slt_gguf *g) {
+  return g->nt;
+}
 
 bool slt_gguf_any_quantized(const slt_gguf *g) {
   for (int i = 0; i < g->nt; i++)
@@ -275,7 +283,9 @@ bool slt_gguf_any_quantized(const slt_gguf *g) {
   return false;
 }
 
-static size_t align_up(size_t n) { return (n + SLT_GGUF_ALIGN - 1) / SLT_GGUF_ALIGN * SLT_GGUF_ALIGN; }
+static size_t align_up(size_t n) {
+  return (n + SLT_GGUF_ALIGN - 1) / SLT_GGUF_ALIGN * SLT_GGUF_ALIGN;
+}
 
 /* Header, metadata and tensor infos, padded to the alignment. 0 or -1. */
 static int head(const slt_gguf *g, bytes *b) {
@@ -295,10 +305,14 @@ static int head(const slt_gguf *g, bytes *b) {
   return put(b, zero, align_up(b->n) - b->n);
 }
 
-/* Everything into f. 0 or -1 (the caller names the file). */
+/* Everything into f: 0, -1 on a write error (errno set), -2 out of memory (error recorded). */
 static int body(const slt_gguf *g, FILE *f) {
   bytes b = {0};
-  int rc = head(g, &b) || fwrite(b.p, 1, b.n, f) != b.n ? -1 : 0;
+  if (head(g, &b)) {
+    free(b.p);
+    return -2;
+  }
+  int rc = fwrite(b.p, 1, b.n, f) == b.n ? 0 : -1;
   free(b.p);
   static const uint8_t zero[SLT_GGUF_ALIGN];
   for (int i = 0; !rc && i < g->nt; i++) {
@@ -309,6 +323,49 @@ static int body(const slt_gguf *g, FILE *f) {
   return rc;
 }
 
+/* fsync the directory holding path, so the rename itself survives a crash. 0 or -1. */
+static int fsync_dir(const char *path) {
+  char dir[4096];
+  const char *slash = strrchr(path, '/');
+  snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
+  int fd = open(dir, O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return -1;
+  int rc = fsync(fd);
+  close(fd);
+  return rc;
+}
+
+/* tmp -> f -> fsync -> rename to path -> fsync the directory. 0, or -1 with the error recorded. */
+static int write_tmp(const slt_gguf *g, const char *tmp, const char *path) {
+  FILE *f = fopen(tmp, "wb");
+  if (!f) {
+    slt_err_set("%s: cannot create (%s)", tmp, strerror(errno));
+    return -1;
+  }
+  errno = 0;
+  int rc = body(g, f);
+  if (rc == -2) {
+    fclose(f);
+    return -1;
+  }
+  if (!rc && (fflush(f) || fsync(fileno(f)))) rc = -1;
+  int err = errno ? errno : EIO;
+  if (fclose(f) && !rc) rc = -1, err = errno;
+  if (rc) {
+    slt_err_set("%s: write failed (%s)", tmp, strerror(err));
+    return -1;
+  }
+  if (rename(tmp, path)) {
+    slt_err_set("%s: cannot rename to %s (%s)", tmp, path, strerror(errno));
+    return -1;
+  }
+  if (fsync_dir(path)) {
+    slt_err_set("%s: fsync of its directory failed (%s)", path, strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
 int slt_gguf_write(const slt_gguf *g, const char *path) {
   size_t n = strlen(path) + 5;
   char *tmp = malloc(n);
@@ -317,22 +374,8 @@ int slt_gguf_write(const slt_gguf *g, const char *path) {
     return -1;
   }
   snprintf(tmp, n, "%s.tmp", path);
-  FILE *f = fopen(tmp, "wb");
-  if (!f) {
-    slt_err_set("%s: cannot create (%s)", tmp, strerror(errno));
-    free(tmp);
-    return -1;
-  }
-  int rc = body(g, f);
-  if (rc && !errno) errno = EIO;
-  int err = errno;
-  if (!rc && (fflush(f) || fsync(fileno(f)))) rc = -1, err = errno;
-  if (fclose(f) && !rc) rc = -1, err = errno;
-  if (!rc && rename(tmp, path)) rc = -1, err = errno;
-  if (rc) {
-    slt_err_set("%s: write failed (%s)", path, strerror(err));
-    remove(tmp);
-  }
+  int rc = write_tmp(g, tmp, path);
+  if (rc) remove(tmp); /* after a rename this is a no-op: tmp no longer exists */
   free(tmp);
   return rc;
 }

@@ -2,9 +2,9 @@
  *
  *   "GGUF", u32 version 3, u64 tensor count, u64 metadata count
  *   metadata: u64-length key, u32 type, value (arrays: u32 element type, u64 count, elements)
- *   tensor infos: name, u32 n_dims, u64 dims in ggml order (a PyTorch (out, in) weight is [in, out]),
- *                 u32 ggml type, u64 offset from the data start (a multiple of the alignment)
- *   zero padding to the alignment (32), then each tensor's data, padded to 32.
+ *   tensor infos: name, u32 n_dims, u64 dims in ggml order (a PyTorch (out, in) weight is [in,
+ * out]), u32 ggml type, u64 offset from the data start (a multiple of the alignment) zero padding
+ * to the alignment (32), then each tensor's data, padded to 32.
  *
  * The builder converts every tensor to its file type when it is added (so a tensor that cannot be
  * stored, e.g. TQ2_0 rows not a multiple of 256, is refused before anything is written) and owns
@@ -64,7 +64,8 @@ int slt_gguf_add_tensor(slt_gguf *g, const char *name, int ndim, const int64_t *
 int slt_gguf_tensor_count(const slt_gguf *g);
 bool slt_gguf_any_quantized(const slt_gguf *g);
 
-/* Write the file to path atomically (path.tmp, fsync, rename). 0, or -1 (temporary removed). */
+/* Write the file to path atomically (path.tmp, fsync, rename, directory fsync). 0, or -1 with
+ * the error recorded (the temporary removed). */
 int slt_gguf_write(const slt_gguf *g, const char *path);
 
 /* Bytes of n elements of type (n a multiple of 256 for TQ2_0). */

@@ -12,16 +12,17 @@ enum { FTYPE_F32 = 0, FTYPE_F16 = 1, FTYPE_TQ2_0 = 37 };
 
 int slt_gguf_llama_check(const slt_gpt *m) {
   const slt_gpt_config *g = &m->cfg;
-  const char *why = g->norm != SLT_NORM_RMSNORM ? "model.norm is layernorm; llama has RMSNorm only"
-                    : g->act != SLT_ACT_SWIGLU
-                        ? (g->act == SLT_ACT_GELU_TANH ? "model.act is gelu_tanh; llama has SwiGLU only"
-                                                       : "model.act is relu2; llama has SwiGLU only")
-                    : g->bias ? "model.bias is true; llama has no biases"
-                    : g->pos == SLT_POS_LEARNED ? "model.pos is learned; llama has RoPE only"
-                    : g->pos != SLT_POS_ROPE    ? "model.pos is none; llama has RoPE only"
-                    : slt_gpt_has_structured_ffn(m)
-                        ? "the FFNs are structured; merge them first (slt export --merge)"
-                        : NULL;
+  const char *why =
+      g->norm != SLT_NORM_RMSNORM ? "model.norm is layernorm; llama has RMSNorm only"
+      : g->act != SLT_ACT_SWIGLU
+          ? (g->act == SLT_ACT_GELU_TANH ? "model.act is gelu_tanh; llama has SwiGLU only"
+                                         : "model.act is relu2; llama has SwiGLU only")
+      : g->bias                   ? "model.bias is true; llama has no biases"
+      : g->pos == SLT_POS_LEARNED ? "model.pos is learned; llama has RoPE only"
+      : g->pos != SLT_POS_ROPE    ? "model.pos is none; llama has RoPE only"
+      : slt_gpt_has_structured_ffn(m)
+          ? "the FFNs are structured; merge them first (slt export --merge)"
+          : NULL;
   if (why) {
     slt_err_set("cannot export to GGUF (llama architecture): %s", why);
     return -1;
@@ -140,8 +141,7 @@ static int add_vocab(slt_gguf *g, const slt_gguf_vocab *v) {
       slt_gguf_set_str(g, "tokenizer.ggml.pre", "gpt-2") ||
       slt_gguf_set_arr_str(g, "tokenizer.ggml.tokens", (const char *const *)v->tokens, v->n) ||
       slt_gguf_set_arr_i32(g, "tokenizer.ggml.token_type", v->types, v->n) ||
-      slt_gguf_set_arr_str(g, "tokenizer.ggml.merges", (const char *const *)v->merges,
-                           v->n_merges))
+      slt_gguf_set_arr_str(g, "tokenizer.ggml.merges", (const char *const *)v->merges, v->n_merges))
     return -1;
   if (v->bos >= 0 && slt_gguf_set_u32(g, "tokenizer.ggml.bos_token_id", (uint32_t)v->bos))
     return -1;

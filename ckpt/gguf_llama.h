@@ -26,7 +26,8 @@
 typedef enum { SLT_GGUF_OUT_F32, SLT_GGUF_OUT_F16, SLT_GGUF_OUT_TQ2_0 } slt_gguf_out_type;
 
 /* The tokenizer metadata: tokens by id (exactly the model's vocab_size of them, all distinct),
- * their types (1 normal, 3 control), the BPE merges "left right", and the special ids (-1: none). */
+ * their types (1 normal, 3 control), the BPE merges "left right", and the special ids (-1: none).
+ */
 typedef struct slt_gguf_vocab {
   int n;
   char **tokens;
@@ -48,7 +49,7 @@ int slt_gguf_vocab_gpt2(slt_gguf_vocab *v, const char *dir, int n);
 void slt_gguf_vocab_free(slt_gguf_vocab *v);
 
 /* 0 when m has the llama shape; else -1 with one line saying why (LayerNorm, GELU, biases,
- * learned or no positions, a structured FFN not merged, GQA that does not divide). */
+ * learned or no positions, a structured FFN not merged). */
 int slt_gguf_llama_check(const slt_gpt *m);
 /* w (n_head·head_dim, in) with each head's rows in rotate-halves order -> out in adjacent-pairs
  * order: w.reshape(n_head, 2, head_dim/2, in).swapaxes(1, 2).reshape(n_head·head_dim, in). */

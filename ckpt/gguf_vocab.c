@@ -146,8 +146,10 @@ static int read_merges(slt_gguf_vocab *v, const char *dir) {
     size_t n = (size_t)(e - s);
     if (n && s[n - 1] == '\r') n--;
     if (!n || (s == buf && !strncmp(s, "#version", 8))) continue;
-    if (!(v->merges[v->n_merges] = strndup(s, n))) rc = -1;
-    else v->n_merges++;
+    if (!(v->merges[v->n_merges] = strndup(s, n)))
+      rc = -1;
+    else
+      v->n_merges++;
   }
   free(buf);
   if (rc) slt_err_set("gguf: out of memory for the merges");

@@ -14,21 +14,21 @@ typedef struct {
 } args;
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "usage: slt export --gguf CKPT OUT [--type f32|f16|tq2_0] [--tokenizer bytes|gpt2]\n"
-          "                  [--tokenizer-dir DIR]\n\n"
-          "Write OUT, CKPT's model as a GGUF v3 file of llama.cpp's \"llama\" architecture.\n"
-          "Only a model with model.norm rmsnorm, model.act swiglu, model.pos rope, model.bias\n"
-          "false and dense FFNs can be exported (run slt export --merge first for structured\n"
-          "FFNs). The q and k rows are permuted for llama.cpp's pairwise RoPE; the logits match.\n\n"
-          "  --type T           f32 (default), f16 (every matrix), or tq2_0: the block linears\n"
-          "                     as ternary TQ2_0 (weights must be {-g, 0, g} per block of 256 and\n"
-          "                     d_model and ffn_dim multiples of 256); embedding and head f32\n"
-          "  --tokenizer NAME   the vocabulary written: gpt2 (default when model.vocab_size >=\n"
-          "                     50257; needs --tokenizer-dir) or bytes (ids < 256 are bytes, 256\n"
-          "                     is <|endoftext|>, the rest padding; default for smaller models)\n"
-          "  --tokenizer-dir DIR  holds encoder.json + vocab.bpe or vocab.json + merges.txt\n"
-          "OUT must not exist.\n");
+  fprintf(
+      f, "usage: slt export --gguf CKPT OUT [--type f32|f16|tq2_0] [--tokenizer bytes|gpt2]\n"
+         "                  [--tokenizer-dir DIR]\n\n"
+         "Write OUT, CKPT's model as a GGUF v3 file of llama.cpp's \"llama\" architecture.\n"
+         "Only a model with model.norm rmsnorm, model.act swiglu, model.pos rope, model.bias\n"
+         "false and dense FFNs can be exported (run slt export --merge first for structured\n"
+         "FFNs). The q and k rows are permuted for llama.cpp's pairwise RoPE; the logits match.\n\n"
+         "  --type T           f32 (default), f16 (every matrix), or tq2_0: the block linears\n"
+         "                     as ternary TQ2_0 (weights must be {-g, 0, g} per block of 256 and\n"
+         "                     d_model and ffn_dim multiples of 256); embedding and head f32\n"
+         "  --tokenizer NAME   the vocabulary written: gpt2 (default when model.vocab_size >=\n"
+         "                     50257; needs --tokenizer-dir) or bytes (ids < 256 are bytes, 256\n"
+         "                     is <|endoftext|>, the rest padding; default for smaller models)\n"
+         "  --tokenizer-dir DIR  holds encoder.json + vocab.bpe or vocab.json + merges.txt\n"
+         "OUT must not exist.\n");
 }
 
 /* The options above in any order; 0 or 2 (said). */
@@ -42,6 +42,9 @@ static int parse(int argc, char **argv, args *a) {
                                      : !strcmp(o, "--tokenizer-dir") ? &a->tokenizer_dir
                                                                      : NULL;
     if (!strcmp(o, "--gguf")) continue;
+    if (!strcmp(o, "--merge"))
+      return slt_cli_usage_error("export",
+                                 "--merge and --gguf are two exports: run one, then the other");
     if (dst) {
       if (slt_cli_once("export", &seen, o) || !(*dst = slt_cli_value("export", argc, argv, &i)))
         return 2;
@@ -70,7 +73,7 @@ static int parse(int argc, char **argv, args *a) {
 
 /* The vocabulary the flags (or the model's size) ask for. 0 or -1 (error recorded). */
 static int make_vocab(const args *a, int vocab_size, slt_gguf_vocab *v) {
-  const char *name = a->tokenizer        ? a->tokenizer
+  const char *name = a->tokenizer                              ? a->tokenizer
                      : a->tokenizer_dir || vocab_size >= 50257 ? "gpt2"
                                                                : "bytes";
   if (!strcmp(name, "bytes")) return slt_gguf_vocab_bytes(v, vocab_size);
@@ -102,8 +105,7 @@ static int run(const args *a, char *msg, size_t len) {
     slt_err_set("%s: %s", a->in, why);
   } else {
     snprintf(msg, len, "%s -> %s: llama, %s, %d layers, d_model %d, vocab %d (%lld merges)", a->in,
-             a->out, a->type, m.cfg.layers, m.cfg.d_model, m.cfg.vocab_size,
-             (long long)v.n_merges);
+             a->out, a->type, m.cfg.layers, m.cfg.d_model, m.cfg.vocab_size, (long long)v.n_merges);
   }
   slt_gguf_vocab_free(&v);
   slt_gpt_free(&m);

@@ -77,8 +77,10 @@ static void rd_value(rfile *f, rkv *k) {
     k->aoff = f->pos;
     char skip[8];
     for (uint64_t i = 0; i < k->alen && !f->bad; i++)
-      if (k->atype == SLT_GGUF_STRING) rd_str(f, skip, sizeof skip);
-      else rd(f, scalar_bytes(k->atype));
+      if (k->atype == SLT_GGUF_STRING)
+        rd_str(f, skip, sizeof skip);
+      else
+        rd(f, scalar_bytes(k->atype));
   } else {
     k->u = rd(f, scalar_bytes(k->type));
     uint32_t w = (uint32_t)k->u;
@@ -142,7 +144,9 @@ static void rarr_str(const rfile *f, const rkv *k, uint64_t i, char *out, size_t
   rd_str(&w, out, cap);
 }
 
-static const uint8_t *rdata(const rfile *f, const rti *t) { return f->b + f->data + t->off; }
+static const uint8_t *rdata(const rfile *f, const rti *t) {
+  return f->b + f->data + t->off;
+}
 
 /* The SPEC's TQ2_0 decoding of element e of a row of blocks. */
 static float tq2_elem(const uint8_t *row, int64_t e) {
@@ -184,18 +188,19 @@ static void test_writer_round_trip(void) {
   float m[3 * 5], h[2 * 4] = {1, -2, 0.5f, 65504, 0, -0.25f, 3, 1024}, t[2 * 512];
   for (int i = 0; i < 15; i++) m[i] = (float)i * 0.37f - 2.0f;
   for (int i = 0; i < 1024; i++) t[i] = (float)((i * 7) % 3 - 1) * (i < 512 ? 0.5f : 0.125f);
-  CU_ASSERT_FATAL(g && !slt_gguf_set_u32(g, "k.u32", 4000000000u) &&
-                  !slt_gguf_set_i32(g, "k.i32", -5) && !slt_gguf_set_u64(g, "k.u64", 1ull << 40) &&
-                  !slt_gguf_set_f32(g, "k.f32", 1.5e-5f) && !slt_gguf_set_bool(g, "k.bool", true) &&
-                  !slt_gguf_set_str(g, "k.str", "llama") &&
-                  !slt_gguf_set_arr_str(g, "k.astr", strs, 3) &&
-                  !slt_gguf_set_arr_str(g, "k.empty", NULL, 0) &&
-                  !slt_gguf_set_arr_i32(g, "k.ai32", ints, 3));
+  CU_ASSERT_FATAL(
+      g && !slt_gguf_set_u32(g, "k.u32", 4000000000u) && !slt_gguf_set_i32(g, "k.i32", -5) &&
+      !slt_gguf_set_u64(g, "k.u64", 1ull << 40) && !slt_gguf_set_f32(g, "k.f32", 1.5e-5f) &&
+      !slt_gguf_set_bool(g, "k.bool", true) && !slt_gguf_set_str(g, "k.str", "llama") &&
+      !slt_gguf_set_arr_str(g, "k.astr", strs, 3) && !slt_gguf_set_arr_str(g, "k.empty", NULL, 0) &&
+      !slt_gguf_set_arr_i32(g, "k.ai32", ints, 3));
   CU_ASSERT(slt_gguf_set_u32(g, "k.u32", 1) == -1 && test_err_has("k.u32", "twice"));
   CU_ASSERT_FATAL(!slt_gguf_add_tensor(g, "m", 2, (int64_t[]){3, 5}, SLT_GGML_F32, m) &&
                   !slt_gguf_add_tensor(g, "h", 2, (int64_t[]){2, 4}, SLT_GGML_F16, h) &&
                   !slt_gguf_add_tensor(g, "t", 2, (int64_t[]){2, 512}, SLT_GGML_TQ2_0, t));
   CU_ASSERT(slt_gguf_any_quantized(g));
+  CU_ASSERT(slt_gguf_write(g, test_tpath("no/such/dir.gguf")) == -1 &&
+            test_err_has("no/such/dir.gguf.tmp", "cannot create"));
   CU_ASSERT_FATAL(!slt_gguf_write(g, test_tpath("rt.gguf")));
   slt_gguf_free(g);
   rfile f;
@@ -256,8 +261,8 @@ static void test_tq2_0_pack(void) {
   CU_ASSERT(slt_gguf_pack_tq2_0(w, 1024, out, &bad) == -1 && bad == 700);
   slt_gguf *g = slt_gguf_new();
   float r[2 * 300] = {0};
-  CU_ASSERT(slt_gguf_add_tensor(g, "blk.0.ffn_down.weight", 2, (int64_t[]){2, 300},
-                                SLT_GGML_TQ2_0, r) == -1 &&
+  CU_ASSERT(slt_gguf_add_tensor(g, "blk.0.ffn_down.weight", 2, (int64_t[]){2, 300}, SLT_GGML_TQ2_0,
+                                r) == -1 &&
             test_err_has("blk.0.ffn_down.weight", "256"));
   CU_ASSERT(slt_gguf_add_tensor(g, "x", 1, (int64_t[]){1024}, SLT_GGML_TQ2_0, w) == -1 &&
             test_err_has("'x'", "ternary"));
@@ -303,10 +308,20 @@ static void test_rope_permutation(void) {
 }
 
 static slt_gpt_config llama_config(void) {
-  return (slt_gpt_config){.vocab_size = 40, .seq_len = 32, .layers = 2, .d_model = 32,
-                          .heads = 4, .kv_heads = 2, .ffn_dim = 48, .norm = SLT_NORM_RMSNORM,
-                          .norm_eps = 1e-5f, .pos = SLT_POS_ROPE, .rope_base = 500.0f,
-                          .act = SLT_ACT_SWIGLU, .bias = false, .tie_embeddings = false,
+  return (slt_gpt_config){.vocab_size = 40,
+                          .seq_len = 32,
+                          .layers = 2,
+                          .d_model = 32,
+                          .heads = 4,
+                          .kv_heads = 2,
+                          .ffn_dim = 48,
+                          .norm = SLT_NORM_RMSNORM,
+                          .norm_eps = 1e-5f,
+                          .pos = SLT_POS_ROPE,
+                          .rope_base = 500.0f,
+                          .act = SLT_ACT_SWIGLU,
+                          .bias = false,
+                          .tie_embeddings = false,
                           .init_std = 0.02f};
 }
 
@@ -335,10 +350,14 @@ static void test_llama_map(void) {
   static const struct {
     const char *key;
     uint64_t v;
-  } u32s[] = {{"llama.context_length", 32},      {"llama.embedding_length", 32},
-              {"llama.block_count", 2},          {"llama.feed_forward_length", 48},
-              {"llama.rope.dimension_count", 8}, {"llama.attention.head_count", 4},
-              {"llama.attention.head_count_kv", 2}, {"general.alignment", 32}};
+  } u32s[] = {{"llama.context_length", 32},
+              {"llama.embedding_length", 32},
+              {"llama.block_count", 2},
+              {"llama.feed_forward_length", 48},
+              {"llama.rope.dimension_count", 8},
+              {"llama.attention.head_count", 4},
+              {"llama.attention.head_count_kv", 2},
+              {"general.alignment", 32}};
   for (size_t i = 0; i < sizeof u32s / sizeof *u32s; i++)
     CU_ASSERT(rkey(&f, u32s[i].key) && rkey(&f, u32s[i].key)->type == 4 &&
               rkey(&f, u32s[i].key)->u == u32s[i].v);
@@ -374,8 +393,7 @@ static void test_llama_map(void) {
   CU_ASSERT(rkey(&h, "general.file_type")->u == 1 && rkey(&f, "general.file_type")->u == 0);
   const uint16_t *hd16 = (const uint16_t *)rdata(&h, hv);
   double err = 0;
-  for (int i = 0; i < 16 * C; i++)
-  {
+  for (int i = 0; i < 16 * C; i++) {
     const float *want = m.blocks[0].qkv.weight->data + 48 * C;
     err = fmax(err, fabs(slt_fp16_to_f32(hd16[i]) - want[i]) / fabs(want[i]));
   }
@@ -396,13 +414,26 @@ static void test_llama_refusals(void) {
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     slt_gpt_config cfg = llama_config();
     switch (cases[i].field) {
-    case 0: cfg.norm = SLT_NORM_LAYERNORM; break;
-    case 1: cfg.act = SLT_ACT_GELU_TANH; break;
-    case 2: cfg.act = SLT_ACT_RELU2; break;
-    case 3: cfg.bias = true; break;
-    case 4: cfg.pos = SLT_POS_LEARNED; break;
-    case 5: cfg.pos = SLT_POS_NONE; break;
-    default: cfg.ffn = (slt_gpt_ffn_config){.kind = 1, .rank = 8, .first_layer_dense = false};
+    case 0:
+      cfg.norm = SLT_NORM_LAYERNORM;
+      break;
+    case 1:
+      cfg.act = SLT_ACT_GELU_TANH;
+      break;
+    case 2:
+      cfg.act = SLT_ACT_RELU2;
+      break;
+    case 3:
+      cfg.bias = true;
+      break;
+    case 4:
+      cfg.pos = SLT_POS_LEARNED;
+      break;
+    case 5:
+      cfg.pos = SLT_POS_NONE;
+      break;
+    default:
+      cfg.ffn = (slt_gpt_ffn_config){.kind = 1, .rank = 8, .first_layer_dense = false};
     }
     slt_gpt m;
     CU_ASSERT_FATAL(!slt_gpt_build(&m, &cfg));
@@ -468,8 +499,12 @@ static void test_vocab_gpt2(void) {
   slt_gguf_vocab_free(&v);
 }
 
-static int suite_init(void) { return test_tmpdir_init("gguf"); }
-static int suite_clean(void) { return test_tmpdir_cleanup(); }
+static int suite_init(void) {
+  return test_tmpdir_init("gguf");
+}
+static int suite_clean(void) {
+  return test_tmpdir_cleanup();
+}
 
 int register_gguf_suite(void) {
   CU_pSuite s = CU_add_suite("gguf", suite_init, suite_clean);

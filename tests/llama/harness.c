@@ -4,8 +4,11 @@
  *   harness logits MODEL.gguf BACKEND_DIR IDS   evaluate the comma-separated token ids in one batch
  *                                               (F32 KV cache, flash attention off) and print the
  *                                               last position's raw logits, one per line
+ *   harness tokenize MODEL.gguf BACKEND_DIR FILE  llama.cpp's tokens of FILE's bytes (no BOS, no
+ *                                               special-token parsing), one id per line
  *   harness dequant MODEL.gguf TENSOR           print the tensor's values as ggml dequantizes them
- *                                               (its type traits' to_float), one per line, row-major
+ *                                               (its type traits' to_float), one per line,
+ * row-major
  *
  * Exit status 0, or 1 with one line on stderr. */
 #include "ggml-backend.h"
@@ -85,6 +88,31 @@ static int logits(const char *path, const char *backend_dir, const char *id_list
   return rc;
 }
 
+static int tokenize(const char *path, const char *backend_dir, const char *file) {
+  FILE *f = fopen(file, "rb");
+  if (!f) {
+    fprintf(stderr, "harness: cannot open %s\n", file);
+    return 1;
+  }
+  static char text[1 << 20];
+  int32_t len = (int32_t)fread(text, 1, sizeof text, f), cap = len + 16;
+  fclose(f);
+  ggml_backend_load_all_from_path(backend_dir);
+  struct llama_model_params mp = llama_model_default_params();
+  mp.vocab_only = true;
+  mp.progress_callback = no_progress;
+  struct llama_model *model = llama_model_load_from_file(path, mp);
+  llama_token *ids = malloc((size_t)cap * sizeof *ids);
+  int32_t n = model && ids
+                  ? llama_tokenize(llama_model_get_vocab(model), text, len, ids, cap, false, false)
+                  : -1;
+  for (int32_t i = 0; i < n; i++) printf("%d\n", ids[i]);
+  if (n < 0) fprintf(stderr, "harness: cannot tokenize %s with %s\n", file, path);
+  free(ids);
+  if (model) llama_model_free(model);
+  return n < 0;
+}
+
 static int dequant(const char *path, const char *name) {
   struct ggml_context *mem = NULL;
   struct gguf_init_params p = {.no_alloc = false, .ctx = &mem};
@@ -102,8 +130,10 @@ static int dequant(const char *path, const char *name) {
     float *y = malloc((size_t)n * sizeof *y);
     const struct ggml_type_traits *tr = ggml_get_type_traits(t->type);
     if (y && (t->type == GGML_TYPE_F32 || tr->to_float)) {
-      if (t->type == GGML_TYPE_F32) memcpy(y, t->data, (size_t)n * sizeof *y);
-      else tr->to_float(t->data, y, n);
+      if (t->type == GGML_TYPE_F32)
+        memcpy(y, t->data, (size_t)n * sizeof *y);
+      else
+        tr->to_float(t->data, y, n);
       for (int64_t i = 0; i < n; i++) printf("%.9g\n", y[i]);
       rc = 0;
     }
@@ -117,7 +147,9 @@ static int dequant(const char *path, const char *name) {
 int main(int argc, char **argv) {
   llama_log_set(quiet, NULL);
   if (argc == 5 && !strcmp(argv[1], "logits")) return logits(argv[2], argv[3], argv[4]);
+  if (argc == 5 && !strcmp(argv[1], "tokenize")) return tokenize(argv[2], argv[3], argv[4]);
   if (argc == 4 && !strcmp(argv[1], "dequant")) return dequant(argv[2], argv[3]);
-  fprintf(stderr, "usage: harness logits MODEL.gguf BACKEND_DIR IDS | dequant MODEL.gguf TENSOR\n");
+  fprintf(stderr, "usage: harness logits|tokenize MODEL.gguf BACKEND_DIR IDS|FILE | dequant "
+                  "MODEL.gguf TENSOR\n");
   return 1;
 }

@@ -4,11 +4,11 @@
  *                                 through slt_gpt_logits and print the last position's logits,
  *                                 one per line. --q8k first rounds the input of every block linear
  *                                 as llama.cpp's CPU backend does before a TQ2_0 product (Q8_K:
- *                                 per 256 values, q = nearest(-127/max · x) capped at 127, x̂ = q/iscale,
- *                                 max the value of largest magnitude; quantize_row_q8_K_ref).
- *   slt_logits --ternarize IN OUT write OUT, IN with every block linear weight made ternary: w ->
- *                                 g·clamp(round(w/g), -1, 1), g = mean |w| of the tensor rounded to
- *                                 an fp16 number (so TQ2_0 stores it exactly). No optimizer state.
+ *                                 per 256 values, q = nearest(-127/max · x) capped at 127, x̂ =
+ * q/iscale, max the value of largest magnitude; quantize_row_q8_K_ref). slt_logits --ternarize IN
+ * OUT write OUT, IN with every block linear weight made ternary: w -> g·clamp(round(w/g), -1, 1), g
+ * = mean |w| of the tensor rounded to an fp16 number (so TQ2_0 stores it exactly). No optimizer
+ * state.
  *
  * Exit status 0, or 1 with one line on stderr. */
 #include "autograd/error.h"
@@ -57,8 +57,8 @@ static int use_q8k(slt_gpt *m) {
     slt_lin *ls[] = {&m->blocks[i].qkv, &m->blocks[i].proj, &m->blocks[i].fc1, &m->blocks[i].fc2};
     for (int k = 0; k < 4; k++) {
       if (ls[k]->in % QK || !ls[k]->weight) {
-        fprintf(stderr, "slt_logits: --q8k needs dense block linears with inputs a multiple of %d\n",
-                QK);
+        fprintf(stderr,
+                "slt_logits: --q8k needs dense block linears with inputs a multiple of %d\n", QK);
         return -1;
       }
       dense_kind = ls[k]->kind;
