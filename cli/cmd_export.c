@@ -20,7 +20,8 @@ static void usage(FILE *f) {
              "parameter is copied, and the config says model.ffn.kind: dense. The logits are\n"
              "the same up to float rounding. Step and tokens are kept; optimizer state is not,\n"
              "so OUT is for slt eval / generate / info, not for resuming training.\n"
-             "OUT must not exist. A checkpoint whose FFNs are already dense is refused.\n");
+             "OUT must not exist. A checkpoint whose FFNs are already dense is refused.\n"
+             "GGUF for llama.cpp: see 'slt export --gguf --help'.\n");
 }
 
 /* --merge CKPT OUT in any order; 0, or 2 for bad usage (said). */
@@ -45,7 +46,7 @@ static int parse(int argc, char **argv, const char **in, const char **out) {
   }
   if (!merge || npos != 2) {
     fprintf(stderr, "slt export: %s (usage: slt export --merge CKPT OUT)\n",
-            !merge ? "--merge is required (the only export there is)" : "expected CKPT and OUT");
+            !merge ? "--merge is required (or --gguf)" : "expected CKPT and OUT");
     return 2;
   }
   *in = pos[0];
@@ -139,7 +140,11 @@ static int export_merged(const char *in, const char *out, char *msg, size_t len)
   return rc;
 }
 
+int slt_cmd_export_gguf(int argc, char **argv); /* cli/cmd_export_gguf.c */
+
 int slt_cmd_export(int argc, char **argv) {
+  for (int i = 1; i < argc; i++)
+    if (!strcmp(argv[i], "--gguf")) return slt_cmd_export_gguf(argc, argv);
   if (slt_cli_wants_help(argc, argv)) {
     usage(stdout);
     return 0;

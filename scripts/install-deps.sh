@@ -16,6 +16,7 @@ packages=(
   libsnappy-dev libzstd-dev zlib1g-dev  # parquet codecs
   clang                    # fuzz harnesses (libFuzzer)
   gnuplot-nox              # experiment plots
+  nodejs                   # tests/gguf_llama.sh: llama.cpp prebuilt from the node-llama-cpp package
 )
 if [[ "${1:-}" == "--torch" ]]; then
   packages+=(python3-torch python3-h5py python3-numpy)
@@ -25,6 +26,8 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Debian's nodejs comes without npm (package npm); nodesource's nodejs bundles it and conflicts.
+command -v npm > /dev/null 2>&1 || missing+=(npm)
 if ((${#missing[@]} == 0)); then
   echo "install-deps: all ${#packages[@]} packages present"
   exit 0

@@ -23,6 +23,7 @@ int register_export_suite(void);     /* test_export.c: slt export --merge, gener
 int register_dist_suite(void);       /* test_dist.c: MPI data parallelism (single-process parts) */
 int register_lowbit_ops_suite(void); /* test_lowbit_ops.c, test_lowbit_cplx.c: ternary, complex ops */
 int register_ifairy_suite(void);     /* test_ifairy.c: the complex iFairy model against PyTorch */
+int register_gguf_suite(void);       /* test_gguf.c: GGUF v3 writer, llama map, TQ2_0, vocab */
 
 #define SLT_SUITES                                                                                 \
   X(engine, register_engine_suite)                                                                 \
@@ -44,6 +45,7 @@ int register_ifairy_suite(void);     /* test_ifairy.c: the complex iFairy model 
   X(export, register_export_suite)                                                                 \
   X(dist, register_dist_suite)                                                                     \
   X(lowbit_ops, register_lowbit_ops_suite)                                                         \
-  X(ifairy, register_ifairy_suite)
+  X(ifairy, register_ifairy_suite)                                                                 \
+  X(gguf, register_gguf_suite)
 
 #endif
