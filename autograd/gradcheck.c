@@ -132,3 +132,30 @@ done:
   free(R);
   return rc;
 }
+
+int64_t slt_gradcheck_ste(slt_gc_fn f, slt_tensor *x, const void *user, const float *mask,
+                          uint64_t seed) {
+  slt_rng rng;
+  slt_rng_seed(&rng, seed);
+  float *R = NULL;
+  int64_t nout = 0;
+  memset(x->grad, 0, (size_t)x->numel * sizeof(float));
+  slt_tensor *const in[1] = {x};
+  if (analytic_pass(f, in, user, &rng, &R, &nout)) {
+    free(R);
+    return -1;
+  }
+  if (nout != x->numel) {
+    slt_err_set("gradcheck_ste: the output has %lld elements, the input %lld",
+                (long long)nout, (long long)x->numel);
+    free(R);
+    return -1;
+  }
+  int64_t bad = 0;
+  for (int64_t i = 0; i < x->numel; i++) {
+    float want = mask[i] * R[i];
+    bad += !(x->grad[i] == want); /* exact; -0 equals 0 (a zero mask times a negative R) */
+  }
+  free(R);
+  return bad;
+}

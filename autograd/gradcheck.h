@@ -35,4 +35,10 @@ typedef struct slt_gc_result {
 int slt_gradcheck(slt_gc_fn f, int nin, slt_tensor *const *inputs, const void *user, double h,
                   uint64_t seed, slt_gc_result *res);
 
+/* STE mode, for ops that round (no finite difference applies): with L = Σ f(x) ⊙ R, R random,
+ * the backward must give x.grad == mask ⊙ R exactly. f maps x to an output of x's shape.
+ * Returns the number of elements that differ bitwise, or -1 with the error recorded. */
+int64_t slt_gradcheck_ste(slt_gc_fn f, slt_tensor *x, const void *user, const float *mask,
+                          uint64_t seed);
+
 #endif

@@ -22,7 +22,7 @@ static int merge_linear(const slt_lin *src, slt_lin *dst) {
                 src->kind->name, src->in, src->out, dst->in, dst->out);
     return -1;
   }
-  if (src->kind->merge(src, dst->weight->data)) return -1;
+  if (slt_lin_merge(src, dst->weight->data)) return -1;
   if (src->bias) memcpy(dst->bias->data, src->bias->data, src->bias->numel * sizeof(float));
   return 0;
 }

@@ -40,7 +40,7 @@ int slt_guide_attach(slt_guide *g, slt_gpt *m, bool reduce_flop, slt_rng *coin) 
   g->w = calloc((size_t)g->n, sizeof *g->w);
   int rc = g->w ? declare_guides(g, m) : (slt_err_set("out of memory for the SGT guides"), -1);
   for (int i = 0; !rc && i < g->n; i++)
-    if (g->w[i]) rc = ffn_lin(m, i)->kind->merge(ffn_lin(m, i), g->w[i]->data);
+    if (g->w[i]) rc = slt_lin_merge(ffn_lin(m, i), g->w[i]->data);
   if (rc) {
     slt_guide_detach(g, m);
     return -1;
@@ -66,6 +66,9 @@ slt_tensor *slt_guided_forward(slt_guide *g, int i, slt_lin *l, slt_ctx *c, slt_
    * checkpointed stream. The structured path is always computed. */
   if (g->reduce_flop && !c->no_grad && slt_rng_uniform(g->coin) >= alpha)
     return slt_lin_forward(l, c, x);
-  slt_tensor *dense = slt_scale(c, slt_linear(c, x, w, l->bias), alpha);
+  /* The guide goes through the linear's transforms too (quantized guides for quantized S). */
+  slt_tensor *dense = slt_linear(c, slt_lin_transform_input(l, c, x),
+                                 slt_lin_transform_weight(l, c, w), l->bias);
+  dense = slt_scale(c, dense, alpha);
   return slt_add(c, dense, slt_scale(c, slt_lin_forward(l, c, x), 1.0f - alpha));
 }

@@ -43,3 +43,39 @@ int slt_lin_declare_dense(slt_lin *l, slt_params *p, const char *prefix, int in,
   if (bias && !(l->bias = slt_lin_param(p, prefix, "bias", 1, (int[]){out}))) return -1;
   return 0;
 }
+
+slt_tensor *slt_lin_transform_input(const slt_lin *l, slt_ctx *c, slt_tensor *x) {
+  return l->at && x ? l->at->apply(l->at, c, x) : x;
+}
+
+slt_tensor *slt_lin_transform_weight(const slt_lin *l, slt_ctx *c, slt_tensor *w) {
+  return l->wt && w ? l->wt->apply(l->wt, c, w) : w;
+}
+
+/* *t = l with every weight factor replaced by its transform (arena tensors). 0 or -1. */
+static int transformed(const slt_lin *l, slt_ctx *c, slt_lin *t) {
+  *t = *l;
+  if (l->weight && !(t->weight = slt_lin_transform_weight(l, c, l->weight))) return -1;
+  for (int i = 0; i < SLT_LIN_MAX_FACTORS; i++)
+    if (l->factor[i] && !(t->factor[i] = slt_lin_transform_weight(l, c, l->factor[i]))) return -1;
+  return 0;
+}
+
+slt_tensor *slt_lin_forward(slt_lin *l, slt_ctx *c, slt_tensor *x) {
+  if (!l->wt && !l->at) return l->kind->forward(l, c, x);
+  slt_lin t;
+  if (transformed(l, c, &t)) return NULL;
+  x = slt_lin_transform_input(l, c, x);
+  return x ? l->kind->forward(&t, c, x) : NULL;
+}
+
+int slt_lin_merge(const slt_lin *l, float *w) {
+  if (!l->wt) return l->kind->merge(l, w);
+  slt_ctx c;
+  slt_ctx_init(&c);
+  slt_ctx_set_no_grad(&c, true);
+  slt_lin t;
+  int rc = transformed(l, &c, &t) ? -1 : l->kind->merge(&t, w);
+  slt_ctx_free(&c);
+  return rc;
+}

@@ -23,6 +23,7 @@ int register_export_suite(void);     /* test_export.c: slt export --merge, gener
 int register_dist_suite(void);       /* test_dist.c: MPI data parallelism (single-process parts) */
 int register_lowbit_ops_suite(void); /* test_lowbit_ops.c, test_lowbit_cplx.c: ternary, complex ops */
 int register_ifairy_suite(void);     /* test_ifairy.c: the complex iFairy model against PyTorch */
+int register_transform_suite(void);  /* test_transform.c: the Linear transform seam, STE gradcheck */
 int register_gguf_suite(void);       /* test_gguf.c: GGUF v3 writer, llama map, TQ2_0, vocab */
 
 #define SLT_SUITES                                                                                 \
@@ -46,6 +47,7 @@ int register_gguf_suite(void);       /* test_gguf.c: GGUF v3 writer, llama map, 
   X(dist, register_dist_suite)                                                                     \
   X(lowbit_ops, register_lowbit_ops_suite)                                                         \
   X(ifairy, register_ifairy_suite)                                                                 \
+  X(transform, register_transform_suite)                                                           \
   X(gguf, register_gguf_suite)
 
 #endif
