@@ -169,11 +169,11 @@ static const fp_format *fp_args(const char *op, const slt_tensor *x, slt_quant_f
 }
 
 slt_tensor *slt_quant_fp(slt_ctx *c, slt_tensor *x, slt_quant_format f, int64_t block,
-                         bool round_even, bool ste_mask) {
+                         bool round_even) {
   const fp_format *p = fp_args("quant_fp", x, f, block);
   if (!p) return NULL;
   int64_t nb = x->numel / block;
-  fp_saved a = {slt_arena_alloc(&c->arena, nb * sizeof(float)), block, p->max_norm, ste_mask};
+  fp_saved a = {slt_arena_alloc(&c->arena, nb * sizeof(float)), block, p->max_norm, false};
   if (!a.scale) return NULL;
   block_ranges(x->data, x->numel, block, NULL, a.scale);
   for (int64_t b = 0; b < nb; b++) {

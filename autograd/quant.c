@@ -31,9 +31,11 @@ __attribute__((format(printf, 3, 4))) static int reject(char *err, size_t errlen
  * ignored; fields that have defaults in every config (bits, format, group_size) are not. */
 static int check_options(const slt_quant_spec *s, const char *k, char *err, size_t len) {
   bool fp = s->kind == SLT_QUANT_FP || s->kind == SLT_QUANT_MX;
-  if (!fp && (s->round_even || s->ste_mask))
-    return reject(err, len, "quant %s: %s applies to fp and mx only", k,
-                  s->round_even ? "round: even" : "ste_mask");
+  if (!fp && s->round_even)
+    return reject(err, len, "quant %s: round: even applies to fp and mx only", k);
+  if (s->ste_mask && s->kind != SLT_QUANT_MX)
+    return reject(err, len, "quant %s: ste_mask applies to mx only (%s)", k,
+                  s->kind == SLT_QUANT_FP ? "an absmax scale never clips" : "STE is the mask");
   if (s->grad_scaling && s->kind != SLT_QUANT_LSQ)
     return reject(err, len, "quant %s: grad_scaling applies to lsq only", k);
   if (s->narrow && (fp || s->scale != SLT_QSCALE_ABSMAX))
@@ -225,7 +227,7 @@ slt_tensor *slt_quant_apply(slt_ctx *c, slt_tensor *x, const slt_quant_spec *s, 
   if (lsq || s->kind == SLT_QUANT_INT) slt_quant_range(s, &qmin, &qmax);
   switch (s->kind) {
   case SLT_QUANT_INT: return apply_int(c, x, s, nb, block, qmin, qmax);
-  case SLT_QUANT_FP: return slt_quant_fp(c, x, s->format, block, s->round_even, s->ste_mask);
+  case SLT_QUANT_FP: return slt_quant_fp(c, x, s->format, block, s->round_even);
   case SLT_QUANT_MX: return slt_quant_mx(c, x, s->format, s->round_even, s->ste_mask);
   default: break;
   }

@@ -56,7 +56,7 @@ typedef struct slt_quant_spec {
   slt_quant_scale scale;      /* int, lsq (minmax = LSQ+ offset β); fp, mx: absmax only */
   bool narrow;                /* symmetric int, lsq: qmin = -(2^(b-1)-1) */
   bool round_even;            /* fp, mx: ties to even instead of away from zero */
-  bool ste_mask;              /* fp, mx: zero the gradient where |x/s| > max_norm */
+  bool ste_mask;              /* mx: zero the gradient where |x/s| > max_norm (saturated) */
   bool grad_scaling;          /* lsq: ds, dβ scaled by 1/sqrt(numel·qmax) (else 1) */
 } slt_quant_spec;
 
@@ -122,12 +122,13 @@ float slt_quant_fp_max(slt_quant_format f);
  * from zero, or to even. */
 float slt_quant_fp_round(float x, slt_quant_format f, bool round_even);
 /* y = s·Q(x/s) with s = amax(block)/max_norm (s = 1 for a block whose s is below FLT_MIN);
- * STE backward: dx = dy, or dy·[|x/s| ≤ max_norm] with ste_mask. */
+ * STE backward dx = dy. (No mask: an absmax scale never clips.) */
 slt_tensor *slt_quant_fp(slt_ctx *c, slt_tensor *x, slt_quant_format f, int64_t block,
-                         bool round_even, bool ste_mask);
+                         bool round_even);
 /* MX: blocks of 32 along the last dim (which 32 must divide) share the scale 2^k,
  * k = clamp(floor(log2 amax) − emax(f), −127, 127) (an all-zero block: floor(log2 amax) = −126);
- * y = 2^k·Q(x/2^k); backward as slt_quant_fp. */
+ * y = 2^k·Q(x/2^k); STE backward dx = dy, or with ste_mask dy·[|x/2^k| ≤ max_norm] (the
+ * block's largest elements can lie beyond max_norm and saturate). */
 slt_tensor *slt_quant_mx(slt_ctx *c, slt_tensor *x, slt_quant_format f, bool round_even,
                          bool ste_mask);
 

@@ -109,11 +109,15 @@ def spec_cases(w, rng):
         ("a_tensor8n", (6, 40), 8, 0, 0, False, True),
         ("m_tensor8", (6, 40), 8, 0, 0, True, False),
         ("m_chan4", (6, 40), 4, 1, 0, True, False),
+        ("m_tie4", (4, 16), 4, 0, 0, True, False),  # min/s = −2.5: z from a rounding tie
     ]
     for name, shape, bits, gran, group, minmax, narrow in cases:
         x = (rng.normal(size=shape) * rng.uniform(0.2, 3, size=shape[:-1] + (1,))).astype(F32)
         x.reshape(-1, shape[-1])[1] = 0  # an all-zero row
-        if minmax:
+        if name == "m_tie4":  # range [−1.25, 6.25]: s = 7.5/15 = 0.5, min/s = −2.5 exactly
+            x = rng.uniform(-1.25, 6.25, size=shape).astype(F32)
+            x[0, :2] = [-1.25, 6.25]
+        elif minmax:
             x.reshape(-1, shape[-1])[2] = np.abs(x.reshape(-1, shape[-1])[2]) + 0.5  # min > 0
         dy = rng.normal(size=shape).astype(F32)
         cols = shape[-1]
@@ -133,6 +137,8 @@ def spec_cases(w, rng):
             scale, zero = scale.reshape(-1).float(), zero.reshape(-1).int()
             if gran == 0:
                 scale, zero = scale.expand(1), zero.expand(1)
+            if name == "m_tie4":
+                assert scale.item() == 0.5 and zero.item() == 2, (scale, zero)  # −2.5 -> −2
         else:
             qmax = 2 ** (bits - 1) - 1
             qmin = -qmax if narrow else -qmax - 1
