@@ -93,7 +93,18 @@ typedef struct {
   int64_t block;
   float maxn;
   bool mask;
+  bool pow2; /* every scale a power of two (mx): x·(1/s) is x/s exactly, and cheaper */
 } fp_saved;
+
+/* One task's y = s·Q(x/s). even and pow2 are constants at each call, so every inlined copy is a
+ * plain vector map. */
+static inline void fp_chunk(const float *x, float *y, int64_t lo, int64_t hi, float s, int mbits,
+                            int emin, float maxn, bool even, bool pow2) {
+  float inv = 1.0f / s;
+#pragma omp simd
+  for (int64_t i = lo; i < hi; i++)
+    y[i] = s * fp_q(pow2 ? x[i] * inv : x[i] / s, mbits, emin, maxn, even);
+}
 
 static void fp_forward(const fp_saved *a, const fp_format *p, bool even, const float *x, float *y,
                        int64_t n) {
@@ -104,14 +115,10 @@ static void fp_forward(const fp_saved *a, const fp_format *p, bool even, const f
   for (int64_t t = 0; t < sp.tasks; t++) {
     int64_t lo, hi, b = quant_task(&sp, t, &lo, &hi);
     float s = a->scale[b];
-    /* the rounding switch outside the loop: each loop is a plain map */
-    if (even) {
-#pragma omp simd
-      for (int64_t i = lo; i < hi; i++) y[i] = s * fp_q(x[i] / s, mbits, emin, maxn, true);
-    } else {
-#pragma omp simd
-      for (int64_t i = lo; i < hi; i++) y[i] = s * fp_q(x[i] / s, mbits, emin, maxn, false);
-    }
+    if (a->pow2 && even) fp_chunk(x, y, lo, hi, s, mbits, emin, maxn, true, true);
+    else if (a->pow2) fp_chunk(x, y, lo, hi, s, mbits, emin, maxn, false, true);
+    else if (even) fp_chunk(x, y, lo, hi, s, mbits, emin, maxn, true, false);
+    else fp_chunk(x, y, lo, hi, s, mbits, emin, maxn, false, false);
   }
 }
 
@@ -130,9 +137,9 @@ static void fp_backward(slt_ctx *c, slt_node *nd) {
 #pragma omp parallel for schedule(static) if (n >= SLT_PAR_MIN)
   for (int64_t t = 0; t < sp.tasks; t++) {
     int64_t lo, hi, b = quant_task(&sp, t, &lo, &hi);
-    float s = a->scale[b], maxn = a->maxn;
+    float inv = 1.0f / a->scale[b], maxn = a->maxn; /* only mx masks: s = 2^k, x·(1/s) exact */
 #pragma omp simd
-    for (int64_t i = lo; i < hi; i++) dx[i] += fabsf(x[i] / s) <= maxn ? dy[i] : 0.0f;
+    for (int64_t i = lo; i < hi; i++) dx[i] += fabsf(x[i] * inv) <= maxn ? dy[i] : 0.0f;
   }
 }
 
@@ -173,7 +180,7 @@ slt_tensor *slt_quant_fp(slt_ctx *c, slt_tensor *x, slt_quant_format f, int64_t 
   const fp_format *p = fp_args("quant_fp", x, f, block);
   if (!p) return NULL;
   int64_t nb = x->numel / block;
-  fp_saved a = {slt_arena_alloc(&c->arena, nb * sizeof(float)), block, p->max_norm, false};
+  fp_saved a = {slt_arena_alloc(&c->arena, nb * sizeof(float)), block, p->max_norm, false, false};
   if (!a.scale) return NULL;
   block_ranges(x->data, x->numel, block, NULL, a.scale);
   for (int64_t b = 0; b < nb; b++) {
@@ -183,13 +190,26 @@ slt_tensor *slt_quant_fp(slt_ctx *c, slt_tensor *x, slt_quant_format f, int64_t 
   return fp_op(c, "quant_fp", x, &a, p, round_even);
 }
 
-/* floor(log2 v) for v ≥ 0 as microxcaling takes it: v = 0 counts as FLT_MIN (−126). */
-static int floor_log2(float v) {
-  if (v == 0) return -126;
-  if (!isfinite(v)) return 128;
-  int e;
-  frexpf(v, &e); /* v = m·2^e, m in [0.5, 1) */
-  return e - 1;
+/* floor(log2 v) for v ≥ 0 as microxcaling takes it: v = 0 counts as FLT_MIN (−126). Read from
+ * the bits (frexpf for the rare subnormal): this runs once per 32 elements. */
+static inline int floor_log2(float v) {
+  uint32_t u;
+  memcpy(&u, &v, 4);
+  int e = (int)((u >> 23) & 0xffu);
+  if (e == 0 && v != 0) { /* subnormal */
+    frexpf(v, &e);
+    return e - 1;
+  }
+  return e == 0 ? -126 : e - 127; /* inf/NaN: 128, clamped by the caller */
+}
+
+/* 2^k for k in [−127, 127] (2^−127 is subnormal). */
+static inline float pow2_scale(int k) {
+  if (k >= -126) return pow2i(k);
+  uint32_t b = 0x00400000u; /* 2^−127 */
+  float f;
+  memcpy(&f, &b, 4);
+  return f;
 }
 
 slt_tensor *slt_quant_mx(slt_ctx *c, slt_tensor *x, slt_quant_format f, bool round_even,
@@ -204,12 +224,12 @@ slt_tensor *slt_quant_mx(slt_ctx *c, slt_tensor *x, slt_quant_format f, bool rou
   }
   int64_t nb = x->numel / SLT_QUANT_MX_BLOCK;
   fp_saved a = {slt_arena_alloc(&c->arena, nb * sizeof(float)), SLT_QUANT_MX_BLOCK, p->max_norm,
-                ste_mask};
+                ste_mask, true};
   if (!a.scale) return NULL;
   block_ranges(x->data, x->numel, SLT_QUANT_MX_BLOCK, NULL, a.scale);
   for (int64_t b = 0; b < nb; b++) {
     int k = floor_log2(a.scale[b]) - p->emax; /* E8M0: exponents −127..127 */
-    a.scale[b] = ldexpf(1.0f, k < -127 ? -127 : k > 127 ? 127 : k);
+    a.scale[b] = pow2_scale(k < -127 ? -127 : k > 127 ? 127 : k);
   }
   return fp_op(c, "quant_mx", x, &a, p, round_even);
 }

@@ -56,16 +56,22 @@ static inline void range_serial(const float *x, int64_t n, float *lo, float *hi)
   *hi = b;
 }
 
+/* The same with every thread: fixed pieces reduced serially, then combined (exact in any order). */
 static inline void range_parallel(const float *x, int64_t n, float *lo, float *hi) {
-  float a = INFINITY, b = lo ? -INFINITY : 0;
-#pragma omp parallel for simd reduction(min : a) reduction(max : b) if (n >= SLT_PAR_MIN)
-  for (int64_t i = 0; i < n; i++) {
-    float v = lo ? x[i] : fabsf(x[i]);
-    a = v < a ? v : a;
-    b = v > b ? v : b;
+  float plo[SLT_REDUCE_PIECES], phi[SLT_REDUCE_PIECES];
+#pragma omp parallel for schedule(static) if (n >= SLT_PAR_MIN)
+  for (int p = 0; p < SLT_REDUCE_PIECES; p++) {
+    int64_t b, e;
+    slt_piece(n, SLT_REDUCE_PIECES, p, &b, &e);
+    range_serial(x + b, e - b, lo ? &plo[p] : NULL, &phi[p]);
+  }
+  float a = INFINITY, m = lo ? -INFINITY : 0;
+  for (int p = 0; p < SLT_REDUCE_PIECES; p++) {
+    if (lo) a = plo[p] < a ? plo[p] : a;
+    m = phi[p] > m ? phi[p] : m;
   }
   if (lo) *lo = a;
-  *hi = b;
+  *hi = m;
 }
 
 /* Per-block range of x (n elements, blocks of `block`): min and max are exact in any order,

@@ -359,7 +359,9 @@ def fp_cases(w, rng):
                 w.put(f"{name}.{gname}.{'even' if even else 'away'}", y)
         # MX: blocks of 32, scale 2^clamp(floor(log2 amax) − emax, −127, 127), amax 0 -> −126
         xm = x.copy()
-        xm[3, :32] *= F32(1e-37)  # a block whose shared exponent clamps at −127
+        xm[3, :32] *= F32(1e-37)  # a block whose shared exponent clamps at −127 (e4m3, e5m2),
+        am = np.abs(xm[3, :32]).max()  # with elements far below its max, so the clamped scale
+        xm[3, 1:5] = am * (2.0 ** np.array([-13.3, -14.7, -21.5, -22.6])).astype(F32)  # shows
         v = xm.reshape(-1, 32)
         amax = np.abs(v).max(1).astype(np.float64)
         k = np.floor(np.log2(np.where(amax == 0, 2.0 ** -126, amax))) - emax
