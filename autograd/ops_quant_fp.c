@@ -115,10 +115,14 @@ static void fp_forward(const fp_saved *a, const fp_format *p, bool even, const f
   for (int64_t t = 0; t < sp.tasks; t++) {
     int64_t lo, hi, b = quant_task(&sp, t, &lo, &hi);
     float s = a->scale[b];
-    if (a->pow2 && even) fp_chunk(x, y, lo, hi, s, mbits, emin, maxn, true, true);
-    else if (a->pow2) fp_chunk(x, y, lo, hi, s, mbits, emin, maxn, false, true);
-    else if (even) fp_chunk(x, y, lo, hi, s, mbits, emin, maxn, true, false);
-    else fp_chunk(x, y, lo, hi, s, mbits, emin, maxn, false, false);
+    if (a->pow2 && even)
+      fp_chunk(x, y, lo, hi, s, mbits, emin, maxn, true, true);
+    else if (a->pow2)
+      fp_chunk(x, y, lo, hi, s, mbits, emin, maxn, false, true);
+    else if (even)
+      fp_chunk(x, y, lo, hi, s, mbits, emin, maxn, true, false);
+    else
+      fp_chunk(x, y, lo, hi, s, mbits, emin, maxn, false, false);
   }
 }
 
@@ -144,8 +148,8 @@ static void fp_backward(slt_ctx *c, slt_node *nd) {
 }
 
 /* The op once the per-block scales are in a->scale. */
-static slt_tensor *fp_op(slt_ctx *c, const char *op, slt_tensor *x, fp_saved *a,
-                         const fp_format *p, bool even) {
+static slt_tensor *fp_op(slt_ctx *c, const char *op, slt_tensor *x, fp_saved *a, const fp_format *p,
+                         bool even) {
   slt_tensor *y = slt_new(c, x->ndim, x->shape);
   if (!y) return NULL;
   fp_forward(a, p, even, x->data, y->data, x->numel);

@@ -148,7 +148,8 @@ static void lsq_params(lsq_saved *L, const slt_tensor *scale, const slt_tensor *
   for (int64_t b = 0; b < nb; b++) {
     float s = scale->data[b];
     L->a.scale[b] = s < FLT_EPSILON ? FLT_EPSILON : s;
-    if (off) L->a.zero[b] = plus ? off->data[b] : fq_clamp(rintf(off->data[b]), L->a.qmin, L->a.qmax);
+    if (off)
+      L->a.zero[b] = plus ? off->data[b] : fq_clamp(rintf(off->data[b]), L->a.qmin, L->a.qmax);
   }
 }
 
@@ -159,7 +160,8 @@ static void lsq_plus_forward(const affine_saved *a, const float *x, float *y, in
     int64_t lo, hi, b = quant_task(&sp, t, &lo, &hi);
     float s = a->scale[b], inv = 1.0f / s, beta = a->zero[b], qmin = a->qmin, qmax = a->qmax;
 #pragma omp simd
-    for (int64_t i = lo; i < hi; i++) y[i] = rintf(fq_clamp((x[i] - beta) * inv, qmin, qmax)) * s + beta;
+    for (int64_t i = lo; i < hi; i++)
+      y[i] = rintf(fq_clamp((x[i] - beta) * inv, qmin, qmax)) * s + beta;
   }
 }
 
@@ -190,7 +192,7 @@ static inline void lsq_plus_chunk(const float *x, const float *dy, float *dx, in
 #pragma omp simd reduction(+ : ds, dbeta)
   for (int64_t i = lo; i < hi; i++) {
     float v = (x[i] - beta) * inv;
-    bool below = v < qmin, above = v > qmax, in = !below && !above;
+    bool below = v<qmin, above = v> qmax, in = !below && !above;
     if (want_dx) dx[i] += in ? dy[i] : 0.0f;
     ds += in ? dy[i] * (rintf(v) - v) : dy[i] * (below ? qmin : qmax);
     dbeta += in ? 0.0f : dy[i];
@@ -207,10 +209,14 @@ static void lsq_terms(const lsq_saved *L, const float *x, const float *dy, float
     int64_t lo, hi, b = quant_task(&sp, t, &lo, &hi);
     float s = a->scale[b], z = a->zero ? a->zero[b] : 0.0f;
     double *out = L->part + 2 * t;
-    if (L->plus && dx) lsq_plus_chunk(x, dy, dx, lo, hi, s, z, a->qmin, a->qmax, true, out);
-    else if (L->plus) lsq_plus_chunk(x, dy, dx, lo, hi, s, z, a->qmin, a->qmax, false, out);
-    else if (dx) lsq_chunk(x, dy, dx, lo, hi, s, z, a->qmin, a->qmax, true, out);
-    else lsq_chunk(x, dy, dx, lo, hi, s, z, a->qmin, a->qmax, false, out);
+    if (L->plus && dx)
+      lsq_plus_chunk(x, dy, dx, lo, hi, s, z, a->qmin, a->qmax, true, out);
+    else if (L->plus)
+      lsq_plus_chunk(x, dy, dx, lo, hi, s, z, a->qmin, a->qmax, false, out);
+    else if (dx)
+      lsq_chunk(x, dy, dx, lo, hi, s, z, a->qmin, a->qmax, true, out);
+    else
+      lsq_chunk(x, dy, dx, lo, hi, s, z, a->qmin, a->qmax, false, out);
   }
 }
 
@@ -249,7 +255,9 @@ static slt_tensor *lsq_op(slt_ctx *c, const char *op, slt_tensor *x, slt_tensor 
   lsq_saved L = {{slt_arena_alloc(&c->arena, nb * sizeof(float)),
                   off ? slt_arena_alloc(&c->arena, nb * sizeof(float)) : NULL, block, (float)qmin,
                   (float)qmax},
-                 gs ? (float)(1.0 / sqrt((double)x->numel * qmax)) : 1.0f, NULL, plus};
+                 gs ? (float)(1.0 / sqrt((double)x->numel * qmax)) : 1.0f,
+                 NULL,
+                 plus};
   slt_tensor *y = slt_new(c, x->ndim, x->shape);
   if (!y || !L.a.scale || (off && !L.a.zero)) return NULL;
   lsq_params(&L, scale, off, plus, nb);

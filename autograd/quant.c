@@ -15,8 +15,8 @@ static const char *const scale_names[] = {"absmax", "minmax"};
 #define COUNT(a) ((int)(sizeof a / sizeof *a))
 
 /* Record the message (and copy it to err); returns -1. */
-__attribute__((format(printf, 3, 4))) static int reject(char *err, size_t errlen,
-                                                         const char *fmt, ...) {
+__attribute__((format(printf, 3, 4))) static int reject(char *err, size_t errlen, const char *fmt,
+                                                        ...) {
   char msg[256];
   va_list ap;
   va_start(ap, fmt);
@@ -54,8 +54,9 @@ static int check_shape(const slt_quant_spec *s, const char *k, int64_t rows, int
                   SLT_QUANT_MX_BLOCK, SLT_QUANT_MX_BLOCK, gran_names[s->granularity],
                   s->group_size);
   if (s->kind == SLT_QUANT_LSQ && s->granularity == SLT_QGRAN_TOKEN)
-    return reject(err, len, "quant lsq: per-token scales cannot be learned (tokens change every "
-                            "batch); use tensor, channel or group");
+    return reject(err, len,
+                  "quant lsq: per-token scales cannot be learned (tokens change every "
+                  "batch); use tensor, channel or group");
   if (s->granularity == SLT_QGRAN_GROUP && (s->group_size < 1 || cols % s->group_size))
     return reject(err, len, "quant %s: group_size %d does not divide the row width %d", k,
                   s->group_size, cols);
@@ -81,8 +82,10 @@ int slt_quant_check(const slt_quant_spec *s, int64_t rows, int cols, char *err, 
     if (!f) return reject(err, len, "quant %s: unknown format %d", k, (int)s->format);
     int fb = slt_quant_format_bits(s->format);
     if (s->bits != 0 && s->bits != fb)
-      return reject(err, len, "quant %s: format %s is %d bits, got bits %d (the format sets "
-                              "the width; leave bits 0)", k, f, fb, s->bits);
+      return reject(err, len,
+                    "quant %s: format %s is %d bits, got bits %d (the format sets "
+                    "the width; leave bits 0)",
+                    k, f, fb, s->bits);
   }
   if (check_options(s, k, err, len)) return -1;
   return check_shape(s, k, rows, cols, err, len);
@@ -90,9 +93,12 @@ int slt_quant_check(const slt_quant_spec *s, int64_t rows, int cols, char *err, 
 
 int64_t slt_quant_block(const slt_quant_spec *s, int64_t rows, int cols) {
   switch (s->granularity) {
-  case SLT_QGRAN_TENSOR: return rows * cols;
-  case SLT_QGRAN_GROUP: return s->group_size;
-  default: return cols;
+  case SLT_QGRAN_TENSOR:
+    return rows * cols;
+  case SLT_QGRAN_GROUP:
+    return s->group_size;
+  default:
+    return cols;
   }
 }
 
@@ -174,7 +180,8 @@ int slt_quant_parse(slt_quant_spec *s, const char *key, const char *v) {
     return parse_bool(key, v, &s->grad_scaling);
   } else {
     slt_err_set("quant: unknown key '%s' (kind bits format granularity group_size scale narrow "
-                "round ste_mask grad_scaling)", key);
+                "round ste_mask grad_scaling)",
+                key);
     return -1;
   }
   return 0;
@@ -186,8 +193,10 @@ const char *slt_quant_describe(const slt_quant_spec *s, char *buf, size_t len) {
     return buf;
   }
   char gran[32];
-  if (s->granularity == SLT_QGRAN_GROUP) snprintf(gran, sizeof gran, "group%d", s->group_size);
-  else snprintf(gran, sizeof gran, "%s", gran_names[s->granularity % 4]);
+  if (s->granularity == SLT_QGRAN_GROUP)
+    snprintf(gran, sizeof gran, "group%d", s->group_size);
+  else
+    snprintf(gran, sizeof gran, "%s", gran_names[s->granularity % 4]);
   if (s->kind == SLT_QUANT_INT || s->kind == SLT_QUANT_LSQ)
     snprintf(buf, len, "%s%d %s %s%s%s", kind_names[s->kind], s->bits, gran,
              scale_names[s->scale % 2], s->narrow ? " narrow" : "",
@@ -204,7 +213,8 @@ const char *slt_quant_describe(const slt_quant_spec *s, char *buf, size_t len) {
 static slt_tensor *apply_int(slt_ctx *c, slt_tensor *x, const slt_quant_spec *s, int64_t nb,
                              int64_t block, int qmin, int qmax) {
   float *scale = slt_arena_alloc(&c->arena, nb * sizeof(float));
-  float *zero = s->scale == SLT_QSCALE_MINMAX ? slt_arena_alloc(&c->arena, nb * sizeof(float)) : NULL;
+  float *zero =
+      s->scale == SLT_QSCALE_MINMAX ? slt_arena_alloc(&c->arena, nb * sizeof(float)) : NULL;
   if (!scale || (s->scale == SLT_QSCALE_MINMAX && !zero)) return NULL;
   if (slt_quant_qparams(x, s, scale, zero)) return NULL;
   return slt_quant_affine(c, x, scale, zero, block, qmin, qmax);
@@ -226,14 +236,18 @@ slt_tensor *slt_quant_apply(slt_ctx *c, slt_tensor *x, const slt_quant_spec *s, 
   int64_t block = slt_quant_block(s, rows, cols), nb = x->numel / block;
   if (lsq || s->kind == SLT_QUANT_INT) slt_quant_range(s, &qmin, &qmax);
   switch (s->kind) {
-  case SLT_QUANT_INT: return apply_int(c, x, s, nb, block, qmin, qmax);
-  case SLT_QUANT_FP: return slt_quant_fp(c, x, s->format, block, s->round_even);
-  case SLT_QUANT_MX: return slt_quant_mx(c, x, s->format, s->round_even, s->ste_mask);
-  default: break;
+  case SLT_QUANT_INT:
+    return apply_int(c, x, s, nb, block, qmin, qmax);
+  case SLT_QUANT_FP:
+    return slt_quant_fp(c, x, s->format, block, s->round_even);
+  case SLT_QUANT_MX:
+    return slt_quant_mx(c, x, s->format, s->round_even, s->ste_mask);
+  default:
+    break;
   }
   if (!scale || minmax != (offset != NULL)) {
-    slt_err_set("quant lsq: needs a scale tensor%s", minmax ? " and an offset (minmax is LSQ+)"
-                                                            : " and no offset (absmax: z = 0)");
+    slt_err_set("quant lsq: needs a scale tensor%s",
+                minmax ? " and an offset (minmax is LSQ+)" : " and no offset (absmax: z = 0)");
     return NULL;
   }
   return minmax ? slt_quant_lsq_plus(c, x, scale, offset, block, qmin, qmax, s->grad_scaling)

@@ -79,7 +79,8 @@ static inline void range_parallel(const float *x, int64_t n, float *lo, float *h
 static inline void block_ranges(const float *x, int64_t n, int64_t block, float *lo, float *hi) {
   int64_t nb = n / block;
   if (nb < QUANT_MANY_BLOCKS) {
-    for (int64_t b = 0; b < nb; b++) range_parallel(x + b * block, block, lo ? lo + b : NULL, hi + b);
+    for (int64_t b = 0; b < nb; b++)
+      range_parallel(x + b * block, block, lo ? lo + b : NULL, hi + b);
     return;
   }
 #pragma omp parallel for schedule(static) if (n >= SLT_PAR_MIN)

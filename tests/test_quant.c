@@ -152,15 +152,18 @@ static slt_quant_spec case_spec(const float *cfg, int *ndim, int *shape) {
   *ndim = (int)cfg[0];
   for (int d = 0; d < *ndim; d++) shape[d] = (int)cfg[1 + d];
   const float *p = cfg + 1 + *ndim;
-  slt_quant_spec s = {.kind = SLT_QUANT_INT, .bits = (int)p[0],
-                      .granularity = (slt_quant_gran)p[1], .group_size = (int)p[2],
-                      .scale = p[3] ? SLT_QSCALE_MINMAX : SLT_QSCALE_ABSMAX, .narrow = p[4] != 0};
+  slt_quant_spec s = {.kind = SLT_QUANT_INT,
+                      .bits = (int)p[0],
+                      .granularity = (slt_quant_gran)p[1],
+                      .group_size = (int)p[2],
+                      .scale = p[3] ? SLT_QSCALE_MINMAX : SLT_QSCALE_ABSMAX,
+                      .narrow = p[4] != 0};
   return s;
 }
 
 static void test_int_spec(void) {
-  const char *cases[] = {"a_chan8",    "a_group4",  "a_token8", "a_tensor8n",
-                         "m_tensor8", "m_chan4", "m_tie4"};
+  const char *cases[] = {"a_chan8",   "a_group4", "a_token8", "a_tensor8n",
+                         "m_tensor8", "m_chan4",  "m_tie4"};
   for (int k = 0; k < 7; k++) {
     const char *n = cases[k];
     uint32_t ns = 0, nz = 0;
@@ -273,7 +276,8 @@ static void test_fp_grid(void) {
   for (int f = 0; f < 5; f++) {
     uint32_t n;
     const float *g = fx(&fx_fp, fmt_names[f], "grid", &n);
-    const float *want[2] = {fx(&fx_fp, fmt_names[f], "away", NULL), fx(&fx_fp, fmt_names[f], "even", NULL)};
+    const float *want[2] = {fx(&fx_fp, fmt_names[f], "away", NULL),
+                            fx(&fx_fp, fmt_names[f], "even", NULL)};
     CU_ASSERT_PTR_NOT_NULL_FATAL(g && want[0] && want[1] ? g : NULL);
     float *got = malloc(n * sizeof(float)), *neg = malloc(n * sizeof(float));
     for (int even = 0; even < 2; even++) {
@@ -293,8 +297,8 @@ static void test_fp_grid(void) {
 static void test_fp_published(void) {
   static const float e2m1[8] = {0, 0.5f, 1, 1.5f, 2, 3, 4, 6};
   /* ties between neighbours: {x, away from zero, to even (even mantissa: 0, 1, 2, 4 are) } */
-  static const float ties[7][3] = {{0.25f, 0.5f, 0},  {0.75f, 1, 1}, {1.25f, 1.5f, 1}, {1.75f, 2, 2},
-                                   {2.5f, 3, 2},      {3.5f, 4, 4},  {5, 6, 4}};
+  static const float ties[7][3] = {{0.25f, 0.5f, 0}, {0.75f, 1, 1}, {1.25f, 1.5f, 1}, {1.75f, 2, 2},
+                                   {2.5f, 3, 2},     {3.5f, 4, 4},  {5, 6, 4}};
   slt_quant_format F = SLT_QFMT_E2M1;
   for (int e = 0; e < 2; e++) {
     for (int i = 0; i < 8; i++) {
@@ -361,8 +365,11 @@ static void test_fp_scaled(void) {
         CU_ASSERT_EQUAL(n_off(n, y->data, fx(&fx_fp, n, key, NULL), 256, 1e-6), 0);
       }
       /* the same through the spec seam: group of 8 */
-      slt_quant_spec s = {.kind = SLT_QUANT_FP, .format = (slt_quant_format)f,
-                          .granularity = SLT_QGRAN_GROUP, .group_size = 8, .round_even = e};
+      slt_quant_spec s = {.kind = SLT_QUANT_FP,
+                          .format = (slt_quant_format)f,
+                          .granularity = SLT_QGRAN_GROUP,
+                          .group_size = 8,
+                          .round_even = e};
       slt_tensor *y = slt_quant_apply(&c, x, &s, NULL, NULL);
       snprintf(key, sizeof key, "group8.%s", e ? "even" : "away");
       CU_ASSERT_PTR_NOT_NULL_FATAL(y);
@@ -419,8 +426,18 @@ static void test_fp_ste(void) {
 
 /* ---- thread-count independence ---- */
 
-enum { T_INT_CHAN, T_INT_GROUP, T_INT_TENSOR_MM, T_INT_TOKEN, T_LSQ_TENSOR, T_LSQ_CHAN,
-       T_LSQP_TENSOR, T_FP, T_MX, T_CASES };
+enum {
+  T_INT_CHAN,
+  T_INT_GROUP,
+  T_INT_TENSOR_MM,
+  T_INT_TOKEN,
+  T_LSQ_TENSOR,
+  T_LSQ_CHAN,
+  T_LSQP_TENSOR,
+  T_FP,
+  T_MX,
+  T_CASES
+};
 
 /* One case forward + backward on `threads` threads; y, dx and dscale/doffset into out. */
 static void run_case(int k, int threads, slt_tensor *x, slt_tensor *s, slt_tensor *o,
@@ -437,9 +454,9 @@ static void run_case(int k, int threads, slt_tensor *x, slt_tensor *s, slt_tenso
   int64_t n = x->numel, cols = x->shape[1];
   slt_ctx c;
   slt_ctx_init(&c);
-  slt_tensor *y = k <= T_INT_TOKEN    ? slt_quant_apply(&c, x, &sp, NULL, NULL)
-                  : k == T_LSQ_TENSOR ? slt_quant_lsq(&c, x, s, NULL, n, -8, 7, true)
-                  : k == T_LSQ_CHAN   ? slt_quant_lsq(&c, x, s, o, cols, 0, 15, true)
+  slt_tensor *y = k <= T_INT_TOKEN     ? slt_quant_apply(&c, x, &sp, NULL, NULL)
+                  : k == T_LSQ_TENSOR  ? slt_quant_lsq(&c, x, s, NULL, n, -8, 7, true)
+                  : k == T_LSQ_CHAN    ? slt_quant_lsq(&c, x, s, o, cols, 0, 15, true)
                   : k == T_LSQP_TENSOR ? slt_quant_lsq_plus(&c, x, s, o, n, 0, 15, true)
                   : k == T_FP          ? slt_quant_fp(&c, x, SLT_QFMT_E4M3, n, false)
                                        : slt_quant_mx(&c, x, SLT_QFMT_E2M1, false, true);
@@ -491,11 +508,17 @@ static void test_check(void) {
   const bad_spec bad[] = {
       {{.kind = I, .bits = 1}, 64, "bits must be 2..16, got 1"},
       {{.kind = I, .bits = 17}, 64, "bits must be 2..16"},
-      {{.kind = I, .bits = 4, .granularity = GRP, .group_size = 48}, 64, "group_size 48 does not divide"},
+      {{.kind = I, .bits = 4, .granularity = GRP, .group_size = 48},
+       64,
+       "group_size 48 does not divide"},
       {{.kind = P, .bits = 8, .format = SLT_QFMT_E2M1}, 64, "format e2m1 is 4 bits, got bits 8"},
-      {{.kind = M, .format = SLT_QFMT_E2M1, .granularity = GRP, .group_size = 64}, 128, "blocks are 32"},
+      {{.kind = M, .format = SLT_QFMT_E2M1, .granularity = GRP, .group_size = 64},
+       128,
+       "blocks are 32"},
       {{.kind = M, .format = SLT_QFMT_E2M1, .group_size = 32}, 128, "granularity group"},
-      {{.kind = M, .format = SLT_QFMT_E4M3, .granularity = GRP, .group_size = 32}, 48, "does not divide the row width 48"},
+      {{.kind = M, .format = SLT_QFMT_E4M3, .granularity = GRP, .group_size = 32},
+       48,
+       "does not divide the row width 48"},
       {{.kind = L, .bits = 4, .granularity = SLT_QGRAN_TOKEN}, 64, "per-token"},
       {{.kind = I, .bits = 8, .scale = SLT_QSCALE_MINMAX, .narrow = true}, 64, "narrow"},
       {{.kind = P, .format = SLT_QFMT_E4M3, .scale = SLT_QSCALE_MINMAX}, 64, "absmax"},
@@ -510,7 +533,8 @@ static void test_check(void) {
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     err[0] = 0;
     CU_ASSERT_EQUAL(slt_quant_check(&bad[i].s, 4, bad[i].cols, err, sizeof err), -1);
-    if (!strstr(err, bad[i].want)) printf("\n  bad spec %zu: \"%s\" lacks \"%s\"\n", i, err, bad[i].want);
+    if (!strstr(err, bad[i].want))
+      printf("\n  bad spec %zu: \"%s\" lacks \"%s\"\n", i, err, bad[i].want);
     CU_ASSERT(strstr(err, bad[i].want) != NULL);
     CU_ASSERT(test_err_has(bad[i].want, NULL));
   }
@@ -520,7 +544,9 @@ static void test_check(void) {
       {{.kind = I, .bits = 4, .granularity = GRP, .group_size = 32, .narrow = true}, 64, NULL},
       {{.kind = L, .bits = 4, .scale = SLT_QSCALE_MINMAX, .grad_scaling = true}, 64, NULL},
       {{.kind = P, .bits = 8, .format = SLT_QFMT_E4M3, .round_even = true}, 64, NULL},
-      {{.kind = M, .format = SLT_QFMT_E2M1, .granularity = GRP, .group_size = 32, .ste_mask = true}, 64, NULL},
+      {{.kind = M, .format = SLT_QFMT_E2M1, .granularity = GRP, .group_size = 32, .ste_mask = true},
+       64,
+       NULL},
   };
   for (size_t i = 0; i < sizeof good / sizeof *good; i++)
     CU_ASSERT_EQUAL(slt_quant_check(&good[i].s, 4, good[i].cols, NULL, 0), 0);
@@ -538,7 +564,8 @@ static void test_text(void) {
   char buf[64];
   CU_ASSERT_STRING_EQUAL(slt_quant_describe(&s, buf, sizeof buf), "none");
   CU_ASSERT(!slt_quant_parse(&s, "kind", "int") && !slt_quant_parse(&s, "bits", "4") &&
-            !slt_quant_parse(&s, "granularity", "group") && !slt_quant_parse(&s, "group_size", "64"));
+            !slt_quant_parse(&s, "granularity", "group") &&
+            !slt_quant_parse(&s, "group_size", "64"));
   CU_ASSERT_STRING_EQUAL(slt_quant_describe(&s, buf, sizeof buf), "int4 group64 absmax");
   CU_ASSERT(!slt_quant_parse(&s, "kind", "mx") && !slt_quant_parse(&s, "format", "fp4") &&
             !slt_quant_parse(&s, "bits", "0") && !slt_quant_parse(&s, "round", "even") &&
@@ -554,14 +581,16 @@ static void test_text(void) {
   CU_ASSERT_EQUAL(slt_quant_parse(&s, "colour", "red"), -1);
   CU_ASSERT(test_err_has("unknown key 'colour'", NULL));
   CU_ASSERT_STRING_EQUAL(slt_quant_format_name(SLT_QFMT_E3M2), "e3m2");
-  CU_ASSERT(slt_quant_format_bits(SLT_QFMT_E2M3) == 6 && slt_quant_format_name((slt_quant_format)5) == NULL);
+  CU_ASSERT(slt_quant_format_bits(SLT_QFMT_E2M3) == 6 &&
+            slt_quant_format_name((slt_quant_format)5) == NULL);
 }
 
 static void test_errors(void) {
   slt_ctx c;
   slt_ctx_init(&c);
   slt_tensor *x = test_randn(91, 2, (int[]){4, 64}, 1.0f, true);
-  slt_tensor *s1 = test_randn(92, 1, (int[]){1}, 1.0f, true), *s3 = test_randn(93, 1, (int[]){3}, 1.0f, true);
+  slt_tensor *s1 = test_randn(92, 1, (int[]){1}, 1.0f, true),
+             *s3 = test_randn(93, 1, (int[]){3}, 1.0f, true);
   float one = 1;
   slt_quant_spec none = {0}, lsq = {.kind = SLT_QUANT_LSQ, .bits = 4},
                  in8 = {.kind = SLT_QUANT_INT, .bits = 8};
@@ -596,7 +625,8 @@ int register_quant_suite(void) {
   if (!s) return -1;
   return !CU_add_test(s, "int affine = torch fake_quantize_per_{tensor,channel}_affine, STE mask",
                       test_int_fixed) ||
-         !CU_add_test(s, "int specs (absmax channel/group/token/tensor, minmax) = torch", test_int_spec) ||
+         !CU_add_test(s, "int specs (absmax channel/group/token/tensor, minmax) = torch",
+                      test_int_spec) ||
          !CU_add_test(s, "LSQ = torch _LearnableFakeQuantize; LSQ+ = torch autograd", test_lsq) ||
          !CU_add_test(s, "LSQ and LSQ+ inits", test_lsq_init) ||
          !CU_add_test(s, "fp formats = numpy reference on grids and ties", test_fp_grid) ||

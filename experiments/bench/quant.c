@@ -117,19 +117,23 @@ int main(int argc, char **argv) {
   slt_rng_fill_normal(&rng, x->data, n, 0.0f, 1.0f);
   slt_rng_fill_normal(&rng, dy, n, 0.0f, 1.0f);
   const qcase cases[] = {
-      {"int8 per-channel (W8)", {.kind = SLT_QUANT_INT, .bits = 8, .granularity = SLT_QGRAN_CHANNEL}},
+      {"int8 per-channel (W8)",
+       {.kind = SLT_QUANT_INT, .bits = 8, .granularity = SLT_QGRAN_CHANNEL}},
       {"int4 per-group-64 (W4)",
        {.kind = SLT_QUANT_INT, .bits = 4, .granularity = SLT_QGRAN_GROUP, .group_size = 64}},
       {"int8 per-token (A8)", {.kind = SLT_QUANT_INT, .bits = 8, .granularity = SLT_QGRAN_TOKEN}},
       {"fp e4m3 per-tensor",
        {.kind = SLT_QUANT_FP, .format = SLT_QFMT_E4M3, .granularity = SLT_QGRAN_TENSOR}},
       {"mxfp4 (e2m1, 32-blocks)",
-       {.kind = SLT_QUANT_MX, .format = SLT_QFMT_E2M1, .granularity = SLT_QGRAN_GROUP,
+       {.kind = SLT_QUANT_MX,
+        .format = SLT_QFMT_E2M1,
+        .granularity = SLT_QGRAN_GROUP,
         .group_size = 32}},
   };
   int ncases = sizeof cases / sizeof *cases;
   printf("tensor %dx%d fp32 (%.0f MB), medians of %d repeats\n", N, N, n * 4 / 1e6, reps);
-  printf("bytes counted: forward 8 B/elem (x in, y out), backward 16 B/elem (x, dy in; dx in+out)\n");
+  printf(
+      "bytes counted: forward 8 B/elem (x in, y out), backward 16 B/elem (x, dy in; dx in+out)\n");
   for (int threads = 1; threads <= 2; threads++) {
     slt_threads_set(threads);
     double bw = triad_gbs(tmp, x->data, dy, n, reps);
