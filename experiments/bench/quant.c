@@ -5,6 +5,8 @@
  * y (8 B per element), backward reads x and dy and reads and writes dx (16 B) — over its time.
  * (The scale pass's second read of x, when there is one, is part of the cost, not the bytes.)
  * The backward function is called directly, so the tape's seeding pass is not in the figure.
+ * "vs triad" divides by the triad of the thread count's header line; "paired" is the median
+ * over repeats of the ratio to a triad run just before each repeat.
  * Usage: bench_quant [repeats]   (runs on 1 and 2 threads; medians over repeats) */
 #include "autograd/error.h"
 #include "autograd/parallel.h"
@@ -68,7 +70,7 @@ static void print_machine(void) {
 /* GB/s of the triad over 3 buffers of n floats; median of reps (after one warm-up). */
 static double triad_gbs(float *a, const float *b, const float *c, int64_t n, int reps) {
   double t[MAX_REPS];
-  for (int r = -1; r < reps; r++) {
+  for (int r = reps > 1 ? -1 : 0; r < reps; r++) {
     double t0 = slt_now();
 #pragma omp parallel for simd schedule(static)
     for (int64_t i = 0; i < n; i++) a[i] = b[i] + 1.5f * c[i];
@@ -82,25 +84,30 @@ typedef struct {
   slt_quant_spec spec;
 } qcase;
 
-/* Median forward and backward seconds of one quantizer. */
-static void time_case(const qcase *q, slt_tensor *x, float *dy, int reps, double *fwd,
-                      double *bwd) {
-  double tf[MAX_REPS], tb[MAX_REPS];
+/* Median forward and backward seconds of one quantizer, and the median over repeats of its
+ * all-in GB/s over the triad's GB/s measured right before it ("paired": on a shared machine
+ * neighbours in time see the same load). */
+static void time_case(const qcase *q, slt_tensor *x, float *dy, float *tmp, int reps, double *fwd,
+                      double *bwd, double *paired) {
+  double tf[MAX_REPS], tb[MAX_REPS], ratio[MAX_REPS];
+  int64_t n = x->numel;
   slt_ctx c;
   slt_ctx_init(&c);
   for (int r = -1; r < reps; r++) { /* r = -1: warm-up (the arena grows, pages fault in) */
     slt_ctx_reset(&c);
+    double bw = triad_gbs(tmp, x->data, dy, n, 1);
     double t0 = slt_now();
     slt_tensor *y = need(slt_quant_apply(&c, x, &q->spec, NULL, NULL));
     double t1 = slt_now();
     y->grad = dy;
     y->node->backward(&c, y->node);
     double t2 = slt_now();
-    if (r >= 0) tf[r] = t1 - t0, tb[r] = t2 - t1;
+    if (r >= 0) tf[r] = t1 - t0, tb[r] = t2 - t1, ratio[r] = 24.0 * n / (t2 - t0) / 1e9 / bw;
   }
   slt_ctx_free(&c);
   *fwd = median(tf, reps);
   *bwd = median(tb, reps);
+  *paired = median(ratio, reps);
 }
 
 int main(int argc, char **argv) {
@@ -138,15 +145,15 @@ int main(int argc, char **argv) {
     slt_threads_set(threads);
     double bw = triad_gbs(tmp, x->data, dy, n, reps);
     printf("\n%d thread%s: triad %.1f GB/s\n", threads, threads > 1 ? "s" : "", bw);
-    printf("  %-26s %9s %9s %9s %9s %9s %8s\n", "quantizer", "fwd ms", "bwd ms", "fwd GB/s",
-           "bwd GB/s", "all GB/s", "vs triad");
+    printf("  %-26s %9s %9s %9s %9s %9s %8s %8s\n", "quantizer", "fwd ms", "bwd ms", "fwd GB/s",
+           "bwd GB/s", "all GB/s", "vs triad", "paired");
     for (int k = 0; k < ncases; k++) {
-      double f, b;
+      double f, b, paired;
       memset(x->grad, 0, n * sizeof(float));
-      time_case(&cases[k], x, dy, reps, &f, &b);
+      time_case(&cases[k], x, dy, tmp, reps, &f, &b, &paired);
       double all = 24.0 * n / (f + b) / 1e9;
-      printf("  %-26s %9.2f %9.2f %9.1f %9.1f %9.1f %7.0f%%\n", cases[k].name, f * 1e3, b * 1e3,
-             8.0 * n / f / 1e9, 16.0 * n / b / 1e9, all, 100 * all / bw);
+      printf("  %-26s %9.2f %9.2f %9.1f %9.1f %9.1f %7.0f%% %7.0f%%\n", cases[k].name, f * 1e3,
+             b * 1e3, 8.0 * n / f / 1e9, 16.0 * n / b / 1e9, all, 100 * all / bw, 100 * paired);
     }
   }
   free(dy), free(tmp);
