@@ -25,6 +25,7 @@ int register_lowbit_ops_suite(void); /* test_lowbit_ops.c, test_lowbit_cplx.c: t
 int register_ifairy_suite(void);     /* test_ifairy.c: the complex iFairy model against PyTorch */
 int register_transform_suite(void);  /* test_transform.c: the Linear transform seam, STE gradcheck */
 int register_gguf_suite(void);       /* test_gguf.c: GGUF v3 writer, llama map, TQ2_0, vocab */
+int register_quant_suite(void);      /* test_quant.c: fake-quant ops (int, LSQ, fp, mx) */
 
 #define SLT_SUITES                                                                                 \
   X(engine, register_engine_suite)                                                                 \
@@ -48,6 +49,7 @@ int register_gguf_suite(void);       /* test_gguf.c: GGUF v3 writer, llama map, 
   X(lowbit_ops, register_lowbit_ops_suite)                                                         \
   X(ifairy, register_ifairy_suite)                                                                 \
   X(transform, register_transform_suite)                                                           \
-  X(gguf, register_gguf_suite)
+  X(gguf, register_gguf_suite)                                                                     \
+  X(quant, register_quant_suite)
 
 #endif
