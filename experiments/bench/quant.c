@@ -11,6 +11,7 @@
 #include "autograd/error.h"
 #include "autograd/parallel.h"
 #include "autograd/quant.h"
+#include "autograd/sys.h"
 #include "autograd/rng.h"
 #include "train/metrics.h"
 
