@@ -1,0 +1,97 @@
+/* {±1, ±i} row kernel, AVX-512 BW + VNNI, multiplication-free. For group l of a 64-byte block,
+ * vptestnmb / vptestmb against bit 2l and bit 2l+1 give the byte masks "real weight" and
+ * "negative weight" straight from the packed codes. Per token, the activations are negated under
+ * the negative mask (σ·q; q >= −127 so it fits) and summed four ways with vpdpbusd against 0/1
+ * bytes, which here is only a horizontal add of 4 bytes into int32:
+ *   Σ_real σ q_re = A, Σ_all σ q_re = A + D, Σ_real σ q_im = −C, Σ_all σ q_im = B − C.
+ * Accumulator sets per l (T = 1, 2) keep enough independent chains to hide the latency. */
+#include "kernels/lowbit_kern.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define TGT __attribute__((target("avx512f,avx512bw,avx512vnni")))
+#define INL TGT __attribute__((always_inline)) static inline
+
+INL void tile(const uint8_t *w, int64_t row_bytes, const int8_t *qre, const int8_t *qim,
+              int64_t qstride, int32_t *out, int T) {
+  enum { S = 4 };                    /* sums per token */
+  const int LS = T == 1 ? 4 : T == 2 ? 2 : 1; /* accumulator sets, by l */
+  __m512i acc[4][S][4];
+  for (int t = 0; t < T; t++)
+    for (int s = 0; s < S; s++)
+      for (int l = 0; l < LS; l++) acc[t][s][l] = _mm512_setzero_si512();
+  const __m512i ones = _mm512_set1_epi8(1), zero = _mm512_setzero_si512();
+  for (int64_t b = 0; b < row_bytes; b += 64) {
+    __m512i v = _mm512_load_si512((const void *)(w + b));
+    for (int l = 0; l < 4; l++) {
+      __mmask64 real = _mm512_testn_epi8_mask(v, _mm512_set1_epi8((char)(1 << (2 * l))));
+      __mmask64 neg = _mm512_test_epi8_mask(v, _mm512_set1_epi8((char)(2 << (2 * l))));
+      __m512i sel = _mm512_maskz_mov_epi8(real, ones);
+      int j = l % LS;
+      for (int t = 0; t < T; t++) {
+        const int8_t *xr = qre + t * qstride + 4 * b + 64 * l, *xi = qim + t * qstride + 4 * b + 64 * l;
+        __m512i r = _mm512_load_si512((const void *)xr), i = _mm512_load_si512((const void *)xi);
+        r = _mm512_mask_sub_epi8(r, neg, zero, r);
+        i = _mm512_mask_sub_epi8(i, neg, zero, i);
+        acc[t][0][j] = _mm512_dpbusd_epi32(acc[t][0][j], sel, r);
+        acc[t][1][j] = _mm512_dpbusd_epi32(acc[t][1][j], ones, r);
+        acc[t][2][j] = _mm512_dpbusd_epi32(acc[t][2][j], sel, i);
+        acc[t][3][j] = _mm512_dpbusd_epi32(acc[t][3][j], ones, i);
+      }
+    }
+  }
+  for (int t = 0; t < T; t++) {
+    int32_t s[S];
+    for (int k = 0; k < S; k++) {
+      __m512i a = acc[t][k][0];
+      for (int l = 1; l < LS; l++) a = _mm512_add_epi32(a, acc[t][k][l]);
+      s[k] = _mm512_reduce_add_epi32(a);
+    }
+    int32_t *o = out + 4 * t;
+    o[0] = s[0];        /* A */
+    o[1] = s[3] - s[2]; /* B = (B − C) − (−C) */
+    o[2] = -s[2];       /* C */
+    o[3] = s[1] - s[0]; /* D = (A + D) − A */
+  }
+}
+
+TGT static void tile1(const uint8_t *w, int64_t rb, const int8_t *qr, const int8_t *qi, int64_t qs,
+                      int32_t *out) {
+  tile(w, rb, qr, qi, qs, out, 1);
+}
+TGT static void tile2(const uint8_t *w, int64_t rb, const int8_t *qr, const int8_t *qi, int64_t qs,
+                      int32_t *out) {
+  tile(w, rb, qr, qi, qs, out, 2);
+}
+TGT static void tile3(const uint8_t *w, int64_t rb, const int8_t *qr, const int8_t *qi, int64_t qs,
+                      int32_t *out) {
+  tile(w, rb, qr, qi, qs, out, 3);
+}
+TGT static void tile4(const uint8_t *w, int64_t rb, const int8_t *qr, const int8_t *qi, int64_t qs,
+                      int32_t *out) {
+  tile(w, rb, qr, qi, qs, out, 4);
+}
+
+TGT void slt_cplx2_kern_avx512(const uint8_t *w, int64_t row_bytes, int nrows, const int8_t *qre,
+                               const int8_t *qim, int64_t qstride, int n, int32_t *out) {
+  for (int r = 0; r < nrows; r++)
+    for (int t = 0; t < n; t += 4) {
+      const uint8_t *wr = w + r * row_bytes;
+      const int8_t *qr = qre + t * qstride, *qi = qim + t * qstride;
+      int32_t *o = out + (r * n + t) * 4;
+      switch (n - t < 4 ? n - t : 4) {
+      case 1: tile1(wr, row_bytes, qr, qi, qstride, o); break;
+      case 2: tile2(wr, row_bytes, qr, qi, qstride, o); break;
+      case 3: tile3(wr, row_bytes, qr, qi, qstride, o); break;
+      default: tile4(wr, row_bytes, qr, qi, qstride, o); break;
+      }
+    }
+}
+
+#else
+void slt_cplx2_kern_avx512(const uint8_t *w, int64_t row_bytes, int nrows, const int8_t *qre,
+                           const int8_t *qim, int64_t qstride, int n, int32_t *out) {
+  slt_cplx2_kern_portable(w, row_bytes, nrows, qre, qim, qstride, n, out);
+}
+#endif
