@@ -4,7 +4,7 @@
  * the negative mask (σ·q; q >= −127 so it fits) and summed four ways with vpdpbusd against 0/1
  * bytes, which here is only a horizontal add of 4 bytes into int32:
  *   Σ_real σ q_re = A, Σ_all σ q_re = A + D, Σ_real σ q_im = −C, Σ_all σ q_im = B − C.
- * Accumulator sets per l (T = 1, 2) keep enough independent chains to hide the latency. */
+ * A single token alternates two accumulator sets to keep enough independent chains in flight. */
 #include "kernels/lowbit_kern.h"
 
 #if defined(__x86_64__)
@@ -15,18 +15,20 @@
 
 INL void tile(const uint8_t *w, int64_t row_bytes, const int8_t *qre, const int8_t *qim,
               int64_t qstride, int32_t *out, int T) {
-  enum { S = 4 };                    /* sums per token */
-  const int LS = T == 1 ? 4 : T == 2 ? 2 : 1; /* accumulator sets, by l */
-  __m512i acc[4][S][4];
+  enum { S = 4 };                 /* sums per token */
+  const int LS = T == 1 ? 2 : 1; /* accumulator sets (by l parity) when one token has few chains */
+  __m512i acc[4][S][2];
   for (int t = 0; t < T; t++)
     for (int s = 0; s < S; s++)
       for (int l = 0; l < LS; l++) acc[t][s][l] = _mm512_setzero_si512();
-  const __m512i ones = _mm512_set1_epi8(1), zero = _mm512_setzero_si512();
+  const __m512i ones = _mm512_set1_epi8(1), zero = _mm512_setzero_si512(),
+                bit_im = _mm512_set1_epi8(1), bit_neg = _mm512_set1_epi8(2);
   for (int64_t b = 0; b < row_bytes; b += 64) {
     __m512i v = _mm512_load_si512((const void *)(w + b));
     for (int l = 0; l < 4; l++) {
-      __mmask64 real = _mm512_testn_epi8_mask(v, _mm512_set1_epi8((char)(1 << (2 * l))));
-      __mmask64 neg = _mm512_test_epi8_mask(v, _mm512_set1_epi8((char)(2 << (2 * l))));
+      /* Shifting 16-bit words moves the neighbour byte's bits into the top, never into bits 0-1. */
+      __m512i vl = l ? _mm512_srli_epi16(v, 2 * l) : v;
+      __mmask64 real = _mm512_testn_epi8_mask(vl, bit_im), neg = _mm512_test_epi8_mask(vl, bit_neg);
       __m512i sel = _mm512_maskz_mov_epi8(real, ones);
       int j = l % LS;
       for (int t = 0; t < T; t++) {
