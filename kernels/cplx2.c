@@ -124,8 +124,10 @@ void slt_cplx2_kern_portable(const uint8_t *w, int64_t row_bytes, int nrows, con
             int k = (row[b + i] >> (2 * l)) & 3;
             int32_t sr = xr[4 * b + 64 * l + i], si = xi[4 * b + 64 * l + i];
             if (k & 2) sr = -sr, si = -si;
-            if (k & 1) B += si, D += sr;
-            else A += sr, C -= si;
+            if (k & 1)
+              B += si, D += sr;
+            else
+              A += sr, C -= si;
           }
       int32_t *o = out + (r * n + t) * 4;
       o[0] = A, o[1] = B, o[2] = C, o[3] = D;

@@ -42,8 +42,7 @@ int slt_cplx2_alloc(slt_cplx2 *m, int64_t out, int64_t in);
 /* Free the buffers (a zeroed struct is fine). */
 void slt_cplx2_free(slt_cplx2 *m);
 /* Pack codes k (out, in) ∈ {0, 1, 2, 3} (w = i^k) with scales s_re, s_im. */
-int slt_cplx2_pack(slt_cplx2 *m, const uint8_t *k, int64_t out, int64_t in, float s_re,
-                   float s_im);
+int slt_cplx2_pack(slt_cplx2 *m, const uint8_t *k, int64_t out, int64_t in, float s_re, float s_im);
 /* Pack dequantized PhaseQuant weights (each (±s_re, 0) or (0, ±s_im)) losslessly: s_re = max
  * |W_re|, s_im = max |W_im| (1e-5 when a set is empty); -1 naming the first other value. */
 int slt_cplx2_pack_float(slt_cplx2 *m, const float *W_re, const float *W_im, int64_t out,
@@ -55,7 +54,8 @@ void slt_cplx2_unpack(const slt_cplx2 *m, uint8_t *k);
 int slt_cplx_act_alloc(slt_cplx_act *a, int n, int64_t in);
 /* Free both parts. */
 void slt_cplx_act_free(slt_cplx_act *a);
-/* Quantize x (n rows of [re (in) | im (in)], row stride ldx) per token and part, into [−127, 127]. */
+/* Quantize x (n rows of [re (in) | im (in)], row stride ldx) per token and part, into [−127, 127].
+ */
 void slt_cplx2_quantize(slt_cplx_act *a, const float *x, int64_t ldx);
 
 /* Integer sums (a->n, out, 4) = (A, B, C, D) on path isa; 0 or -1 with a message. */

@@ -27,10 +27,10 @@ INL void tile(const uint8_t *w, int64_t row_bytes, const int8_t *qre, const int8
   const __m256i three = _mm256_set1_epi8(3), one8 = _mm256_set1_epi8(1),
                 one16 = _mm256_set1_epi16(1);
   /* code 0: +1, 1: +i, 2: −1, 3: −i */
-  const __m256i lut_t = _mm256_setr_epi8(1, 0, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0,
-                                         -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
-  const __m256i lut_u = _mm256_setr_epi8(0, 1, 0, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
-                                         0, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m256i lut_t = _mm256_setr_epi8(1, 0, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, -1,
+                                         0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m256i lut_u = _mm256_setr_epi8(0, 1, 0, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0,
+                                         -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
   for (int64_t b = 0; b < row_bytes; b += 64) {
     __m256i p[2][4];
     for (int t = 0; t < T; t++)
@@ -74,8 +74,10 @@ TGT void slt_cplx2_kern_avx2(const uint8_t *w, int64_t row_bytes, int nrows, con
     for (int t = 0; t < n; t += 2) {
       const uint8_t *wr = w + r * row_bytes;
       int32_t *o = out + (r * n + t) * 4;
-      if (n - t >= 2) tile2(wr, row_bytes, qre + t * qstride, qim + t * qstride, qstride, o);
-      else tile1(wr, row_bytes, qre + t * qstride, qim + t * qstride, qstride, o);
+      if (n - t >= 2)
+        tile2(wr, row_bytes, qre + t * qstride, qim + t * qstride, qstride, o);
+      else
+        tile1(wr, row_bytes, qre + t * qstride, qim + t * qstride, qstride, o);
     }
 }
 

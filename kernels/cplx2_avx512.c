@@ -15,7 +15,7 @@
 
 INL void tile(const uint8_t *w, int64_t row_bytes, const int8_t *qre, const int8_t *qim,
               int64_t qstride, int32_t *out, int T) {
-  enum { S = 4 };                 /* sums per token */
+  enum { S = 4 };                /* sums per token */
   const int LS = T == 1 ? 2 : 1; /* accumulator sets (by l parity) when one token has few chains */
   __m512i acc[4][S][2];
   for (int t = 0; t < T; t++)
@@ -32,7 +32,8 @@ INL void tile(const uint8_t *w, int64_t row_bytes, const int8_t *qre, const int8
       __m512i sel = _mm512_maskz_mov_epi8(real, ones);
       int j = l % LS;
       for (int t = 0; t < T; t++) {
-        const int8_t *xr = qre + t * qstride + 4 * b + 64 * l, *xi = qim + t * qstride + 4 * b + 64 * l;
+        const int8_t *xr = qre + t * qstride + 4 * b + 64 * l,
+                     *xi = qim + t * qstride + 4 * b + 64 * l;
         __m512i r = _mm512_load_si512((const void *)xr), i = _mm512_load_si512((const void *)xi);
         r = _mm512_mask_sub_epi8(r, neg, zero, r);
         i = _mm512_mask_sub_epi8(i, neg, zero, i);
@@ -83,10 +84,18 @@ TGT void slt_cplx2_kern_avx512(const uint8_t *w, int64_t row_bytes, int nrows, c
       const int8_t *qr = qre + t * qstride, *qi = qim + t * qstride;
       int32_t *o = out + (r * n + t) * 4;
       switch (n - t < 4 ? n - t : 4) {
-      case 1: tile1(wr, row_bytes, qr, qi, qstride, o); break;
-      case 2: tile2(wr, row_bytes, qr, qi, qstride, o); break;
-      case 3: tile3(wr, row_bytes, qr, qi, qstride, o); break;
-      default: tile4(wr, row_bytes, qr, qi, qstride, o); break;
+      case 1:
+        tile1(wr, row_bytes, qr, qi, qstride, o);
+        break;
+      case 2:
+        tile2(wr, row_bytes, qr, qi, qstride, o);
+        break;
+      case 3:
+        tile3(wr, row_bytes, qr, qi, qstride, o);
+        break;
+      default:
+        tile4(wr, row_bytes, qr, qi, qstride, o);
+        break;
       }
     }
 }

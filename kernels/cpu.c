@@ -34,10 +34,14 @@ static bool has(const char *f) {
 
 bool slt_cpu_supports(slt_isa isa) {
   switch (isa) {
-  case SLT_ISA_PORTABLE: return true;
-  case SLT_ISA_AVX2: return X86 && has("avx2");
-  case SLT_ISA_AVX512: return X86 && has("avx512f") && has("avx512bw") && has("avx512vnni");
-  default: return false;
+  case SLT_ISA_PORTABLE:
+    return true;
+  case SLT_ISA_AVX2:
+    return X86 && has("avx2");
+  case SLT_ISA_AVX512:
+    return X86 && has("avx512f") && has("avx512bw") && has("avx512vnni");
+  default:
+    return false;
   }
 }
 
@@ -110,9 +114,8 @@ const char *slt_cpu_model(void) {
 }
 
 void slt_cpu_flags(char *buf, size_t len) {
-  static const char *const flags[] = {"avx2",       "fma",        "avx512f", "avx512bw",
-                                      "avx512vl",   "avx512vnni", "avxvnni", "avx512bf16",
-                                      "amx-int8"};
+  static const char *const flags[] = {"avx2",       "fma",     "avx512f",    "avx512bw", "avx512vl",
+                                      "avx512vnni", "avxvnni", "avx512bf16", "amx-int8"};
   size_t used = 0;
   if (len) buf[0] = '\0';
   for (size_t i = 0; i < sizeof flags / sizeof *flags; i++) {

@@ -55,7 +55,8 @@ int slt_tern_pack(slt_tern *m, const int8_t *w, int64_t out, int64_t in, const f
       return -1;
     }
   if (slt_tern_alloc(m, out, in, nshards)) return -1;
-  for (int64_t r = 0; r < out; r++) pack_row(m->qs + r * m->row_bytes, m->row_bytes, w + r * in, in);
+  for (int64_t r = 0; r < out; r++)
+    pack_row(m->qs + r * m->row_bytes, m->row_bytes, w + r * in, in);
   memcpy(m->gamma, gamma, sizeof(float) * (size_t)nshards);
   return 0;
 }
@@ -145,13 +146,15 @@ static void run(const slt_tern *m, const slt_act8 *a, slt_tern_kern k, int32_t *
     for (int t0 = 0; t0 < a->n; t0 += SLT_LB_TOK) {
       int nt = a->n - t0 < SLT_LB_TOK ? a->n - t0 : SLT_LB_TOK;
       int32_t buf[SLT_LB_ROWS * SLT_LB_TOK];
-      k(m->qs + r0 * m->row_bytes, m->row_bytes, nr, a->q + t0 * a->stride, a->stride,
-        a->sum + t0, nt, buf);
+      k(m->qs + r0 * m->row_bytes, m->row_bytes, nr, a->q + t0 * a->stride, a->stride, a->sum + t0,
+        nt, buf);
       for (int r = 0; r < nr; r++)
         for (int t = 0; t < nt; t++) {
           int32_t d = buf[r * nt + t];
           if (dots) dots[(t0 + t) * m->out + r0 + r] = d;
-          if (y) y[(t0 + t) * ldy + r0 + r] = epilogue_one(d, m->gamma[(r0 + r) / per], a->scale[t0 + t]);
+          if (y)
+            y[(t0 + t) * ldy + r0 + r] =
+                epilogue_one(d, m->gamma[(r0 + r) / per], a->scale[t0 + t]);
         }
     }
   }

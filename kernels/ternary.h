@@ -26,11 +26,11 @@
 #define SLT_TERN_MAX_IN ((int64_t)1 << 22)
 
 typedef struct {
-  int64_t out, in;    /* logical shape */
-  int64_t row_bytes;  /* bytes per packed row: in rounded up to 256, / 4 */
-  int nshards;        /* scales: one per out / nshards rows */
-  uint8_t *qs;        /* (out, row_bytes), 64-byte aligned */
-  float *gamma;       /* (nshards) */
+  int64_t out, in;   /* logical shape */
+  int64_t row_bytes; /* bytes per packed row: in rounded up to 256, / 4 */
+  int nshards;       /* scales: one per out / nshards rows */
+  uint8_t *qs;       /* (out, row_bytes), 64-byte aligned */
+  float *gamma;      /* (nshards) */
 } slt_tern;
 
 /* An all-zero matrix (codes 1, γ = 1); nshards must divide out. 0 or -1 with a message. */

@@ -68,10 +68,18 @@ TGT void slt_tern_kern_avx2(const uint8_t *w, int64_t row_bytes, int nrows, cons
       const int8_t *qt = q + t * qstride;
       int32_t *o = out + r * n + t;
       switch (n - t < 4 ? n - t : 4) {
-      case 1: tile1(wr, row_bytes, qt, qstride, qsum + t, o); break;
-      case 2: tile2(wr, row_bytes, qt, qstride, qsum + t, o); break;
-      case 3: tile3(wr, row_bytes, qt, qstride, qsum + t, o); break;
-      default: tile4(wr, row_bytes, qt, qstride, qsum + t, o); break;
+      case 1:
+        tile1(wr, row_bytes, qt, qstride, qsum + t, o);
+        break;
+      case 2:
+        tile2(wr, row_bytes, qt, qstride, qsum + t, o);
+        break;
+      case 3:
+        tile3(wr, row_bytes, qt, qstride, qsum + t, o);
+        break;
+      default:
+        tile4(wr, row_bytes, qt, qstride, qsum + t, o);
+        break;
       }
     }
 }

@@ -72,7 +72,8 @@ TGT void slt_tern_kern_avx512(const uint8_t *w, int64_t row_bytes, int nrows, co
                               int64_t qstride, const int32_t *qsum, int n, int32_t *out) {
   if (n == 1) { /* GEMV: two rows at a time for eight independent chains */
     int r = 0;
-    for (; r + 2 <= nrows; r += 2) tile_2x1(w + r * row_bytes, row_bytes, q, qstride, qsum, 1, out + r);
+    for (; r + 2 <= nrows; r += 2)
+      tile_2x1(w + r * row_bytes, row_bytes, q, qstride, qsum, 1, out + r);
     if (r < nrows) tile_1x1(w + r * row_bytes, row_bytes, q, qstride, qsum, 1, out + r);
     return;
   }
@@ -81,10 +82,18 @@ TGT void slt_tern_kern_avx512(const uint8_t *w, int64_t row_bytes, int nrows, co
       const int8_t *qt = q + t * qstride;
       int32_t *o = out + r * n + t;
       switch (n - t < 4 ? n - t : 4) {
-      case 1: tile_1x1(w + r * row_bytes, row_bytes, qt, qstride, qsum + t, n, o); break;
-      case 2: tile_1x2(w + r * row_bytes, row_bytes, qt, qstride, qsum + t, n, o); break;
-      case 3: tile_1x3(w + r * row_bytes, row_bytes, qt, qstride, qsum + t, n, o); break;
-      default: tile_1x4(w + r * row_bytes, row_bytes, qt, qstride, qsum + t, n, o); break;
+      case 1:
+        tile_1x1(w + r * row_bytes, row_bytes, qt, qstride, qsum + t, n, o);
+        break;
+      case 2:
+        tile_1x2(w + r * row_bytes, row_bytes, qt, qstride, qsum + t, n, o);
+        break;
+      case 3:
+        tile_1x3(w + r * row_bytes, row_bytes, qt, qstride, qsum + t, n, o);
+        break;
+      default:
+        tile_1x4(w + r * row_bytes, row_bytes, qt, qstride, qsum + t, n, o);
+        break;
       }
     }
 }

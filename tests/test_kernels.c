@@ -24,8 +24,10 @@ static const int ntoks[] = {1, 2, 3, 5, 16, 19};
 static int paths(slt_isa *out) {
   int n = 0;
   for (int i = 0; i < SLT_ISA_COUNT; i++) {
-    if (slt_cpu_supports((slt_isa)i)) out[n++] = (slt_isa)i;
-    else test_skip(slt_cpu_isa_name((slt_isa)i), "this CPU cannot run the path");
+    if (slt_cpu_supports((slt_isa)i))
+      out[n++] = (slt_isa)i;
+    else
+      test_skip(slt_cpu_isa_name((slt_isa)i), "this CPU cannot run the path");
   }
   return n;
 }
@@ -64,8 +66,10 @@ static void test_cpu(void) {
   CU_ASSERT(isa == slt_cpu_best());
   setenv("SLT_ISA", "portable", 1);
   CU_ASSERT(slt_cpu_isa_env(&isa) == 0 && isa == SLT_ISA_PORTABLE);
-  if (old) setenv("SLT_ISA", old, 1);
-  else unsetenv("SLT_ISA");
+  if (old)
+    setenv("SLT_ISA", old, 1);
+  else
+    unsetenv("SLT_ISA");
   free(old);
   CU_ASSERT(strlen(slt_cpu_model()) > 0);
   char flags[256];
@@ -295,7 +299,8 @@ static void test_tern_float(void) {
   for (int t = 0; t < n; t++)
     for (int o = 0; o < out; o++) {
       double ref = 0, l1 = 0;
-      for (int i = 0; i < in; i++) ref += (double)W[o * in + i] * x[t * in + i], l1 += fabs(W[o * in + i]);
+      for (int i = 0; i < in; i++)
+        ref += (double)W[o * in + i] * x[t * in + i], l1 += fabs(W[o * in + i]);
       double bound = l1 * 0.5 / a.scale[t] * (1 + 1e-4) + 1e-6 * fabs(ref);
       bad += fabs(y[t * out + o] - ref) > bound;
     }
