@@ -1,10 +1,10 @@
 /* {±1, ±i} row kernel, AVX-512 BW + VNNI, multiplication-free. For group l of a 64-byte block,
- * vptestnmb / vptestmb against bit 2l and bit 2l+1 give the byte masks "real weight" and
- * "negative weight" straight from the packed codes. Per token, the activations are negated under
- * the negative mask (σ·q; q >= −127 so it fits) and summed four ways with vpdpbusd against 0/1
+ * vptestnmb / vptestmb against bits 2l and 2l+1 give the byte masks "real weight" and "negative
+ * weight" straight from the packed codes. Per token, the activations are negated under the
+ * negative mask (σ·q; q >= −127 so it fits) and summed four ways with vpdpbusd against 0/1
  * bytes, which here is only a horizontal add of 4 bytes into int32:
  *   Σ_real σ q_re = A, Σ_all σ q_re = A + D, Σ_real σ q_im = −C, Σ_all σ q_im = B − C.
- * A single token alternates two accumulator sets to keep enough independent chains in flight. */
+ * Tiles of T = 2..4 tokens; one token goes through gemv1 below. */
 #include "kernels/lowbit_kern.h"
 
 #if defined(__x86_64__)
@@ -15,42 +15,34 @@
 
 INL void tile(const uint8_t *w, int64_t row_bytes, const int8_t *qre, const int8_t *qim,
               int64_t qstride, int32_t *out, int T) {
-  enum { S = 4 };                /* sums per token */
-  const int LS = T == 1 ? 2 : 1; /* accumulator sets (by l parity) when one token has few chains */
-  __m512i acc[4][S][2];
+  __m512i acc[4][4];
   for (int t = 0; t < T; t++)
-    for (int s = 0; s < S; s++)
-      for (int l = 0; l < LS; l++) acc[t][s][l] = _mm512_setzero_si512();
+    for (int s = 0; s < 4; s++) acc[t][s] = _mm512_setzero_si512();
   const __m512i ones = _mm512_set1_epi8(1), zero = _mm512_setzero_si512(),
-                bit_im = _mm512_set1_epi8(1), bit_neg = _mm512_set1_epi8(2);
+                bit_neg = _mm512_set1_epi8(2);
   for (int64_t b = 0; b < row_bytes; b += 64) {
     __m512i v = _mm512_load_si512((const void *)(w + b));
     for (int l = 0; l < 4; l++) {
       /* Shifting 16-bit words moves the neighbour byte's bits into the top, never into bits 0-1. */
       __m512i vl = l ? _mm512_srli_epi16(v, 2 * l) : v;
-      __mmask64 real = _mm512_testn_epi8_mask(vl, bit_im), neg = _mm512_test_epi8_mask(vl, bit_neg);
+      __mmask64 real = _mm512_testn_epi8_mask(vl, ones), neg = _mm512_test_epi8_mask(vl, bit_neg);
       __m512i sel = _mm512_maskz_mov_epi8(real, ones);
-      int j = l % LS;
       for (int t = 0; t < T; t++) {
         const int8_t *xr = qre + t * qstride + 4 * b + 64 * l,
                      *xi = qim + t * qstride + 4 * b + 64 * l;
         __m512i r = _mm512_load_si512((const void *)xr), i = _mm512_load_si512((const void *)xi);
         r = _mm512_mask_sub_epi8(r, neg, zero, r);
         i = _mm512_mask_sub_epi8(i, neg, zero, i);
-        acc[t][0][j] = _mm512_dpbusd_epi32(acc[t][0][j], sel, r);
-        acc[t][1][j] = _mm512_dpbusd_epi32(acc[t][1][j], ones, r);
-        acc[t][2][j] = _mm512_dpbusd_epi32(acc[t][2][j], sel, i);
-        acc[t][3][j] = _mm512_dpbusd_epi32(acc[t][3][j], ones, i);
+        acc[t][0] = _mm512_dpbusd_epi32(acc[t][0], sel, r);
+        acc[t][1] = _mm512_dpbusd_epi32(acc[t][1], ones, r);
+        acc[t][2] = _mm512_dpbusd_epi32(acc[t][2], sel, i);
+        acc[t][3] = _mm512_dpbusd_epi32(acc[t][3], ones, i);
       }
     }
   }
   for (int t = 0; t < T; t++) {
-    int32_t s[S];
-    for (int k = 0; k < S; k++) {
-      __m512i a = acc[t][k][0];
-      for (int l = 1; l < LS; l++) a = _mm512_add_epi32(a, acc[t][k][l]);
-      s[k] = _mm512_reduce_add_epi32(a);
-    }
+    int32_t s[4];
+    for (int k = 0; k < 4; k++) s[k] = _mm512_reduce_add_epi32(acc[t][k]);
     int32_t *o = out + 4 * t;
     o[0] = s[0];        /* A */
     o[1] = s[3] - s[2]; /* B = (B − C) − (−C) */
@@ -59,10 +51,46 @@ INL void tile(const uint8_t *w, int64_t row_bytes, const int8_t *qre, const int8
   }
 }
 
-TGT static void tile1(const uint8_t *w, int64_t rb, const int8_t *qr, const int8_t *qi, int64_t qs,
+/* One token (decode), two vector ops fewer per 64 weights than tile: codes & (1 << 2l) is
+ * 4^l on the ±i weights and 0 on the ±1 ones, so it serves as the selector without a mask-to-vector
+ * move; each l then needs its own accumulator, shifted back exactly at the end (|lane| <= 4·64·127
+ * per block). D = Σ_i σ q_re and B = Σ_i σ q_im come out directly, A and C from the totals. */
+TGT static void gemv1(const uint8_t *w, int64_t row_bytes, const int8_t *qre, const int8_t *qim,
                       int32_t *out) {
-  tile(w, rb, qr, qi, qs, out, 1);
+  __m512i dre[4], dim[4], are[2], aim[2];
+  for (int l = 0; l < 4; l++) dre[l] = dim[l] = _mm512_setzero_si512();
+  are[0] = are[1] = aim[0] = aim[1] = _mm512_setzero_si512();
+  const __m512i ones = _mm512_set1_epi8(1), zero = _mm512_setzero_si512();
+  for (int64_t b = 0; b < row_bytes; b += 64) {
+    __m512i v = _mm512_load_si512((const void *)(w + b));
+    for (int l = 0; l < 4; l++) {
+      __mmask64 neg = _mm512_test_epi8_mask(v, _mm512_set1_epi8((char)(2 << (2 * l))));
+      __m512i sel = _mm512_and_si512(v, _mm512_set1_epi8((char)(1 << (2 * l))));
+      __m512i r = _mm512_load_si512((const void *)(qre + 4 * b + 64 * l));
+      __m512i i = _mm512_load_si512((const void *)(qim + 4 * b + 64 * l));
+      r = _mm512_mask_sub_epi8(r, neg, zero, r);
+      i = _mm512_mask_sub_epi8(i, neg, zero, i);
+      dre[l] = _mm512_dpbusd_epi32(dre[l], sel, r);
+      dim[l] = _mm512_dpbusd_epi32(dim[l], sel, i);
+      are[l & 1] = _mm512_dpbusd_epi32(are[l & 1], ones, r);
+      aim[l & 1] = _mm512_dpbusd_epi32(aim[l & 1], ones, i);
+    }
+  }
+  __m512i d = _mm512_add_epi32(
+      _mm512_add_epi32(dre[0], _mm512_srai_epi32(dre[1], 2)),
+      _mm512_add_epi32(_mm512_srai_epi32(dre[2], 4), _mm512_srai_epi32(dre[3], 6)));
+  __m512i bb = _mm512_add_epi32(
+      _mm512_add_epi32(dim[0], _mm512_srai_epi32(dim[1], 2)),
+      _mm512_add_epi32(_mm512_srai_epi32(dim[2], 4), _mm512_srai_epi32(dim[3], 6)));
+  int32_t D = _mm512_reduce_add_epi32(d), B = _mm512_reduce_add_epi32(bb);
+  int32_t all_re = _mm512_reduce_add_epi32(_mm512_add_epi32(are[0], are[1]));
+  int32_t all_im = _mm512_reduce_add_epi32(_mm512_add_epi32(aim[0], aim[1]));
+  out[0] = all_re - D; /* A = Σ_all σ q_re − Σ_i σ q_re */
+  out[1] = B;
+  out[2] = B - all_im; /* C = −(Σ_all σ q_im − Σ_i σ q_im) */
+  out[3] = D;
 }
+
 TGT static void tile2(const uint8_t *w, int64_t rb, const int8_t *qr, const int8_t *qi, int64_t qs,
                       int32_t *out) {
   tile(w, rb, qr, qi, qs, out, 2);
@@ -85,7 +113,7 @@ TGT void slt_cplx2_kern_avx512(const uint8_t *w, int64_t row_bytes, int nrows, c
       int32_t *o = out + (r * n + t) * 4;
       switch (n - t < 4 ? n - t : 4) {
       case 1:
-        tile1(wr, row_bytes, qr, qi, qstride, o);
+        gemv1(wr, row_bytes, qr, qi, o);
         break;
       case 2:
         tile2(wr, row_bytes, qr, qi, qstride, o);
