@@ -83,14 +83,16 @@ int slt_cpu_isa_env(slt_isa *isa) {
 }
 
 slt_isa slt_cpu_isa(void) {
-  /* Benign race: every thread computes the same value. */
+  /* Every thread computes the same value, so a racing first call is harmless. */
   static int cached = -1;
-  if (cached < 0) {
+  int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+  if (v < 0) {
     slt_isa isa;
     slt_cpu_isa_env(&isa);
-    cached = (int)isa;
+    v = (int)isa;
+    __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
   }
-  return (slt_isa)cached;
+  return (slt_isa)v;
 }
 
 const char *slt_cpu_model(void) {
