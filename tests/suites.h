@@ -26,6 +26,7 @@ int register_ifairy_suite(void);     /* test_ifairy.c: the complex iFairy model 
 int register_transform_suite(void);  /* test_transform.c: the Linear transform seam, STE gradcheck */
 int register_gguf_suite(void);       /* test_gguf.c: GGUF v3 writer, llama map, TQ2_0, vocab */
 int register_quant_suite(void);      /* test_quant.c: fake-quant ops (int, LSQ, fp, mx) */
+int register_kernels_suite(void);    /* test_kernels.c: packed ternary and {±1, ±i} kernels */
 
 #define SLT_SUITES                                                                                 \
   X(engine, register_engine_suite)                                                                 \
@@ -50,6 +51,7 @@ int register_quant_suite(void);      /* test_quant.c: fake-quant ops (int, LSQ, 
   X(ifairy, register_ifairy_suite)                                                                 \
   X(transform, register_transform_suite)                                                           \
   X(gguf, register_gguf_suite)                                                                     \
-  X(quant, register_quant_suite)
+  X(quant, register_quant_suite)                                                                   \
+  X(kernels, register_kernels_suite)
 
 #endif

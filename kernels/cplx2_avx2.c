@@ -1,0 +1,89 @@
+/* {±1, ±i} row kernel, AVX2, multiplication-free. Per 32 weights the 2-bit codes index two
+ * vpshufb tables giving t = +1/−1 on ±1 weights (0 elsewhere) and u = +1/−1 on ±i weights; then
+ * _mm256_sign_epi8 selects and negates the activations (q >= −127 so −q fits):
+ *   A = Σ sign(q_re, t), C = −Σ sign(q_im, t), B = Σ sign(q_im, u), D = Σ sign(q_re, u),
+ * each summed by maddubs(1, ·) into int16 (<= 254 per pair, 8 pairs per lane per 256 weights)
+ * and flushed to int32 with madd(·, 1) after every 256-weight block. */
+#include "kernels/lowbit_kern.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define TGT __attribute__((target("avx2")))
+#define INL TGT __attribute__((always_inline)) static inline
+
+INL int32_t hsum(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+  return _mm_cvtsi128_si32(s);
+}
+
+INL void tile(const uint8_t *w, int64_t row_bytes, const int8_t *qre, const int8_t *qim,
+              int64_t qstride, int32_t *out, int T) {
+  __m256i acc[2][4];
+  for (int t = 0; t < T; t++)
+    for (int s = 0; s < 4; s++) acc[t][s] = _mm256_setzero_si256();
+  const __m256i three = _mm256_set1_epi8(3), one8 = _mm256_set1_epi8(1),
+                one16 = _mm256_set1_epi16(1);
+  /* code 0: +1, 1: +i, 2: −1, 3: −i */
+  const __m256i lut_t = _mm256_setr_epi8(1, 0, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, -1,
+                                         0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m256i lut_u = _mm256_setr_epi8(0, 1, 0, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0,
+                                         -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+  for (int64_t b = 0; b < row_bytes; b += 64) {
+    __m256i p[2][4];
+    for (int t = 0; t < T; t++)
+      for (int s = 0; s < 4; s++) p[t][s] = _mm256_setzero_si256();
+    for (int h = 0; h < 2; h++) {
+      __m256i v = _mm256_load_si256((const __m256i *)(w + b + 32 * h));
+      for (int l = 0; l < 4; l++) {
+        __m256i c = _mm256_and_si256(_mm256_srli_epi16(v, 2 * l), three);
+        __m256i tw = _mm256_shuffle_epi8(lut_t, c), uw = _mm256_shuffle_epi8(lut_u, c);
+        for (int t = 0; t < T; t++) {
+          int64_t off = t * qstride + 4 * b + 64 * l + 32 * h;
+          __m256i r = _mm256_load_si256((const __m256i *)(qre + off));
+          __m256i i = _mm256_load_si256((const __m256i *)(qim + off));
+          p[t][0] = _mm256_add_epi16(p[t][0], _mm256_maddubs_epi16(one8, _mm256_sign_epi8(r, tw)));
+          p[t][1] = _mm256_add_epi16(p[t][1], _mm256_maddubs_epi16(one8, _mm256_sign_epi8(i, uw)));
+          p[t][2] = _mm256_sub_epi16(p[t][2], _mm256_maddubs_epi16(one8, _mm256_sign_epi8(i, tw)));
+          p[t][3] = _mm256_add_epi16(p[t][3], _mm256_maddubs_epi16(one8, _mm256_sign_epi8(r, uw)));
+        }
+      }
+    }
+    for (int t = 0; t < T; t++)
+      for (int s = 0; s < 4; s++)
+        acc[t][s] = _mm256_add_epi32(acc[t][s], _mm256_madd_epi16(p[t][s], one16));
+  }
+  for (int t = 0; t < T; t++)
+    for (int s = 0; s < 4; s++) out[4 * t + s] = hsum(acc[t][s]);
+}
+
+TGT static void tile1(const uint8_t *w, int64_t rb, const int8_t *qr, const int8_t *qi, int64_t qs,
+                      int32_t *out) {
+  tile(w, rb, qr, qi, qs, out, 1);
+}
+TGT static void tile2(const uint8_t *w, int64_t rb, const int8_t *qr, const int8_t *qi, int64_t qs,
+                      int32_t *out) {
+  tile(w, rb, qr, qi, qs, out, 2);
+}
+
+TGT void slt_cplx2_kern_avx2(const uint8_t *w, int64_t row_bytes, int nrows, const int8_t *qre,
+                             const int8_t *qim, int64_t qstride, int n, int32_t *out) {
+  for (int r = 0; r < nrows; r++)
+    for (int t = 0; t < n; t += 2) {
+      const uint8_t *wr = w + r * row_bytes;
+      int32_t *o = out + (r * n + t) * 4;
+      if (n - t >= 2)
+        tile2(wr, row_bytes, qre + t * qstride, qim + t * qstride, qstride, o);
+      else
+        tile1(wr, row_bytes, qre + t * qstride, qim + t * qstride, qstride, o);
+    }
+}
+
+#else
+void slt_cplx2_kern_avx2(const uint8_t *w, int64_t row_bytes, int nrows, const int8_t *qre,
+                         const int8_t *qim, int64_t qstride, int n, int32_t *out) {
+  slt_cplx2_kern_portable(w, row_bytes, nrows, qre, qim, qstride, n, out);
+}
+#endif
