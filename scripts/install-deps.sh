@@ -16,6 +16,7 @@ packages=(
   libsnappy-dev libzstd-dev zlib1g-dev  # parquet codecs
   clang                    # fuzz harnesses (libFuzzer)
   gnuplot-nox              # experiment plots
+  libgsl-dev               # slt fit: BFGS minimiser of the scaling-law fits
 )
 if [[ "${1:-}" == "--torch" ]]; then
   packages+=(python3-torch python3-h5py python3-numpy)
