@@ -61,14 +61,13 @@ static int find_columns(const slt_table *t, slt_fit_law law, int *col) {
   const char *need = law == SLT_LAW_COMPUTE ? "the compute law needs flops and val_loss"
                                             : "Approach 3 needs params, tokens and val_loss";
   bool chin = law == SLT_LAW_CHINCHILLA;
-  col[FLOPS] = chin ? slt_table_find(t, "flops") : slt_table_col(t, "flops", need);
-  col[PARAMS] = chin ? slt_table_col(t, "params", need) : -1;
-  col[TOKENS] = chin ? slt_table_col(t, "tokens", need) : -1;
-  col[LOSS] = slt_table_col(t, "val_loss", need);
-  return (!chin && col[FLOPS] < 0) || (chin && (col[PARAMS] < 0 || col[TOKENS] < 0)) ||
-                 col[LOSS] < 0
-             ? -1
-             : 0;
+  col[PARAMS] = col[TOKENS] = -1;
+  col[FLOPS] = slt_table_find(t, "flops"); /* Approach 3: only for the plot */
+  if (!chin && slt_table_col(t, "flops", need) < 0) return -1;
+  if (chin && ((col[PARAMS] = slt_table_col(t, "params", need)) < 0 ||
+               (col[TOKENS] = slt_table_col(t, "tokens", need)) < 0))
+    return -1;
+  return (col[LOSS] = slt_table_col(t, "val_loss", need)) < 0 ? -1 : 0;
 }
 
 /* Every family has at least the law's parameters in runs. */
