@@ -17,6 +17,7 @@ packages=(
   clang                    # fuzz harnesses (libFuzzer)
   gnuplot-nox              # experiment plots
   nodejs                   # tests/gguf_llama.sh: llama.cpp prebuilt from the node-llama-cpp package
+  libgsl-dev               # slt fit: BFGS minimiser of the scaling-law fits
 )
 if [[ "${1:-}" == "--torch" ]]; then
   packages+=(python3-torch python3-h5py python3-numpy)

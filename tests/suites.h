@@ -27,6 +27,7 @@ int register_transform_suite(void);  /* test_transform.c: the Linear transform s
 int register_gguf_suite(void);       /* test_gguf.c: GGUF v3 writer, llama map, TQ2_0, vocab */
 int register_quant_suite(void);      /* test_quant.c: fake-quant ops (int, LSQ, fp, mx) */
 int register_kernels_suite(void);    /* test_kernels.c: packed ternary and {±1, ±i} kernels */
+int register_fit_suite(void);        /* test_fit.c: scaling-law fits, results tables */
 
 #define SLT_SUITES                                                                                 \
   X(engine, register_engine_suite)                                                                 \
@@ -52,6 +53,7 @@ int register_kernels_suite(void);    /* test_kernels.c: packed ternary and {±1,
   X(transform, register_transform_suite)                                                           \
   X(gguf, register_gguf_suite)                                                                     \
   X(quant, register_quant_suite)                                                                   \
-  X(kernels, register_kernels_suite)
+  X(kernels, register_kernels_suite)                                                               \
+  X(fit, register_fit_suite)
 
 #endif
