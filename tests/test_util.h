@@ -28,8 +28,11 @@ void test_quiet(bool off);
  * line naming the test and the missing path) when it is missing. */
 const char *test_data_dir(const char *test_name);
 
-/* Count and print a skipped check; the runner reports the total. */
+/* Count and print a skipped check; the runner reports the total. Under CI (CI set, not "false"
+ * or "0") the skip fails the current test instead, with one line naming test and reason. */
 void test_skip(const char *test_name, const char *why);
+/* True when CI is set (CI=true): missing data or tools are then failures, not skips. */
+bool test_in_ci(void);
 int test_skipped_count(void);
 
 /* A suite's scratch directory: a fresh mkdtemp "/tmp/slt_<prefix>_XXXXXX" (suite init), and its
