@@ -8,6 +8,7 @@
 #include "autograd/parallel.h"
 #include "ckpt/checkpoint.h"
 #include "train/dist.h"
+#include "train/run_lock.h"
 #include "train/trainer_dist.h"
 
 #include <errno.h>
@@ -324,7 +325,7 @@ int slt_trainer_init_resume(slt_trainer *t, const slt_config *cfg, const char *r
   char path[SLT_CKPT_PATH];
   path[0] = '\0';
   /* Rank 0 picks the checkpoint; every rank reads it (out_dir must be shared between nodes). */
-  if (init_parts(t, cfg) ||
+  if (init_parts(t, cfg) || (slt_dist_rank() == 0 && slt_run_lock(cfg->out_dir, "out_dir", t)) ||
       (slt_dist_rank() == 0 && resolve_resume(t, resume, path, sizeof path)) ||
       slt_trainer_dist_share_path(path, sizeof path))
     return -1;
@@ -339,6 +340,7 @@ int slt_trainer_init_resume(slt_trainer *t, const slt_config *cfg, const char *r
 }
 
 void slt_trainer_free(slt_trainer *t) {
+  slt_run_unlock(t);
   slt_metrics_close(&t->metrics);
   slt_ctx_free(&t->ctx);
   slt_sgt_release(&t->sgt, &t->model);
