@@ -4,6 +4,7 @@
 #include "kernels/gemm.h"
 #include "trainer.h"
 
+#include "autograd/durable.h"
 #include "autograd/error.h"
 #include "autograd/parallel.h"
 #include "ckpt/checkpoint.h"
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 void slt_trainer_model_config(const slt_config *c, slt_gpt_config *g) {
   const slt_config_model *m = &c->model;
@@ -295,10 +297,14 @@ static int trim_metrics(const slt_config *c, int64_t step) {
   }
   free(line);
   fclose(in);
-  if (!out || fclose(out) || rename(tmp, path)) {
+  /* The trimmed log is durable before it replaces the old one, and its name after. */
+  bool ok = out && !fflush(out) && !fsync(fileno(out));
+  if ((out && fclose(out)) || !ok) {
     slt_err_set("%s: cannot rewrite the metrics log: %s", path, strerror(errno));
+    unlink(tmp);
     return -1;
   }
+  if (slt_durable_rename(tmp, path)) return -1;
   return 0;
 }
 
