@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh --torch # the interop test reads checkpoints with h5py and PyTorch
 jobs=$(nproc)
 
 # The MPI tests exist only when CMake found MPI and mpirun: say so last, whatever else happened,

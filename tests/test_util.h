@@ -48,6 +48,10 @@ bool test_err_has(const char *a, const char *b);
 
 /* A numeric attribute of an HDF5 object (first element), or dflt when it is missing. */
 double test_h5_attr_num(long long obj, const char *name, double dflt);
+/* A fixture's numeric attribute that must be there: a missing one fails the test (NAN). */
+double test_h5_attr_req(long long obj, const char *name);
+/* A fixture's string attribute that must be there and non-empty, or the test fails. */
+void test_h5_attr_str_req(long long obj, const char *name, char *out, size_t len);
 /* A fixed-length string attribute into out ("" when missing). */
 void test_h5_attr_str(long long obj, const char *name, char *out, size_t len);
 
