@@ -5,6 +5,7 @@
 #include "autograd/error.h"
 #include "data/prepare.h"
 #include "train/metrics.h"
+#include "train/run_lock.h"
 
 #include <math.h>
 #include <omp.h>
@@ -161,7 +162,11 @@ int slt_cmd_prepare(int argc, char **argv) {
                            : NULL;
   slt_prepare_stats st;
   progress_state ps = {slt_now(), 0, isatty(STDOUT_FILENO)};
-  rc = src ? slt_prepare_run(src, tok, &a.opts, show_progress, &ps, &st) : -1;
+  /* One writer per output directory (train/run_lock.h), held until the shards are published. */
+  rc = src && !slt_run_lock(a.opts.out_dir, "--out", &a)
+           ? slt_prepare_run(src, tok, &a.opts, show_progress, &ps, &st)
+           : -1;
+  slt_run_unlock(&a);
   if (ps.tty) printf("\n");
   if (rc) {
     fprintf(stderr, "slt prepare: %s\n", slt_err_msg());

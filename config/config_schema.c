@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *const slt_data_source_names[] = {"shards", "synthetic", NULL};
@@ -185,9 +186,14 @@ const char *cfg_suggest(const char *name, bool section, char *buf, size_t len) {
   char cand[128];
   for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
     if (!candidate(i, section, depth, cand, sizeof cand)) continue;
+    int full_max = (int)(strlen(name) / 4 > 2 ? strlen(name) / 4 : 2);
+    int leaf_max = (int)(strlen(leaf(name)) / 3 > 1 ? strlen(leaf(name)) / 3 : 1);
+    /* A length gap is a lower bound on the distance: skip what cannot qualify (fuzzing speed). */
+    if (abs((int)strlen(name) - (int)strlen(cand)) > full_max &&
+        abs((int)strlen(leaf(name)) - (int)strlen(leaf(cand))) > leaf_max)
+      continue;
     int full = edit_distance(name, cand), lf = edit_distance(leaf(name), leaf(cand));
-    int full_ok = full <= (int)(strlen(name) / 4 > 2 ? strlen(name) / 4 : 2);
-    int leaf_ok = lf <= (int)(strlen(leaf(name)) / 3 > 1 ? strlen(leaf(name)) / 3 : 1);
+    int full_ok = full <= full_max, leaf_ok = lf <= leaf_max;
     if (!full_ok && !leaf_ok) continue;
     int score = (full < lf ? full : lf) * 1000 + full;
     if (score < best) {

@@ -2,6 +2,7 @@
  * loads back verbatim, and writing the resolved config (atomically) to out_dir/config.yaml. */
 #include "config_internal.h"
 
+#include "autograd/durable.h"
 #include "autograd/error.h"
 
 #include <errno.h>
@@ -209,10 +210,7 @@ int slt_config_save(const slt_config *c, const char *path) {
     slt_err_set("cannot write '%s': %s", tmp, strerror(errno));
     rc = -1;
   }
-  if (rc == 0 && rename(tmp, path)) {
-    slt_err_set("cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
-    rc = -1;
-  }
+  if (rc == 0 && slt_durable_rename(tmp, path)) rc = -1; /* and the directory fsynced */
   if (rc) unlink(tmp);
   return rc;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs every Debian package slt needs to build, test and run (Debian 12).
 #   scripts/install-deps.sh            build + test + run dependencies
-#   scripts/install-deps.sh --torch    also PyTorch and h5py, for the reference generators and baselines
+#   scripts/install-deps.sh --torch    also PyTorch, h5py, xxhash and yaml for Python: the reference
+#                                      generators, baselines and the interop test (scripts/test.sh)
 set -euo pipefail
 
 packages=(
@@ -20,7 +21,7 @@ packages=(
   libgsl-dev               # slt fit: BFGS minimiser of the scaling-law fits
 )
 if [[ "${1:-}" == "--torch" ]]; then
-  packages+=(python3-torch python3-h5py python3-numpy)
+  packages+=(python3-torch python3-h5py python3-numpy python3-xxhash python3-yaml)
 fi
 
 missing=()

@@ -7,6 +7,7 @@
 #include "suites.h"
 #include "test_util.h"
 #include "ckpt_fixture.h"
+#include "tools/ckpt_diff.h"
 
 #include "autograd/error.h"
 #include "data/shard.h"
@@ -138,6 +139,7 @@ static void test_prune(void) {
 typedef struct {
   float *p, *m, *v;
   int64_t n, step, tokens, opt_step;
+  int64_t resumed_at; /* -1: a fresh start */
 } snapshot;
 
 static void snapshot_free(snapshot *s) {
@@ -162,7 +164,8 @@ static int train(const slt_config *cfg, const char *resume, volatile sig_atomic_
                       t.model->params->numel,
                       t.step,
                       t.tokens,
-                      slt_optim_get_step(t.opt)};
+                      slt_optim_get_step(t.opt),
+                      t.resumed_at};
     float *slots[SLT_OPTIM_MAX_SLOTS];
     int nslots = slt_optim_slots(t.opt, NULL, slots); /* adam*: m, v; sgd*: buf */
     memcpy(out->p, t.model->params->data, bytes);
@@ -180,6 +183,22 @@ static bool same_state(const snapshot *a, const snapshot *b) {
   return a->n == b->n && a->step == b->step && a->tokens == b->tokens &&
          a->opt_step == b->opt_step && !memcmp(a->p, b->p, bytes) && !memcmp(a->m, b->m, bytes) &&
          !memcmp(a->v, b->v, bytes);
+}
+
+/* The final checkpoints of two runs of the same length: every /model and /optim tensor (and the
+ * optimizer's step) bitwise equal, read back from the files with plain HDF5. */
+static void check_final_files(const char *name, const slt_config *a, const slt_config *b) {
+  char fa[SLT_CKPT_PATH], fb[SLT_CKPT_PATH];
+  slt_ckpt_path(fa, sizeof fa, a->out_dir, a->train.steps);
+  slt_ckpt_path(fb, sizeof fb, b->out_dir, b->train.steps);
+  ckpt_diff_result r;
+  int rc = ckpt_diff(fa, fb, true, &r);
+  if (rc || r.differ || r.tensors < 3)
+    printf("\n  [%s] final checkpoints: %s, %lld of %lld floats differ (%d tensors) %s\n", name,
+           rc ? "error" : "compared", (long long)r.differ, (long long)r.floats, r.tensors, r.first);
+  CU_ASSERT_EQUAL(rc, 0);
+  CU_ASSERT(r.tensors >= 3 && r.floats > 0); /* parameters and at least one slot */
+  CU_ASSERT_EQUAL(r.differ, 0);
 }
 
 /* Train base's run straight and split at each k (stop_after k, then edit the checkpoint when
@@ -214,6 +233,13 @@ static void check_splits_edited(const char *name, const slt_config *base, const 
              log_b);
     CU_ASSERT(same_log);
     CU_ASSERT(same);
+    /* It did resume (a fresh run would reproduce the straight one bit for bit too) ... */
+    if (sb.resumed_at != ks[i])
+      printf("\n  [%s] resumed at %lld, expected %lld\n", name, (long long)sb.resumed_at,
+             (long long)ks[i]);
+    CU_ASSERT_EQUAL(sb.resumed_at, ks[i]);
+    /* ... and the final checkpoints hold the same parameters and optimizer slots, bit for bit. */
+    check_final_files(name, &a, &b);
     free(log_b);
     snapshot_free(&sb);
   }

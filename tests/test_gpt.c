@@ -38,24 +38,25 @@ static void config_from_fixture(hid_t f, slt_model_config *g) {
                     *acts[] = {"gelu_tanh", "swiglu", "relu2"};
   char s[32];
   memset(g, 0, sizeof *g);
-  g->vocab_size = (int)test_h5_attr_num(f, "vocab_size", -1);
-  g->seq_len = (int)test_h5_attr_num(f, "seq_len", -1);
-  g->layers = (int)test_h5_attr_num(f, "layers", -1);
-  g->d_model = (int)test_h5_attr_num(f, "d_model", -1);
-  g->heads = (int)test_h5_attr_num(f, "heads", -1);
-  g->kv_heads = (int)test_h5_attr_num(f, "kv_heads", -1);
-  g->ffn_dim = (int)test_h5_attr_num(f, "ffn_dim", -1);
-  g->norm_eps = (float)test_h5_attr_num(f, "norm_eps", -1);
-  g->rope_base = (float)test_h5_attr_num(f, "rope_base", -1);
-  g->init_std = (float)test_h5_attr_num(f, "init_std", -1);
-  g->bias = test_h5_attr_num(f, "bias", -1) != 0;
-  g->tie_embeddings = test_h5_attr_num(f, "tie_embeddings", -1) != 0;
-  test_h5_attr_str(f, "norm", s, sizeof s);
+  g->vocab_size = (int)test_h5_attr_req(f, "vocab_size");
+  g->seq_len = (int)test_h5_attr_req(f, "seq_len");
+  g->layers = (int)test_h5_attr_req(f, "layers");
+  g->d_model = (int)test_h5_attr_req(f, "d_model");
+  g->heads = (int)test_h5_attr_req(f, "heads");
+  g->kv_heads = (int)test_h5_attr_req(f, "kv_heads");
+  g->ffn_dim = (int)test_h5_attr_req(f, "ffn_dim");
+  g->norm_eps = (float)test_h5_attr_req(f, "norm_eps");
+  g->rope_base = (float)test_h5_attr_req(f, "rope_base");
+  g->init_std = (float)test_h5_attr_req(f, "init_std");
+  g->bias = test_h5_attr_req(f, "bias") != 0;
+  g->tie_embeddings = test_h5_attr_req(f, "tie_embeddings") != 0;
+  test_h5_attr_str_req(f, "norm", s, sizeof s);
   g->norm = enum_of(s, norms, 2);
-  test_h5_attr_str(f, "pos", s, sizeof s);
+  test_h5_attr_str_req(f, "pos", s, sizeof s);
   g->pos = enum_of(s, pos, 3);
-  test_h5_attr_str(f, "act", s, sizeof s);
+  test_h5_attr_str_req(f, "act", s, sizeof s);
   g->act = enum_of(s, acts, 3);
+  CU_ASSERT(g->norm >= 0 && g->pos >= 0 && g->act >= 0); /* names this test knows */
 }
 
 /* Load every fixture parameter into the model, checking the two name sets are the same. */
@@ -114,7 +115,7 @@ static void check_fixture(const char *name) {
   CU_ASSERT_EQUAL_FATAL(read_dataset(f, "batch/y", H5T_NATIVE_INT32, y, B * T), B * T);
   float *ref_logits = malloc((size_t)B * T * V * sizeof(float)), ref_loss;
   CU_ASSERT_EQUAL_FATAL(read_dataset(f, "logits", H5T_NATIVE_FLOAT, ref_logits, B * T * V), B * T * V);
-  read_dataset(f, "loss", H5T_NATIVE_FLOAT, &ref_loss, 1);
+  CU_ASSERT_EQUAL_FATAL(read_dataset(f, "loss", H5T_NATIVE_FLOAT, &ref_loss, 1), 1);
 
   slt_ctx c;
   slt_ctx_init(&c);
@@ -135,15 +136,17 @@ static void check_fixture(const char *name) {
   /* 5 AdamW steps from the same weights (weight decay on every parameter, as the fixture). */
   double ref_losses[6], betas[2];
   CU_ASSERT_EQUAL_FATAL(read_dataset(f, "adamw_losses", H5T_NATIVE_DOUBLE, ref_losses, 6), 6);
-  hid_t a = H5Aopen(f, "adamw_betas", H5P_DEFAULT);
-  H5Aread(a, H5T_NATIVE_DOUBLE, betas);
+  hid_t a = H5Aopen(f, "adamw_betas", H5P_DEFAULT), as = a >= 0 ? H5Aget_space(a) : -1;
+  CU_ASSERT_FATAL(as >= 0 && H5Sget_simple_extent_npoints(as) == 2 &&
+                  H5Aread(a, H5T_NATIVE_DOUBLE, betas) >= 0); /* never garbage betas */
+  H5Sclose(as);
   H5Aclose(a);
-  float lr = (float)test_h5_attr_num(f, "adamw_lr", -1), wd_all = (float)test_h5_attr_num(f, "adamw_weight_decay", -1);
+  float lr = (float)test_h5_attr_req(f, "adamw_lr"), wd_all = (float)test_h5_attr_req(f, "adamw_weight_decay");
   float *wd = malloc(m.params.count * sizeof(float));
   for (int i = 0; i < m.params.count; i++) wd[i] = wd_all;
   slt_adamw opt;
   CU_ASSERT_EQUAL_FATAL(slt_adamw_init(&opt, &m.params, (float)betas[0], (float)betas[1],
-                                       (float)test_h5_attr_num(f, "adamw_eps", -1)), 0);
+                                       (float)test_h5_attr_req(f, "adamw_eps")), 0);
   for (int step = 0; step <= 5; step++) {
     slt_params_zero_grad(&m.params);
     slt_tensor *l = slt_gpt_loss(&m, &c, x, y, B, T);

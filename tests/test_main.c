@@ -37,6 +37,11 @@ int main(int argc, char **argv) {
   unsigned failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
   unsigned ran = CU_get_number_of_tests_run();
   CU_cleanup_registry();
+  if (test_skipped_count() && test_in_ci()) {
+    fprintf(stderr, "slt_tests: %d check(s) skipped under CI: failures (see the 'CI:' lines)\n",
+            test_skipped_count());
+    return 1;
+  }
   if (test_skipped_count()) printf("*** %d check(s) SKIPPED: see above ***\n", test_skipped_count());
   if (ran == 0) {
     fprintf(stderr, "no test ran\n");

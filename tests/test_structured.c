@@ -281,17 +281,22 @@ static void check_adamw(hid_t f, const char *fx, layer *y, int in, int out) {
   slt_tensor *x = slt_tensor_new(3, (int[]){2, 3, in}), *t = slt_tensor_new(3, (int[]){2, 3, out});
   CU_ASSERT_EQUAL_FATAL(read_f32(f, "x", x->data, x->numel) || read_f32(f, "target", t->data, t->numel), 0);
   double ref[6], betas[2];
-  hid_t d = H5Dopen(f, "adamw_losses", H5P_DEFAULT);
-  H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, ref);
+  hid_t d = H5Dopen(f, "adamw_losses", H5P_DEFAULT), ds = d >= 0 ? H5Dget_space(d) : -1;
+  /* Unread fixture values would compare garbage: a missing or short one is an error. */
+  CU_ASSERT_FATAL(ds >= 0 && H5Sget_simple_extent_npoints(ds) == 6 &&
+                  H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, ref) >= 0);
+  H5Sclose(ds);
   H5Dclose(d);
-  hid_t a = H5Aopen(f, "adamw_betas", H5P_DEFAULT);
-  H5Aread(a, H5T_NATIVE_DOUBLE, betas);
+  hid_t a = H5Aopen(f, "adamw_betas", H5P_DEFAULT), as = a >= 0 ? H5Aget_space(a) : -1;
+  CU_ASSERT_FATAL(as >= 0 && H5Sget_simple_extent_npoints(as) == 2 &&
+                  H5Aread(a, H5T_NATIVE_DOUBLE, betas) >= 0);
+  H5Sclose(as);
   H5Aclose(a);
   float *wd = malloc(sizeof(float) * y->p.count);
-  for (int i = 0; i < y->p.count; i++) wd[i] = (float)test_h5_attr_num(f, "adamw_weight_decay", 0);
+  for (int i = 0; i < y->p.count; i++) wd[i] = (float)test_h5_attr_req(f, "adamw_weight_decay");
   slt_adamw opt;
   CU_ASSERT_EQUAL_FATAL(slt_adamw_init(&opt, &y->p, (float)betas[0], (float)betas[1],
-                                       (float)test_h5_attr_num(f, "adamw_eps", 0)), 0);
+                                       (float)test_h5_attr_req(f, "adamw_eps")), 0);
   for (int step = 0; step <= 5; step++) {
     slt_params_zero_grad(&y->p);
     slt_tensor *diff = slt_sub(&c, slt_lin_forward(&y->l, &c, x), t);
@@ -303,7 +308,7 @@ static void check_adamw(hid_t f, const char *fx, layer *y, int in, int out) {
     CU_ASSERT(e <= 1e-4);
     if (step < 5) {
       CU_ASSERT_EQUAL(slt_backward(&c, loss), 0);
-      slt_adamw_step(&opt, &y->p, (float)test_h5_attr_num(f, "adamw_lr", 0), 1.0f, wd, NULL);
+      slt_adamw_step(&opt, &y->p, (float)test_h5_attr_req(f, "adamw_lr"), 1.0f, wd, NULL);
     }
     slt_ctx_reset(&c);
   }
@@ -319,10 +324,10 @@ static void check_fixture(const char *name, slt_lin_struct kind) {
   snprintf(path, sizeof path, "%s/structured_%s.h5", SLT_FIXTURES, name);
   hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   CU_ASSERT_FATAL(f >= 0);
-  int in = (int)test_h5_attr_num(f, "n", 0), out = (int)test_h5_attr_num(f, "m", 0);
+  int in = (int)test_h5_attr_req(f, "n"), out = (int)test_h5_attr_req(f, "m");
   layer y;
   slt_params_init(&y.p);
-  slt_lin_spec spec = spec_of(kind, (int)test_h5_attr_num(f, "rank", 0), (int)test_h5_attr_num(f, "nblocks", 0));
+  slt_lin_spec spec = spec_of(kind, (int)test_h5_attr_req(f, "rank"), (int)test_h5_attr_req(f, "nblocks"));
   CU_ASSERT_EQUAL_FATAL(slt_lin_declare_spec(&y.l, &y.p, "fc", in, out, true, &spec), 0);
   CU_ASSERT_EQUAL_FATAL(slt_params_alloc(&y.p), 0);
   for (int i = 0; i < y.p.count; i++) {

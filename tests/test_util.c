@@ -57,9 +57,22 @@ const char *test_data_dir(const char *test_name) {
   return dir;
 }
 
+bool test_in_ci(void) {
+  const char *ci = getenv("CI");
+  return ci && *ci && strcmp(ci, "false") && strcmp(ci, "0");
+}
+
 void test_skip(const char *test_name, const char *why) {
   skipped++;
-  printf("\n*** SKIPPED %s: %s ***\n", test_name, why);
+  if (!test_in_ci()) {
+    printf("\n*** SKIPPED %s: %s ***\n", test_name, why);
+    return;
+  }
+  /* In CI a skip hides a broken setup: it fails the test, in one line naming what is missing. */
+  char line[1024];
+  snprintf(line, sizeof line, "CI: a skip is a failure: %s: %s", test_name, why);
+  printf("\n%s\n", line);
+  CU_assertImplementation(CU_FALSE, __LINE__, line, __FILE__, "", CU_FALSE);
 }
 
 int test_skipped_count(void) { return skipped; }
@@ -117,6 +130,19 @@ double test_h5_attr_num(long long obj, const char *name, double dflt) {
   return out;
 }
 
+double test_h5_attr_req(long long obj, const char *name) {
+  bool has = H5Aexists((hid_t)obj, name) > 0;
+  if (!has) printf("\n  fixture attribute '%s' is missing\n", name);
+  CU_ASSERT(has);
+  return test_h5_attr_num(obj, name, NAN);
+}
+
+void test_h5_attr_str_req(long long obj, const char *name, char *out, size_t len) {
+  test_h5_attr_str(obj, name, out, len);
+  if (!out[0]) printf("\n  fixture string attribute '%s' is missing or empty\n", name);
+  CU_ASSERT(out[0] != '\0');
+}
+
 void test_h5_attr_str(long long obj, const char *name, char *out, size_t len) {
   out[0] = '\0';
   if (H5Aexists((hid_t)obj, name) <= 0) return;
@@ -144,11 +170,12 @@ void test_quiet(bool off) {
   }
 }
 
-/* Copy the value after key (up to ',' or '}') to out. */
-static void field(const char *line, const char *key, char *out, size_t len) {
+/* Copy the value after key (up to ',' or '}') to out; false when the key is absent. */
+static bool field(const char *line, const char *key, char *out, size_t len) {
   const char *p = strstr(line, key);
   size_t n = p ? strcspn(p += strlen(key), ",}") : 0;
   snprintf(out, len, "%.*s", (int)n, p ? p : "");
+  return p != NULL;
 }
 
 /* "step loss val_loss" per record of out_dir/metrics.jsonl: the numbers, not the timings. */
@@ -158,12 +185,19 @@ char *test_loss_log(const char *dir) {
   FILE *f = fopen(path, "r");
   size_t cap = 1 << 16, pos = 0;
   char *out = calloc(cap, 1);
+  /* A missing log or a record without step or loss fails the test: two empty logs must not
+   * compare equal. */
+  if (!f) printf("\n  %s: cannot open the metrics log\n", path);
+  CU_ASSERT_PTR_NOT_NULL(f);
   while (f && out && fgets(line, sizeof line, f)) {
-    field(line, "{\"step\":", step, sizeof step);
-    field(line, "\"loss\":", loss, sizeof loss);
-    field(line, "\"val_loss\":", val, sizeof val);
+    bool ok = field(line, "{\"step\":", step, sizeof step);
+    ok = field(line, "\"loss\":", loss, sizeof loss) && ok;
+    field(line, "\"val_loss\":", val, sizeof val); /* only on evaluation steps */
+    if (!ok) printf("\n  %s: a record without step or loss: %s", path, line);
+    CU_ASSERT(ok);
     pos += (size_t)snprintf(out + pos, pos < cap ? cap - pos : 0, "%s %s %s\n", step, loss, val);
   }
   if (f) fclose(f);
+  CU_ASSERT(pos > 0); /* at least one record */
   return out;
 }

@@ -28,8 +28,11 @@ void test_quiet(bool off);
  * line naming the test and the missing path) when it is missing. */
 const char *test_data_dir(const char *test_name);
 
-/* Count and print a skipped check; the runner reports the total. */
+/* Count and print a skipped check; the runner reports the total. Under CI (CI set, not "false"
+ * or "0") the skip fails the current test instead, with one line naming test and reason. */
 void test_skip(const char *test_name, const char *why);
+/* True when CI is set (CI=true): missing data or tools are then failures, not skips. */
+bool test_in_ci(void);
 int test_skipped_count(void);
 
 /* A suite's scratch directory: a fresh mkdtemp "/tmp/slt_<prefix>_XXXXXX" (suite init), and its
@@ -45,6 +48,10 @@ bool test_err_has(const char *a, const char *b);
 
 /* A numeric attribute of an HDF5 object (first element), or dflt when it is missing. */
 double test_h5_attr_num(long long obj, const char *name, double dflt);
+/* A fixture's numeric attribute that must be there: a missing one fails the test (NAN). */
+double test_h5_attr_req(long long obj, const char *name);
+/* A fixture's string attribute that must be there and non-empty, or the test fails. */
+void test_h5_attr_str_req(long long obj, const char *name, char *out, size_t len);
 /* A fixed-length string attribute into out ("" when missing). */
 void test_h5_attr_str(long long obj, const char *name, char *out, size_t len);
 

@@ -4,10 +4,12 @@
 #include "kernels/gemm.h"
 #include "trainer.h"
 
+#include "autograd/durable.h"
 #include "autograd/error.h"
 #include "autograd/parallel.h"
 #include "ckpt/checkpoint.h"
 #include "train/dist.h"
+#include "train/run_lock.h"
 #include "train/trainer_dist.h"
 
 #include <errno.h>
@@ -17,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* mkdir -p */
 static int make_dirs(const char *path) {
@@ -279,10 +282,14 @@ static int trim_metrics(const slt_config *c, int64_t step) {
   }
   free(line);
   fclose(in);
-  if (!out || fclose(out) || rename(tmp, path)) {
+  /* The trimmed log is durable before it replaces the old one, and its name after. */
+  bool ok = out && !fflush(out) && !fsync(fileno(out));
+  if ((out && fclose(out)) || !ok) {
     slt_err_set("%s: cannot rewrite the metrics log: %s", path, strerror(errno));
+    unlink(tmp);
     return -1;
   }
+  if (slt_durable_rename(tmp, path)) return -1;
   return 0;
 }
 
@@ -309,7 +316,7 @@ int slt_trainer_init_resume(slt_trainer *t, const slt_config *cfg, const char *r
   char path[SLT_CKPT_PATH];
   path[0] = '\0';
   /* Rank 0 picks the checkpoint; every rank reads it (out_dir must be shared between nodes). */
-  if (init_parts(t, cfg) ||
+  if (init_parts(t, cfg) || (slt_dist_rank() == 0 && slt_run_lock(cfg->out_dir, "out_dir", t)) ||
       (slt_dist_rank() == 0 && resolve_resume(t, resume, path, sizeof path)) ||
       slt_trainer_dist_share_path(path, sizeof path))
     return -1;
@@ -324,6 +331,7 @@ int slt_trainer_init_resume(slt_trainer *t, const slt_config *cfg, const char *r
 }
 
 void slt_trainer_free(slt_trainer *t) {
+  slt_run_unlock(t);
   slt_metrics_close(&t->metrics);
   slt_ctx_free(&t->ctx);
   slt_sgt_release(&t->sgt, t->model);
