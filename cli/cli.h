@@ -48,6 +48,8 @@ int slt_cmd_train(int argc, char **argv);
 int slt_cmd_tokenize(int argc, char **argv);
 int slt_cmd_prepare(int argc, char **argv);
 int slt_cmd_info(int argc, char **argv);
+/* slt info --model CONFIG [key=value ...] (cmd_info_model.c); argv[0] is "--model". */
+int slt_info_model(int argc, char **argv);
 int slt_cmd_eval(int argc, char **argv);
 int slt_cmd_generate(int argc, char **argv);
 int slt_cmd_export(int argc, char **argv);

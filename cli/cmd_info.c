@@ -44,9 +44,12 @@ static void human_bytes(double b, char *buf, size_t len) {
 }
 
 static void usage(FILE *f) {
-  fprintf(f, "usage: slt info CKPT\n\n"
+  fprintf(f, "usage: slt info CKPT\n"
+             "       slt info --model CONFIG.yaml [key=value ...]\n\n"
              "Show a checkpoint's step, tokens seen, optimizer, parameter count by group, file\n"
-             "size and the resolved config it was trained with.\n");
+             "size and the resolved config it was trained with. With --model: the parameter\n"
+             "counts (total, non-embedding, FFN, FFN if dense) and training FLOPs per token of\n"
+             "the model a config describes, as key=value lines, without allocating it.\n");
 }
 
 static void print_info(const slt_ckpt *ck, const counts *c) {
@@ -86,6 +89,7 @@ int slt_cmd_info(int argc, char **argv) {
     usage(stdout);
     return 0;
   }
+  if (argc > 1 && !strcmp(argv[1], "--model")) return slt_info_model(argc - 1, argv + 1);
   const char *path = NULL;
   int bad = parse(argc, argv, &path);
   if (bad) return bad;

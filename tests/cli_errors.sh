@@ -87,6 +87,17 @@ expect "a diverging run says so" "training diverged" train "$cfg" "out_dir=$dir/
 expect "info without CKPT" "missing CKPT" info
 expect "info with two CKPTs" "one CKPT only" info "$ckpt" extra
 expect "info unknown flag" "unknown option '--frob'" info --frob
+expect "info --model without CONFIG" "--model needs CONFIG.yaml" info --model
+expect "info --model bad override" "model.layers" info --model "$cfg" model.layers=0
+expect "info --model stray argument" "overrides are key=value" info --model "$cfg" extra
+# info --model's figures are the model's own: a 2-layer d 128 GPT with V 16, T 128 and a dense
+# FFN of 512 has 4·128² + 2·128·512 = 196608 block matmul weights per layer; FLOPs per token
+# = 3·(2·(16·128 + 2·196608) + 2 layers·2·2·(128/2)·128) = 2568192.
+if [ "$("$slt" info --model "$cfg" | sed -n 's/^flops_per_token=//p')" = 2568192 ]; then
+  echo "ok   info --model flops_per_token"; passes=$((passes + 1))
+else
+  echo "FAIL info --model flops_per_token: $("$slt" info --model "$cfg" 2>&1)"; fails=$((fails + 1))
+fi
 expect "eval without --ckpt" "--ckpt PATH is required" eval
 expect "eval --batches overflow" "--batches" eval --ckpt "$ckpt" --data x --batches 99999999999999999999
 expect "eval --batch beyond int" "--batch needs" eval --ckpt "$ckpt" --data x --batch 3000000000

@@ -29,17 +29,14 @@ L=$(key layers) C=$(key d_model) F=$(key ffn_dim) V=$(key vocab_size) T=$(key se
 rank=$((C * F / (C + F) * 5 / 16)) # rank for 31.25% of each structured linear's weights
 rank=$(((rank + 4) / 8 * 8))
 
-# Training FLOPs per token, as slt counts them for MFU: 3 x (2 x matmul weights + attention).
-flops() { # $1 = FFN weights per structured layer
-  awk -v L="$L" -v C="$C" -v F="$F" -v V="$V" -v T="$T" -v s="$1" 'BEGIN {
-    dense_ffn = 2 * C * F; per = 4 * C * C;
-    w = V * C + L * per + dense_ffn + (L - 1) * s;
-    printf "%.0f", 3 * (2 * w + L * 2 * 2 * (T / 2) * C) }'
-}
-f_dense=$(flops $((2 * C * F)))
-f_low=$(flops $((rank * (C + F) * 2)))
-# The guides' dense path (forward and backward) per token, over the structured layers.
-g=$(awk -v L="$L" -v C="$C" -v F="$F" 'BEGIN {printf "%.0f", 6 * 2 * C * F * (L - 1)}')
+# Training FLOPs per token, as the model itself counts them (slt info --model: the same
+# flops_per_token the trainer's MFU uses), and the FFN weights the guides run densely.
+model_key() { local k=$1; shift; "$slt" info --model "$base" "$@" | sed -n "s/^$k=//p"; }
+f_dense=$(model_key flops_per_token)
+f_low=$(model_key flops_per_token model.ffn.kind=lowrank model.ffn.rank="$rank")
+# The guides' dense path (forward and backward: 6 FLOPs per weight) per token, over the
+# structured layers (all but layer 0): their dense fc1 and fc2 weights, C x F each.
+g=$((6 * 2 * C * F * (L - 1)))
 low_steps=$(awk -v n="$dense_steps" -v d="$f_dense" -v l="$f_low" 'BEGIN {printf "%d", n * d / l + 0.5}')
 # fixedflop: S steps, T = ratio*S guided steps (mean alpha 1/2, reduce_flop), then T re-read.
 sgt_steps=$(awk -v n="$dense_steps" -v d="$f_dense" -v l="$f_low" -v g="$g" -v r="$ratio" \
