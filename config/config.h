@@ -58,6 +58,8 @@ typedef struct slt_config_schedule {
   slt_schedule_kind name;
   double warmup; /* fraction of steps when < 1, else steps; use slt_config_warmup_steps() */
   double min_lr_ratio, decay_fraction;
+  double split, peak2;         /* bitnet */
+  double drop_at, drop, wd_off_at; /* trilm */
 } slt_config_schedule;
 
 typedef struct slt_config_train {

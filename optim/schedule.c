@@ -4,7 +4,7 @@
 #include <stddef.h>
 
 const char *const slt_schedule_names[] = {"cosine", "linear", "constant", "wsd",
-                                          "trilm",  "ifairy", NULL};
+                                          "trilm",  "ifairy", "bitnet",   NULL};
 
 int64_t slt_schedule_warmup_steps(const slt_schedule *s) {
   if (s->warmup <= 0) return 0;
@@ -44,8 +44,13 @@ slt_schedule_point slt_schedule_at(const slt_schedule *s, int64_t step) {
     break;
   }
   case SLT_SCHED_TRILM:
-    pt.lr = cosine_lr(s, p) * (t >= T / 2 ? 0.5 : 1.0);
-    pt.wd_scale = t >= 2.0 * T / 3.0 ? 0.0 : 1.0;
+    pt.lr = cosine_lr(s, p) * (t >= s->drop_at * T ? s->drop : 1.0);
+    pt.wd_scale = t >= s->wd_off_at * T ? 0.0 : 1.0;
+    break;
+  case SLT_SCHED_BITNET:
+    pt.lr = t < s->split * T ? s->peak_lr * (1.0 - (t - warm) / T)
+                             : s->peak_lr * s->peak2 * (1.0 - t / T);
+    pt.wd_scale = t >= s->split * T ? 0.0 : 1.0;
     break;
   case SLT_SCHED_IFAIRY:
     pt.lr = t < T / 2 ? s->peak_lr * (1.0 - (t - warm) / T) : s->peak_lr * 0.6666 * (1.0 - t / T);

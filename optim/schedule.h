@@ -13,6 +13,8 @@ typedef enum {
   SLT_SCHED_WSD,    /* warmup, stable at peak, linear decay over the last decay_fraction */
   SLT_SCHED_TRILM,  /* cosine with the peak halved from 50% on, weight decay off from 2/3 */
   SLT_SCHED_IFAIRY, /* 1 − (t−w)/T until T/2, then 0.6666·(1 − t/T); weight decay off from T/2 */
+  SLT_SCHED_BITNET, /* two stages: peak·(1 − (t−w)/T) until split·T, then peak·peak2·(1 − t/T);
+                       weight decay off in stage 2 (ifairy is bitnet with split ½, peak2 0.6666) */
 } slt_schedule_kind;
 /* The config's schedule.name spellings, in enum order (NULL-terminated). */
 extern const char *const slt_schedule_names[];
@@ -23,6 +25,9 @@ typedef struct slt_schedule {
   double min_lr_ratio;   /* floor of cosine/linear/wsd decay, as a fraction of peak */
   double warmup;         /* fraction of total steps when < 1, else a step count */
   double decay_fraction; /* wsd only */
+  double split, peak2;   /* bitnet: stage 2 starts at split·T with peak2·peak_lr */
+  double drop_at, drop;  /* trilm: lr × drop from drop_at·T on */
+  double wd_off_at;      /* trilm: weight decay off from wd_off_at·T on */
   int64_t total_steps;
 } slt_schedule;
 

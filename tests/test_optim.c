@@ -516,6 +516,37 @@ typedef struct sched_case {
   double lr_over_peak, wd_scale;
 } sched_case;
 
+/* BitNet's two stages and TriLM's interventions with non-default settings, each lr and weight-decay
+ * factor written out from the papers' description (SPEC §4, §5): T = 1000, warm-up 100 steps. */
+static void check_two_stage_schedules(void) {
+  const double T = 1000, w = 100, peak = 1.5e-3;
+  slt_schedule b = {.kind = SLT_SCHED_BITNET, .peak_lr = peak, .warmup = w, .split = 0.6,
+                    .peak2 = 0.5, .total_steps = 1000};
+  slt_schedule r = {.kind = SLT_SCHED_TRILM, .peak_lr = peak, .min_lr_ratio = 0.1, .warmup = w,
+                    .drop_at = 0.4, .drop = 0.25, .wd_off_at = 0.75, .total_steps = 1000};
+  for (int64_t t = 0; t < 1000; t++) {
+    /* BitNet: warm-up to the peak, linear decay in stage 1 (weight decay on), then from the lower
+     * peak 2 to zero with weight decay off. */
+    double lr = t < w    ? peak * (t + 1) / w
+                : t < 600 ? peak * (1 - (t - w) / T)
+                          : 0.5 * peak * (1 - t / T);
+    slt_schedule_point p = slt_schedule_at(&b, t);
+    bool ok = fabs(p.lr - lr) <= 1e-15 && p.wd_scale == (t < w || t < 600 ? 1.0 : 0.0);
+    /* TriLM: cosine to 0.1·peak after warm-up; ×0.25 from 40% on; no weight decay from 75%. */
+    double q = (t - w) / (T - w), cosv = 0.1 * peak + 0.5 * (1 + cos(M_PI * q)) * 0.9 * peak;
+    double lr2 = t < w ? peak * (t + 1) / w : cosv * (t >= 400 ? 0.25 : 1.0);
+    slt_schedule_point p2 = slt_schedule_at(&r, t);
+    ok = ok && fabs(p2.lr - lr2) <= 1e-15 && p2.wd_scale == (t >= w && t >= 750 ? 0.0 : 1.0);
+    if (!ok) {
+      printf("\n  step %lld: bitnet %.9g/%g (want %.9g), trilm %.9g/%g (want %.9g)", (long long)t,
+             p.lr, p.wd_scale, lr, p2.lr, p2.wd_scale, lr2);
+      CU_FAIL("two-stage schedules");
+      return;
+    }
+  }
+  CU_PASS("two-stage schedules");
+}
+
 static void test_schedules(void) {
   const double c4 = 0.5 * (1 + cos(M_PI / 4)), c3 = 0.5 * (1 + cos(M_PI / 3));
   const double c49 = 0.5 * (1 + cos(M_PI * 4 / 9));
@@ -555,6 +586,11 @@ static void test_schedules(void) {
                       .min_lr_ratio = 0.1,
                       .warmup = 0.1,
                       .decay_fraction = 0.2,
+                      .split = 0.5,
+                      .peak2 = 0.6666,
+                      .drop_at = 0.5,
+                      .drop = 0.5,
+                      .wd_off_at = 2.0 / 3.0,
                       .total_steps = 1000};
     slt_schedule_point pt = slt_schedule_at(&s, c->step);
     bool ok = fabs(pt.lr - 1e-3 * c->lr_over_peak) <= 1e-12 && pt.wd_scale == c->wd_scale;
@@ -563,6 +599,7 @@ static void test_schedules(void) {
              (long long)c->step, pt.lr, 1e-3 * c->lr_over_peak, pt.wd_scale, c->wd_scale);
     CU_ASSERT(ok);
   }
+  check_two_stage_schedules();
   /* Warmup given in steps, and none at all. */
   slt_schedule s = {.kind = SLT_SCHED_COSINE,
                     .peak_lr = 2.0,

@@ -233,6 +233,11 @@ static int init_parts(slt_trainer *t, const slt_config *cfg) {
                             .min_lr_ratio = c->schedule.min_lr_ratio,
                             .warmup = c->schedule.warmup,
                             .decay_fraction = c->schedule.decay_fraction,
+                            .split = c->schedule.split,
+                            .peak2 = c->schedule.peak2,
+                            .drop_at = c->schedule.drop_at,
+                            .drop = c->schedule.drop,
+                            .wd_off_at = c->schedule.wd_off_at,
                             .total_steps = t->total_steps};
   size_t bt = (size_t)c->train.micro_batch * c->model.seq_len;
   t->x = malloc(bt * sizeof *t->x);
