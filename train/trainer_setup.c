@@ -2,6 +2,7 @@
  * resuming one from a checkpoint (whose reading and writing is trainer_ckpt.c's). */
 #include "autograd/sys.h"
 #include "kernels/gemm.h"
+#include "train/trainer_gemm.h"
 #include "trainer.h"
 
 #include "autograd/error.h"
@@ -191,9 +192,10 @@ static int open_data(slt_trainer *t) {
  * and does not change while the process runs). */
 static double peak_gflops(void) {
   static double peak;
-  static int threads;
-  if (threads != omp_get_max_threads()) {
-    threads = omp_get_max_threads();
+  static int threads, key = -1; /* and products: backend and precision (train/trainer_gemm.c) */
+  int now = slt_gemm_precision() * 2 + !strcmp(slt_gemm_backend(), "onednn");
+  if (threads != omp_get_max_threads() || key != now) {
+    threads = omp_get_max_threads(), key = now;
     peak = slt_gemm_peak_gflops();
   }
   return peak;
@@ -253,6 +255,7 @@ static int init_parts(slt_trainer *t, const slt_config *cfg) {
     slt_err_set("out of memory allocating the batch");
     return -1;
   }
+  if (slt_trainer_gemm_setup(t)) return -1;
   t->flops_per_token = slt_gpt_flops_per_token(&t->model, g.seq_len);
   t->peak_gflops = peak_gflops();
   print_summary(t);
