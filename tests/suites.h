@@ -21,6 +21,7 @@ int register_structured_suite(void); /* test_structured.c: LowRank, BlockDense, 
 int register_sgt_suite(void);        /* test_sgt.c: self-guided training */
 int register_export_suite(void);     /* test_export.c: slt export --merge, generation forms */
 int register_dist_suite(void);       /* test_dist.c: MPI data parallelism (single-process parts) */
+int register_gemm_suite(void);       /* test_gemm.c: GEMM backends, bf16 products, bitwise runs */
 
 #define SLT_SUITES                                                                                 \
   X(engine, register_engine_suite)                                                                 \
@@ -40,6 +41,7 @@ int register_dist_suite(void);       /* test_dist.c: MPI data parallelism (singl
   X(structured, register_structured_suite)                                                         \
   X(sgt, register_sgt_suite)                                                                       \
   X(export, register_export_suite)                                                                 \
-  X(dist, register_dist_suite)
+  X(dist, register_dist_suite)                                                                     \
+  X(gemm, register_gemm_suite)
 
 #endif

@@ -10,8 +10,8 @@
 int slt_trainer_gemm_setup(slt_trainer *t) {
   const slt_config *c = &t->cfg;
   int rows = c->train.micro_batch * c->model.seq_len;
-  if (slt_gemm_configure(c->train.gemm, c->train.precision, rows, t->model.cfg.d_model,
-                         t->model.cfg.ffn_dim))
+  if (slt_gemm_configure(c->train.gemm, c->train.precision, rows, c->model.d_model,
+                         slt_config_ffn_dim(c)))
     return -1;
   /* Ranks measure apart and could disagree; all must run the same products. */
   if (c->train.gemm == SLT_GEMM_AUTO && slt_dist_world() > 1 &&

@@ -232,7 +232,7 @@ static int init_parts(slt_trainer *t, const slt_config *cfg) {
   slt_ctx_init(&t->ctx);
   /* Data first: its checks (shards, rows, a synthetic table too large) take moments, while a
    * model built from the same mistaken sizes can take minutes and gigabytes. */
-  if (open_data(t)) return -1;
+  if (open_data(t) || slt_trainer_gemm_setup(t)) return -1; /* products before any is made */
   slt_gpt_config g;
   slt_trainer_model_config(c, &g);
   if (slt_gpt_build(&t->model, &g)) return -1;
@@ -255,7 +255,6 @@ static int init_parts(slt_trainer *t, const slt_config *cfg) {
     slt_err_set("out of memory allocating the batch");
     return -1;
   }
-  if (slt_trainer_gemm_setup(t)) return -1;
   t->flops_per_token = slt_gpt_flops_per_token(&t->model, g.seq_len);
   t->peak_gflops = peak_gflops();
   print_summary(t);
