@@ -7,8 +7,11 @@
 
 #include "autograd/error.h"
 #include "kernels/gemm.h"
+#include "optim/adamw.h"
 #include "train/trainer.h"
 #include "ckpt_fixture.h"
+
+#include <hdf5.h>
 
 #include <math.h>
 #include <omp.h>
@@ -268,6 +271,97 @@ static void test_runs_bf16_sgt(void) {
   check_runs("bf16_sgt", c);
 }
 
+/* ---- against PyTorch autocast (tests/reference/bf16_reference.py) ---- */
+
+static int read_ds(hid_t f, const char *name, hid_t type, void *out) {
+  hid_t d = H5Lexists(f, name, H5P_DEFAULT) > 0 ? H5Dopen(f, name, H5P_DEFAULT) : -1;
+  int rc = d >= 0 && H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) >= 0 ? 0 : -1;
+  if (d >= 0) H5Dclose(d);
+  return rc;
+}
+
+/* The fixture's losses of 5 AdamW steps, replayed by slt in the given precision. */
+static int replay(hid_t f, slt_precision prec, double losses[6]) {
+  slt_gpt_config g = {.vocab_size = (int)test_h5_attr_num(f, "vocab_size", -1),
+                      .seq_len = (int)test_h5_attr_num(f, "seq_len", -1),
+                      .layers = (int)test_h5_attr_num(f, "layers", -1),
+                      .d_model = (int)test_h5_attr_num(f, "d_model", -1),
+                      .heads = (int)test_h5_attr_num(f, "heads", -1),
+                      .kv_heads = (int)test_h5_attr_num(f, "kv_heads", -1),
+                      .ffn_dim = (int)test_h5_attr_num(f, "ffn_dim", -1),
+                      .norm = SLT_NORM_LAYERNORM, .norm_eps = 1e-5f, .pos = SLT_POS_ROPE,
+                      .rope_base = 10000.0f, .act = SLT_ACT_GELU_TANH, .bias = true,
+                      .tie_embeddings = true, .init_std = 0.02f};
+  enum { B = 4 };
+  int T = g.seq_len;
+  int32_t x[B * 64], y[B * 64];
+  slt_gpt m;
+  if (T > 64 || slt_gpt_build(&m, &g)) return -1;
+  int rc = read_ds(f, "batch/x", H5T_NATIVE_INT32, x) || read_ds(f, "batch/y", H5T_NATIVE_INT32, y);
+  for (int i = 0; i < m.params.count && !rc; i++) {
+    char path[160];
+    snprintf(path, sizeof path, "params/%s", m.params.items[i]->name);
+    rc = read_ds(f, path, H5T_NATIVE_FLOAT, m.params.items[i]->t.data);
+  }
+  slt_adamw opt;
+  float *wd = malloc(sizeof(float) * m.params.count);
+  for (int i = 0; i < m.params.count; i++) wd[i] = 0.1f; /* torch AdamW: every parameter */
+  if (rc || slt_adamw_init(&opt, &m.params, 0.9f, 0.95f, 1e-8f) ||
+      slt_gemm_configure(SLT_GEMM_ONEDNN, prec, 0, 0, 0)) {
+    slt_gpt_free(&m), free(wd);
+    return -1;
+  }
+  slt_ctx c;
+  slt_ctx_init(&c);
+  for (int step = 0; step <= 5 && !rc; step++) {
+    slt_params_zero_grad(&m.params);
+    slt_gemm_weights(0, m.params.data, m.params.numel);
+    slt_tensor *l = slt_gpt_loss(&m, &c, x, y, B, T);
+    rc = !l || (step < 5 && slt_backward(&c, l));
+    if (l) losses[step] = l->data[0];
+    slt_gemm_weights(0, NULL, 0);
+    slt_ctx_reset(&c);
+    if (step < 5) slt_adamw_step(&opt, &m.params, 3e-3f, 1.0f, wd, NULL);
+  }
+  slt_ctx_free(&c);
+  slt_adamw_free(&opt);
+  slt_gpt_free(&m);
+  free(wd);
+  slt_gemm_configure(SLT_GEMM_OPENBLAS, SLT_PRECISION_FP32, 0, 0, 0);
+  return rc ? -1 : 0;
+}
+
+/* Tolerance: bf16 keeps 8 significant bits, unit roundoff u = 2^-8. slt and autocast round the
+ * same operands, but autocast also rounds every product's output to bf16 (≤ u/2 more per
+ * element) and feeds it on. Those errors are unbiased and the loss averages them over B·T
+ * positions and d-long sums, so the loss moves by a small fraction of u: we allow u/4 relative
+ * per step (measured: 0.21u at worst, step 5). fp32 steps must match PyTorch fp32 to 1e-5 (as
+ * tests/test_gpt.c). The check can fail: slt's fp32 losses miss autocast's by more than u/4 at
+ * step 5 (1.3e-3), so fp32 products posing as bf16 would not pass. */
+static void test_autocast_reference(void) {
+  if (!bf16_or_skip("gemm autocast reference")) return;
+  char path[512];
+  snprintf(path, sizeof path, "%s/gpt_bf16.h5", SLT_FIXTURES);
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  CU_ASSERT_FATAL(f >= 0);
+  double ref32[6], ref16[6], got32[6], got16[6];
+  CU_ASSERT_FATAL(!read_ds(f, "fp32_losses", H5T_NATIVE_DOUBLE, ref32) &&
+                  !read_ds(f, "bf16_losses", H5T_NATIVE_DOUBLE, ref16));
+  CU_ASSERT_FATAL(replay(f, SLT_PRECISION_FP32, got32) == 0);
+  CU_ASSERT_FATAL(replay(f, SLT_PRECISION_BF16, got16) == 0);
+  H5Fclose(f);
+  const double tol = 1.0 / 256 / 4;
+  for (int s = 0; s <= 5; s++) {
+    double e32 = fabs(got32[s] - ref32[s]) / ref32[s], e16 = fabs(got16[s] - ref16[s]) / ref16[s];
+    if (e32 > 1e-5 || e16 > tol || getenv("SLT_TEST_VERBOSE"))
+      printf("\n  step %d: fp32 %.6f vs %.6f (%.1e); bf16 %.6f vs autocast %.6f (%.1e)", s,
+             got32[s], ref32[s], e32, got16[s], ref16[s], e16);
+    CU_ASSERT(e32 <= 1e-5);
+    CU_ASSERT(e16 <= tol);
+  }
+  CU_ASSERT(fabs(got32[5] - ref16[5]) / ref16[5] > tol);
+}
+
 static int suite_init(void) { return test_tmpdir_init("gemm"); }
 static int suite_clean(void) {
   slt_gemm_configure(SLT_GEMM_OPENBLAS, SLT_PRECISION_FP32, 0, 0, 0);
@@ -281,6 +375,7 @@ int register_gemm_suite(void) {
          !CU_add_test(s, "bf16 products: rounded operands, fp32 accumulation", test_bf16_products) ||
          !CU_add_test(s, "bf16 weight copies: once per declaration", test_bf16_weight_copies) ||
          !CU_add_test(s, "precision auto", test_precision_auto) ||
+         !CU_add_test(s, "bf16 steps against PyTorch autocast", test_autocast_reference) ||
          !CU_add_test(s, "onednn fp32 runs repeat and resume bitwise", test_runs_onednn_fp32) ||
          !CU_add_test(s, "bf16 runs repeat and resume bitwise", test_runs_bf16) ||
          !CU_add_test(s, "bf16 LowRank + SGT runs repeat and resume bitwise", test_runs_bf16_sgt);
