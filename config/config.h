@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "kernels/gemm.h"
 #include "layers/model.h"
 #include "optim/optimizer.h"
 #include "optim/schedule.h"
@@ -74,6 +75,8 @@ typedef struct slt_config_train {
   int64_t stop_after; /* 0 = off: stop early at this step without changing the schedule */
   double time_limit;  /* seconds, 0 = off */
   slt_metrics_format metrics;
+  slt_gemm_kind gemm;      /* product backend (kernels/gemm.h) */
+  slt_precision precision; /* fp32, or bf16 products (SPEC §10) */
 } slt_config_train;
 
 typedef struct slt_config_sgt {

@@ -116,6 +116,12 @@ static const slt_config_key rows[] = {
     DBL(train.time_limit, "0", 0, INF, 0,
         "stop (with a checkpoint) after this many seconds (0 = off)"),
     ENUM(train.metrics, "jsonl", slt_metrics_names, "metrics log format"),
+    ENUM(train.gemm, "openblas", slt_gemm_kind_names,
+         "matrix products on openblas, onednn, or auto (the faster on the model's shapes, measured "
+         "at start; a resumed run measures again)"),
+    ENUM(train.precision, "fp32", slt_precision_names,
+         "products in fp32, or bf16 operands with fp32 accumulation (needs AVX512-BF16/AMX); "
+         "auto: bf16 where supported"),
 
     BOOL(sgt.enabled, "false", "self-guided training of the structured FFNs"),
     ENUM(sgt.mode, "fixedstep", slt_sgt_mode_names, "fixedstep or fixedflop (same FLOPs as dense)"),

@@ -10,6 +10,7 @@ packages=(
   libopenblas-openmp-dev   # BLAS built for OpenMP: shares our thread pool
   libhdf5-dev              # checkpoints
   libxxhash-dev            # checkpoint tensor checksums
+  libdnnl-dev              # oneDNN GEMM backend: fp32, and bf16 on AVX512-BF16 / AMX
   libcunit1-dev            # unit tests
   libyaml-dev              # configs
   libpcre2-dev             # GPT-2 pre-tokenisation

@@ -9,6 +9,7 @@
 #include "ckpt/checkpoint.h"
 #include "train/dist.h"
 #include "train/trainer_dist.h"
+#include "train/trainer_gemm.h"
 
 #include <malloc.h>
 #include <math.h>
@@ -77,11 +78,15 @@ int slt_trainer_step(slt_trainer *t, double *loss, double *grad_norm) {
   slt_params_zero_grad(t->model->params);
   if (guide) slt_params_zero_grad(guide);
   double sum = 0;
-  for (int micro = 0; micro < c->train.grad_accum; micro++) {
-    double l;
-    if (micro_step(t, micro == c->train.grad_accum - 1, &l)) return -1;
+  int rc = 0;
+  slt_trainer_gemm_weights_begin(t); /* bf16: each weight rounded once for the whole step */
+  for (int micro = 0; micro < c->train.grad_accum && !rc; micro++) {
+    double l = 0;
+    rc = micro_step(t, micro == c->train.grad_accum - 1, &l);
     sum += l;
   }
+  slt_trainer_gemm_weights_end(); /* the optimizer changes them next */
+  if (rc) return -1;
   *loss = slt_trainer_dist_mean(sum, c->train.grad_accum);
   slt_params *stores[2] = {t->model->params, guide};
   *grad_norm = slt_clip_grad_norm_multi(stores, guide ? 2 : 1, c->optim.clip);
@@ -98,6 +103,7 @@ double slt_trainer_eval(slt_trainer *t) {
   const slt_config *c = &t->cfg;
   int B = c->train.micro_batch, T = c->model.seq_len;
   bool was = slt_ctx_set_no_grad(&t->ctx, true);
+  slt_trainer_gemm_weights_begin(t);
   double sum = 0;
   int n = 0;
   for (int i = 0; i < c->train.eval_batches; i++) {
@@ -110,6 +116,7 @@ double slt_trainer_eval(slt_trainer *t) {
   }
   slt_ctx_reset(&t->ctx);
   slt_ctx_set_no_grad(&t->ctx, was);
+  slt_trainer_gemm_weights_end();
   /* Every rank evaluates its own val rows; one that failed makes the mean NAN everywhere. */
   bool ok = n == c->train.eval_batches && n > 0;
   double mean = slt_trainer_dist_mean(ok ? sum : NAN, c->train.eval_batches);

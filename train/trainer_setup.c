@@ -2,6 +2,7 @@
  * resuming one from a checkpoint (whose reading and writing is trainer_ckpt.c's). */
 #include "autograd/sys.h"
 #include "kernels/gemm.h"
+#include "train/trainer_gemm.h"
 #include "trainer.h"
 
 #include "autograd/durable.h"
@@ -181,9 +182,10 @@ static int open_data(slt_trainer *t) {
  * and does not change while the process runs). */
 static double peak_gflops(void) {
   static double peak;
-  static int threads;
-  if (threads != omp_get_max_threads()) {
-    threads = omp_get_max_threads();
+  static int threads, key = -1; /* and products: backend and precision (train/trainer_gemm.c) */
+  int now = slt_gemm_precision() * 2 + !strcmp(slt_gemm_backend(), "onednn");
+  if (threads != omp_get_max_threads() || key != now) {
+    threads = omp_get_max_threads(), key = now;
     peak = slt_gemm_peak_gflops();
   }
   return peak;
@@ -220,7 +222,7 @@ static int init_parts(slt_trainer *t, const slt_config *cfg) {
   slt_ctx_init(&t->ctx);
   /* Data first: its checks (shards, rows, a synthetic table too large) take moments, while a
    * model built from the same mistaken sizes can take minutes and gigabytes. */
-  if (open_data(t)) return -1;
+  if (open_data(t) || slt_trainer_gemm_setup(t)) return -1; /* products before any is made */
   if (!(t->model = slt_model_build(&c->model, SLT_MODEL_ALLOC))) return -1;
   slt_model_init_weights(t->model, (uint64_t)c->seed);
   t->total_steps = slt_sgt_total_steps(c);

@@ -1,7 +1,10 @@
 #!/usr/bin/python3
 """PyTorch baseline for experiments/bench/train_step: the identical model (tests/reference/
-gpt_model.py) and AdamW step, same thread count. Prints one line of key=value figures.
-usage: torch_baseline.py CONFIG(a|b) THREADS STEPS WARMUP"""
+gpt_model.py) and AdamW step, same thread count; bf16 runs forward and loss under
+torch.autocast("cpu", dtype=torch.bfloat16), as a PyTorch user on a bf16 CPU would. Prints one
+line of key=value figures.
+usage: torch_baseline.py CONFIG(a|b) THREADS STEPS WARMUP [fp32|bf16]"""
+import contextlib
 import os
 import resource
 import sys
@@ -20,6 +23,7 @@ CONFIGS = {
 
 def main():
     name, threads, steps, warmup = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    bf16 = len(sys.argv) > 5 and sys.argv[5] == "bf16"
     torch.set_num_threads(threads)
     c = CONFIGS[name]
     cfg = dict(c, kv_heads=c["heads"], ffn_dim=4 * c["d_model"], norm="layernorm", pos="rope",
@@ -34,7 +38,8 @@ def main():
     for i in range(warmup + steps):
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=False)
-        loss, _ = model.loss(x, y)
+        with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
+            loss, _ = model.loss(x, y)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()

@@ -1,0 +1,34 @@
+#include "trainer_gemm.h"
+
+#include "kernels/gemm.h"
+#include "train/dist.h"
+#include "train/trainer_dist.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int slt_trainer_gemm_setup(slt_trainer *t) {
+  const slt_config *c = &t->cfg;
+  int rows = c->train.micro_batch * c->model.seq_len;
+  if (slt_gemm_configure(c->train.gemm, c->train.precision, rows, c->model.d_model,
+                         slt_config_ffn_dim(c)))
+    return -1;
+  /* Ranks measure apart and could disagree; all must run the same products. */
+  if (c->train.gemm == SLT_GEMM_AUTO && slt_dist_world() > 1 &&
+      slt_trainer_dist_any(strcmp(slt_gemm_backend(), "onednn") != 0) &&
+      slt_gemm_configure(SLT_GEMM_OPENBLAS, slt_gemm_precision(), rows, 0, 0))
+    return -1;
+  printf("gemm: %s\n", slt_gemm_describe());
+  return 0;
+}
+
+void slt_trainer_gemm_weights_begin(slt_trainer *t) {
+  slt_params *guide = slt_trainer_guide(t);
+  slt_gemm_weights(0, t->model->params->data, t->model->params->numel);
+  slt_gemm_weights(1, guide ? guide->data : NULL, guide ? guide->numel : 0);
+}
+
+void slt_trainer_gemm_weights_end(void) {
+  slt_gemm_weights(0, NULL, 0);
+  slt_gemm_weights(1, NULL, 0);
+}
