@@ -128,6 +128,8 @@ slt_sweep_status slt_sweep_run_status(const slt_sweep_run *r);
  * aside): a sweep file edited since its runs started must not resume them as something else.
  * 0, or -1 with the error recorded. */
 int slt_sweep_prepare(const slt_sweep_run *r);
+/* The check alone: 0 when <dir>/config.yaml is absent or the same config; -1 otherwise. */
+int slt_sweep_check_config(const slt_sweep_run *r);
 /* After a run's process ended: when its newest complete checkpoint is its last step, write DONE
  * (the result line) and return 1; 0 when the run is unfinished; -1 with the error recorded. */
 int slt_sweep_finish(const slt_sweep *s, const slt_sweep_run *r);

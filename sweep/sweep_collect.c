@@ -189,6 +189,7 @@ static int read_done(const slt_sweep_run *r, slt_sweep_result *res) {
  * without a DONE, as Slurm tasks do). */
 static int run_row(const slt_sweep *s, const slt_sweep_run *r, row *w, slt_sweep_status *st) {
   slt_sweep_result res;
+  if (slt_sweep_check_config(r)) return -1; /* figures of some other config */
   *st = slt_sweep_run_status(r);
   if (*st == SLT_RUN_PARTIAL || *st == SLT_RUN_FAILED) { /* finished since, e.g. by Slurm */
     int fin = slt_sweep_finish(s, r);

@@ -158,11 +158,10 @@ int slt_sweep_mkdirs(const char *dir) {
   }
 }
 
-int slt_sweep_prepare(const slt_sweep_run *r) {
+int slt_sweep_check_config(const slt_sweep_run *r) {
   char path[PATH_MAX + 16], diff[1024];
   snprintf(path, sizeof path, "%s/config.yaml", r->dir);
-  if (slt_sweep_mkdirs(r->dir)) return -1;
-  if (access(path, F_OK)) return slt_config_save(&r->cfg, path);
+  if (access(path, F_OK)) return 0;
   slt_config there;
   slt_config_defaults(&there);
   if (slt_config_load_file(&there, path)) return -1;
@@ -174,6 +173,13 @@ int slt_sweep_prepare(const slt_sweep_run *r) {
     return -1;
   }
   return 0;
+}
+
+int slt_sweep_prepare(const slt_sweep_run *r) {
+  char path[PATH_MAX + 16];
+  snprintf(path, sizeof path, "%s/config.yaml", r->dir);
+  if (slt_sweep_mkdirs(r->dir)) return -1;
+  return access(path, F_OK) ? slt_config_save(&r->cfg, path) : slt_sweep_check_config(r);
 }
 
 /* The step of the newest complete checkpoint (-1 without one). */

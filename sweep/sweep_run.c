@@ -166,6 +166,7 @@ static int plan(slt_sweep_runner *R, int n) {
     slt_sweep_run *r = &R->runs[i];
     if (o->only && !slt_sweep_match(r->name, o->only)) continue;
     R->sum->selected++;
+    if (slt_sweep_check_config(r)) return -1; /* a finished run too: its DONE would mislead */
     slt_sweep_status st = slt_sweep_run_status(r);
     if (st == SLT_RUN_DONE) {
       R->sum->skipped_done++;
