@@ -157,6 +157,7 @@ static int run(const sweep_args *a, const slt_sweep *s, slt_sweep_run *runs, int
   if (slt_sweep_execute(s, runs, n, &o, &m)) return -1;
   printf("sweep: %d launched: %d done, %d failed, %d stopped early; results in %s/results.csv\n",
          m.launched, m.done, m.failed, m.unfinished, s->out);
+  fflush(stdout); /* before any message on stderr */
   if (m.interrupted) {
     fprintf(stderr, "slt sweep: interrupted: the runs stopped at a checkpoint; run the same "
                     "command again to resume them\n");

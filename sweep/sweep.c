@@ -253,6 +253,28 @@ static int parse_ranks(parser *p, yaml_node_t *v) {
   return 0;
 }
 
+/* An absolute path without "." and ".." components or repeated slashes, in place (lexically:
+ * run directories are named in configs and Slurm scripts, where a plain path reads best). */
+static void normalize(char *path) {
+  char *out = path, *p = path;
+  while (*p) {
+    while (*p == '/') p++;
+    char *end = p + strcspn(p, "/");
+    size_t n = (size_t)(end - p);
+    if (n == 2 && p[0] == '.' && p[1] == '.') {
+      while (out > path && *--out != '/') {
+      } /* drop the last component */
+    } else if (n && !(n == 1 && p[0] == '.')) {
+      *out++ = '/';
+      memmove(out, p, n);
+      out += n;
+    }
+    p = end;
+  }
+  if (out == path) *out++ = '/';
+  *out = '\0';
+}
+
 /* base and out: non-empty file names; the base config is loaded into scratch. */
 static int parse_paths(parser *p, yaml_node_t *base, yaml_node_t *out) {
   slt_sweep *s = p->s;
@@ -277,8 +299,7 @@ static int parse_paths(parser *p, yaml_node_t *base, yaml_node_t *out) {
   if ((s->out = malloc(len)))
     snprintf(s->out, len, "%s%s%s", rel[0] == '/' ? "" : cwd, rel[0] == '/' ? "" : "/", rel);
   free(rel);
-  for (size_t n = s->out ? strlen(s->out) : 0; n > 1 && s->out[n - 1] == '/'; n--)
-    s->out[n - 1] = '\0';
+  if (s->out) normalize(s->out);
   return s->out ? 0 : -1;
 }
 

@@ -209,7 +209,7 @@ int slt_sweep_execute(const slt_sweep *s, slt_sweep_run *runs, int n, const slt_
   if (!rc && o->out)
     fprintf(o->out,
             "sweep: %d runs (%d selected): %d done, %d failed%s, %d to run; %d at once, "
-            "%d threads each\n",
+            "train.threads=%d each\n",
             n, sum->selected, sum->skipped_done, sum->skipped_failed,
             sum->skipped_failed && !o->retry_failed ? " (skipped: --retry-failed runs them)" : "",
             R.nqueue, o->jobs, sum->threads);
