@@ -56,6 +56,13 @@ static int check_resume(const char *resume) {
   return why ? 1 : 0;
 }
 
+/* key=value: an '=' with no '/' before it (config keys hold none; a path such as a sweep's
+ * runs/d_model=64,seed=1/config.yaml does). */
+static bool is_override(const char *a) {
+  const char *eq = strchr(a, '=');
+  return eq && !memchr(a, '/', (size_t)(eq - a));
+}
+
 /* The config path and --resume value; 0, or 2 (1 for a missing --resume file) after a
  * message. Overrides are left for later. */
 static int parse(int argc, char **argv, const char **config_path, const char **resume) {
@@ -71,7 +78,7 @@ static int parse(int argc, char **argv, const char **config_path, const char **r
     } else if (a[0] == '-') {
       fprintf(stderr, "slt train: unknown option '%s' (see 'slt train --help')\n", a);
       return 2;
-    } else if (strchr(a, '=')) {
+    } else if (is_override(a)) {
       continue;
     } else if (!*config_path) {
       *config_path = a;
@@ -93,7 +100,7 @@ static int load_config(int argc, char **argv, const char *config_path, slt_confi
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--resume"))
       i++;
-    else if (argv[i][0] != '-' && strchr(argv[i], '=') && slt_config_override(cfg, argv[i]))
+    else if (argv[i][0] != '-' && is_override(argv[i]) && slt_config_override(cfg, argv[i]))
       return -1;
   }
   return 0;

@@ -29,6 +29,7 @@ int register_quant_suite(void);      /* test_quant.c: fake-quant ops (int, LSQ, 
 int register_kernels_suite(void);    /* test_kernels.c: packed ternary and {±1, ±i} kernels */
 int register_fit_suite(void);        /* test_fit.c: scaling-law fits, results tables */
 int register_gemm_suite(void);       /* test_gemm.c: GEMM backends, bf16 products, bitwise runs */
+int register_sweep_suite(void);      /* test_sweep.c: sweep files, names, derived steps, results */
 
 #define SLT_SUITES                                                                                 \
   X(engine, register_engine_suite)                                                                 \
@@ -56,6 +57,7 @@ int register_gemm_suite(void);       /* test_gemm.c: GEMM backends, bf16 product
   X(quant, register_quant_suite)                                                                   \
   X(kernels, register_kernels_suite)                                                               \
   X(fit, register_fit_suite)                                                                       \
-  X(gemm, register_gemm_suite)
+  X(gemm, register_gemm_suite)                                                                     \
+  X(sweep, register_sweep_suite)
 
 #endif
