@@ -46,7 +46,8 @@ static void human_bytes(double b, char *buf, size_t len) {
 static void usage(FILE *f) {
   fprintf(f, "usage: slt info CKPT\n\n"
              "Show a checkpoint's step, tokens seen, optimizer, parameter count by group, file\n"
-             "size and the resolved config it was trained with.\n");
+             "size and the resolved config it was trained with; for a quantized model\n"
+             "(model.quant), each distinct transform and the -1/0/+1 shares of ternary weights.\n");
 }
 
 static void print_info(const slt_ckpt *ck, const counts *c) {
@@ -65,6 +66,20 @@ static void print_info(const slt_ckpt *ck, const counts *c) {
   }
   printf("config:\n");
   slt_config_write(&ck->cfg, stdout);
+}
+
+/* A quantized model's transforms and its ternary linears' code shares: this needs the weights,
+ * so the model is built and read (only when model.quant is set). 0 or -1. */
+static int print_quant(const slt_ckpt *ck) {
+  if (!slt_quant_config_active(&ck->cfg.model.quant)) return 0;
+  slt_model *m = slt_model_build(&ck->cfg.model, SLT_MODEL_ALLOC);
+  int rc = m ? slt_ckpt_read_params(ck, m->params) : -1;
+  char buf[8192];
+  if (!rc && slt_model_describe_quant(m, true, buf, sizeof buf)) printf("quant:\n");
+  for (char *line = buf, *nl; !rc && (nl = strchr(line, '\n')); line = nl + 1)
+    printf("  %.*s\n", (int)(nl - line), line);
+  slt_model_free(m);
+  return rc;
 }
 
 /* The one CKPT argument; 0, or 2 after a message. */
@@ -100,6 +115,7 @@ int slt_cmd_info(int argc, char **argv) {
     fprintf(stderr, "slt info: %s\n", slt_err_msg());
   else
     print_info(&ck, &c);
+  if (!rc && (rc = print_quant(&ck))) fprintf(stderr, "slt info: %s\n", slt_err_msg());
   slt_ckpt_close(&ck);
   return rc ? 1 : 0;
 }
