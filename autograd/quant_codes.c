@@ -40,7 +40,7 @@ int slt_quant_fp_encode(slt_quant_format f, float v) {
       hi = mid;
   }
   if (slt_quant_fp_decode(f, lo) != a) return -1;
-  return signbit(v) && a != 0 ? lo | 1 << (E + M) : lo;
+  return signbit(v) ? lo | 1 << (E + M) : lo; /* −0 too: the fake-quant output keeps it */
 }
 
 static int int_codes(const slt_tensor *x, const slt_quant_spec *s, const float *ls,

@@ -144,7 +144,13 @@ static int fsync_file(const char *path) {
 
 int slt_ckpt_write_quantized(const char *path, const slt_ckpt_data *d, const slt_model *m,
                              int *count, int64_t *code_bytes) {
+  *count = 0, *code_bytes = 0;
   if (!m->quant) return FAIL("the model has no quantized weights (model.quant)");
+  /* A tied head quantizes wte only where it is the head: one stored tensor cannot be both. */
+  if (d->cfg->model.tie_embeddings && slt_quant_set_each(m->quant, is_quantized, (void *)"wte.weight"))
+    return FAIL("the head's weight is quantized (a model.quant.rules rule names lm_head) but tied "
+                "to the float32 token embedding (model.tie_embeddings): it cannot be exported "
+                "as codes");
   slt_config cfg = *d->cfg;
   if (slt_quant_config_strip_weights(&cfg.model.quant)) return -1;
   slt_params keep;

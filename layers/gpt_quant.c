@@ -11,6 +11,7 @@ int slt_gpt_quant_attach(slt_gpt *m) {
   const slt_model_config *g = &m->cfg;
   m->head = (slt_lin){.in = g->d_model, .out = g->vocab_size};
   if (!slt_quant_config_active(&g->quant)) return 0;
+  if (slt_quant_config_check(&g->quant, g->norm == SLT_NORM_RMSNORM)) return -1;
   if (!(m->quant = slt_quant_set_new(&g->quant, BITLINEAR_EPS))) return -1;
   static const char *const leaf[4] = {"attn.qkv", "attn.proj", "ffn.fc1", "ffn.fc2"};
   for (int i = 0; i < g->layers; i++) {

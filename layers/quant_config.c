@@ -149,6 +149,7 @@ static int parse_spec(const char *text, const slt_quant_side *base, slt_quant_si
   *s = *base;
   if ((slt_qc_kind)k != base->kind) s->bits = 0, s->narrow = s->grad_scaling = false;
   s->kind = (slt_qc_kind)k;
+  if (s->kind == SLT_QC_TERNARY && s->shards < 1) s->shards = 1; /* a zeroed base side */
   while ((f = strtok_r(NULL, ":", &save)))
     if (spec_field(s, f))
       return FAIL("%s: '%s' in '%s' is not bits, a format, tensor|channel|token|groupN, "

@@ -70,8 +70,12 @@ slt_quant_set *slt_quant_set_new(const slt_quant_config *q, float norm_eps) {
   }
   s->cfg = *q;
   s->eps = norm_eps;
-  if (qc_parse_rules(q, &s->rules) || !(s->hits = calloc((size_t)s->rules.n + 1, sizeof(int)))) {
-    if (!s->rules.v && !s->hits) slt_err_set("out of memory for the quantization");
+  if (qc_parse_rules(q, &s->rules)) {
+    slt_quant_set_free(s);
+    return NULL;
+  }
+  if (!(s->hits = calloc((size_t)s->rules.n + 1, sizeof(int)))) {
+    slt_err_set("out of memory for the quantization");
     slt_quant_set_free(s);
     return NULL;
   }
