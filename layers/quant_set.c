@@ -82,23 +82,27 @@ slt_quant_set *slt_quant_set_new(const slt_quant_config *q, float norm_eps) {
   return s;
 }
 
-/* The sides of linear name: the globals for block linears, then every matching rule. *key names
- * the last source, for messages; returns true when anything (global or rule) applies. */
+/* The sides of linear name: the globals for block linears, then every matching rule. key[0] and
+ * key[1] name where the weight and activation sides came from, for messages; returns true when
+ * anything (global or rule) applies. */
 static bool resolve(slt_quant_set *s, const char *name, bool block, slt_quant_side *w,
-                    slt_quant_side *a, char *key, size_t len) {
+                    slt_quant_side *a, char key[2][48]) {
   static const slt_quant_side none = {0};
   *w = block ? s->cfg.weight : none;
   *a = block ? s->cfg.act : none;
-  snprintf(key, len, "model.quant");
+  snprintf(key[0], 48, "model.quant.weight");
+  snprintf(key[1], 48, "model.quant.act");
   bool any = block;
   for (int i = 0; i < s->rules.n; i++) {
     const qc_rule *r = &s->rules.v[i];
     if (fnmatch(r->glob, name, 0)) continue;
     s->hits[i]++;
     any = true;
-    if (r->has_w) *w = r->w;
-    if (r->has_a) *a = r->a;
-    snprintf(key, len, "model.quant.rules (rule %d)", i + 1);
+    for (int k = 0; k < 2; k++)
+      if (k ? r->has_a : r->has_w) {
+        *(k ? a : w) = k ? r->a : r->w;
+        snprintf(key[k], 48, "model.quant.rules (rule %d)", i + 1);
+      }
   }
   return any;
 }
@@ -157,8 +161,8 @@ static int setup_act(qside *q, const slt_lin *l, const char *where) {
 int slt_quant_set_attach(slt_quant_set *s, slt_lin *l, const char *name, bool block,
                          slt_params *p) {
   slt_quant_side w, a;
-  char key[64], where[SLT_PARAM_NAME_MAX + 80];
-  if (!resolve(s, name, block, &w, &a, key, sizeof key)) return 0;
+  char key[2][48], where[SLT_PARAM_NAME_MAX + 80];
+  if (!resolve(s, name, block, &w, &a, key)) return 0;
   if (s->n == s->cap) {
     int cap = s->cap ? 2 * s->cap : 16;
     qlin **v = realloc(s->v, (size_t)cap * sizeof *v);
@@ -173,11 +177,12 @@ int slt_quant_set_attach(slt_quant_set *s, slt_lin *l, const char *name, bool bl
   q->a.side = a;
   q->a.norm = block && s->cfg.bitlinear_norm;
   q->a.eps = s->eps;
-  snprintf(where, sizeof where, "%s: %s", name, key);
+  snprintf(where, sizeof where, "%s: %s", name, key[0]);
   if (w.kind != SLT_QC_NONE) {
     if (setup_weight(&q->w, l, where, p)) return -1;
     l->wt = &q->w.t;
   }
+  snprintf(where, sizeof where, "%s: %s", name, key[1]);
   if (a.kind != SLT_QC_NONE || q->a.norm) {
     if (setup_act(&q->a, l, where)) return -1;
     l->at = &q->a.t;

@@ -309,7 +309,12 @@ static void test_bad_configs(void) {
   check_bad(&b, "model.quant.weight: quant fp: format e2m1 is 4 bits");
   b = g, b.quant.weight.kind = SLT_QC_INT, b.quant.weight.granularity = SLT_QGRAN_GROUP,
   b.quant.weight.group_size = 48;
-  check_bad(&b, "blocks.0.attn.qkv: model.quant: blocks.0.attn.qkv.weight: quant int: group_size 48");
+  check_bad(&b, "blocks.0.attn.qkv: model.quant.weight: blocks.0.attn.qkv.weight: quant int: "
+                "group_size 48");
+  b = g, b.quant.act.kind = SLT_QC_INT, b.quant.act.granularity = SLT_QGRAN_GROUP;
+  b.quant.act.group_size = 96;
+  check_bad(&b, "blocks.0.attn.qkv: model.quant.act: the input of 64 features: quant int: "
+                "group_size 96");
   b = g, b.quant.act.kind = SLT_QC_TERNARY;
   check_bad(&b, "model.quant.act.kind: ternary is for weights");
   b = g, b.quant.act.kind = SLT_QC_LSQ, b.quant.act.bits = 8;
