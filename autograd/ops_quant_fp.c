@@ -185,12 +185,7 @@ slt_tensor *slt_quant_fp(slt_ctx *c, slt_tensor *x, slt_quant_format f, int64_t 
   if (!p) return NULL;
   int64_t nb = x->numel / block;
   fp_saved a = {slt_arena_alloc(&c->arena, nb * sizeof(float)), block, p->max_norm, false, false};
-  if (!a.scale) return NULL;
-  block_ranges(x->data, x->numel, block, NULL, a.scale);
-  for (int64_t b = 0; b < nb; b++) {
-    float s = a.scale[b] / p->max_norm;
-    a.scale[b] = s >= FLT_MIN ? s : 1.0f; /* an all-zero block: any s gives 0 */
-  }
+  if (!a.scale || slt_quant_fp_scales(x, f, block, false, a.scale)) return NULL;
   return fp_op(c, "quant_fp", x, &a, p, round_even);
 }
 
@@ -229,11 +224,24 @@ slt_tensor *slt_quant_mx(slt_ctx *c, slt_tensor *x, slt_quant_format f, bool rou
   int64_t nb = x->numel / SLT_QUANT_MX_BLOCK;
   fp_saved a = {slt_arena_alloc(&c->arena, nb * sizeof(float)), SLT_QUANT_MX_BLOCK, p->max_norm,
                 ste_mask, true};
-  if (!a.scale) return NULL;
-  block_ranges(x->data, x->numel, SLT_QUANT_MX_BLOCK, NULL, a.scale);
-  for (int64_t b = 0; b < nb; b++) {
-    int k = floor_log2(a.scale[b]) - p->emax; /* E8M0: exponents −127..127 */
-    a.scale[b] = pow2_scale(k < -127 ? -127 : k > 127 ? 127 : k);
-  }
+  if (!a.scale || slt_quant_fp_scales(x, f, SLT_QUANT_MX_BLOCK, true, a.scale)) return NULL;
   return fp_op(c, "quant_mx", x, &a, p, round_even);
+}
+
+int slt_quant_fp_scales(const slt_tensor *x, slt_quant_format f, int64_t block, bool mx,
+                        float *scale) {
+  const fp_format *p = fp_args(mx ? "quant_mx" : "quant_fp", x, f, block);
+  if (!p) return -1;
+  int64_t nb = x->numel / block;
+  block_ranges(x->data, x->numel, block, NULL, scale);
+  for (int64_t b = 0; b < nb; b++) {
+    if (mx) {
+      int k = floor_log2(scale[b]) - p->emax; /* E8M0: exponents −127..127 */
+      scale[b] = pow2_scale(k < -127 ? -127 : k > 127 ? 127 : k);
+    } else {
+      float s = scale[b] / p->max_norm;
+      scale[b] = s >= FLT_MIN ? s : 1.0f; /* an all-zero block: any s gives 0 */
+    }
+  }
+  return 0;
 }

@@ -125,11 +125,34 @@ float slt_quant_fp_round(float x, slt_quant_format f, bool round_even);
  * STE backward dx = dy. (No mask: an absmax scale never clips.) */
 slt_tensor *slt_quant_fp(slt_ctx *c, slt_tensor *x, slt_quant_format f, int64_t block,
                          bool round_even);
+/* The per-block scales slt_quant_fp (mx false) or slt_quant_mx (mx true, block 32) use for x,
+ * into scale (numel/block floats). 0 or -1. */
+int slt_quant_fp_scales(const slt_tensor *x, slt_quant_format f, int64_t block, bool mx,
+                        float *scale);
 /* MX: blocks of 32 along the last dim (which 32 must divide) share the scale 2^k,
  * k = clamp(floor(log2 amax) − emax(f), −127, 127) (an all-zero block: floor(log2 amax) = −126);
  * y = 2^k·Q(x/2^k); STE backward dx = dy, or with ste_mask dy·[|x/2^k| ≤ max_norm] (the
  * block's largest elements can lie beyond max_norm and saturate). */
 slt_tensor *slt_quant_mx(slt_ctx *c, slt_tensor *x, slt_quant_format f, bool round_even,
                          bool ste_mask);
+
+/* ---- integer codes for export (quant_codes.c) ---- */
+
+/* The codes and per-block parameters of spec's fake-quant of x (int, lsq, fp, mx), such that
+ * slt_quant_dequant gives slt_quant_apply's output bit for bit. q (numel): int, lsq: the integer
+ * level (clamped to [qmin, qmax]); fp, mx: the format's bit pattern (sign, exponent, mantissa).
+ * scale, zero (nscales each): the step and zero point (int minmax), lsq's floored step and
+ * offset (LSQ: integer zero point 0; LSQ+: β), fp/mx's scale (zero 0). lsq_scale, lsq_offset:
+ * the learned tensors' data (lsq only). 0 or -1. */
+int slt_quant_codes(const slt_tensor *x, const slt_quant_spec *spec, const float *lsq_scale,
+                    const float *lsq_offset, float *q, float *scale, float *zero);
+/* y (n) from codes q and the per-block scale and zero of blocks of `block` elements, as
+ * slt_quant_codes wrote them. */
+void slt_quant_dequant(const slt_quant_spec *spec, int64_t n, int64_t block, const float *q,
+                       const float *scale, const float *zero, float *y);
+/* The value of a format's bit pattern (NaN for E4M3's NaN code), and the bit pattern of a
+ * value the format holds exactly (-1 when it does not). */
+float slt_quant_fp_decode(slt_quant_format f, int code);
+int slt_quant_fp_encode(slt_quant_format f, float v);
 
 #endif

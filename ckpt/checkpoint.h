@@ -105,6 +105,15 @@ int slt_ckpt_prune(const char *dir, int keep_last);
 /* The checksum stored with every tensor: XXH3-64 of its bytes (checkpoint_sum.c). */
 uint64_t slt_ckpt_checksum(const void *p, size_t bytes);
 
+/* slt export --quantize (checkpoint_quant.c): write d to path with m's quantized weight factors
+ * as integer codes and scales under /quant (layout in checkpoint_quant.c) instead of float32
+ * under /model, LSQ's scales folded into them, and the config's weight transforms off (the
+ * stored weights are already quantized; activation transforms stay). Reading such a file
+ * dequantizes them, so eval gives the fake-quant model's loss exactly. *count and *code_bytes
+ * get the factors and the bytes of their codes. 0 or -1. */
+int slt_ckpt_write_quantized(const char *path, const slt_ckpt_data *d, const slt_model *m,
+                             int *count, int64_t *code_bytes);
+
 /* ---- reading (checkpoint_read.c) ---- */
 
 /* Open and check a checkpoint: HDF5, format and version, completion marker, config, state.

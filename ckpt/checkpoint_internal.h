@@ -113,6 +113,14 @@ int ck_read_state(slt_ckpt *c);
 /* The stored config describes the stored tensors (checkpoint_tensors.c). 0 or -1. */
 int ck_check_config_fits(slt_ckpt *c);
 
+/* ---- quantized exports (checkpoint_quant.c) ---- */
+/* True when the file holds /quant/<name> (a parameter stored as integer codes). */
+bool ck_quant_has(const slt_ckpt *c, const char *name);
+/* Dequantize /quant/<p's name> into p's data. 0 or -1 with one message naming the dataset. */
+int ck_quant_read(const slt_ckpt *c, slt_param *p);
+/* Call fn for every /quant entry with its parameter's shape (the codes' shape). 0 or fn's. */
+int ck_quant_each(const slt_ckpt *c, slt_ckpt_tensor_fn fn, void *user);
+
 /* The last path component. */
 const char *ck_basename(const char *path);
 

@@ -83,7 +83,9 @@ static int read_store(const slt_ckpt *c, const char *group, slt_params *p) {
   snprintf(what, sizeof what, "/%s", group);
   for (int i = 0; !rc && i < p->count; i++) {
     slt_param *q = p->items[i];
-    rc = ck_get_f32(c, g, what, q->name, q->t.ndim, q->t.shape, q->t.data, &x);
+    bool coded = !strcmp(group, "model") && ck_quant_has(c, q->name); /* slt export --quantize */
+    rc = coded ? ck_quant_read(c, q)
+               : ck_get_f32(c, g, what, q->name, q->t.ndim, q->t.shape, q->t.data, &x);
   }
   if (!rc) rc = check_no_extra(c, g, group, p);
   H5Gclose(g);
@@ -223,7 +225,7 @@ int slt_ckpt_each_tensor(const slt_ckpt *c, slt_ckpt_tensor_fn fn, void *user) {
     w.rc = -1;
   }
   H5Gclose(g);
-  return w.rc;
+  return w.rc ? w.rc : ck_quant_each(c, fn, user);
 }
 
 /* ---- the stored config against the stored tensors ---- */

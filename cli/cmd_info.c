@@ -47,9 +47,11 @@ static void usage(FILE *f) {
   fprintf(f, "usage: slt info CKPT\n"
              "       slt info --model CONFIG.yaml [key=value ...]\n\n"
              "Show a checkpoint's step, tokens seen, optimizer, parameter count by group, file\n"
-             "size and the resolved config it was trained with. With --model: the parameter\n"
-             "counts (total, non-embedding, FFN, FFN if dense) and training FLOPs per token of\n"
-             "the model a config describes, as key=value lines, without allocating it.\n");
+             "size and the resolved config it was trained with; for a quantized model\n"
+             "(model.quant), each distinct transform and the -1/0/+1 shares of ternary weights.\n"
+             "With --model: the parameter counts (total, non-embedding, FFN, FFN if dense) and\n"
+             "training FLOPs per token of the model a config describes, as key=value lines,\n"
+             "without allocating it.\n");
 }
 
 static void print_info(const slt_ckpt *ck, const counts *c) {
@@ -68,6 +70,20 @@ static void print_info(const slt_ckpt *ck, const counts *c) {
   }
   printf("config:\n");
   slt_config_write(&ck->cfg, stdout);
+}
+
+/* A quantized model's transforms and its ternary linears' code shares: this needs the weights,
+ * so the model is built and read (only when model.quant is set). 0 or -1. */
+static int print_quant(const slt_ckpt *ck) {
+  if (!slt_quant_config_active(&ck->cfg.model.quant)) return 0;
+  slt_model *m = slt_model_build(&ck->cfg.model, SLT_MODEL_ALLOC);
+  int rc = m ? slt_ckpt_read_params(ck, m->params) : -1;
+  char buf[8192];
+  if (!rc && slt_model_describe_quant(m, true, buf, sizeof buf)) printf("quant:\n");
+  for (char *line = buf, *nl; !rc && (nl = strchr(line, '\n')); line = nl + 1)
+    printf("  %.*s\n", (int)(nl - line), line);
+  slt_model_free(m);
+  return rc;
 }
 
 /* The one CKPT argument; 0, or 2 after a message. */
@@ -104,6 +120,7 @@ int slt_cmd_info(int argc, char **argv) {
     fprintf(stderr, "slt info: %s\n", slt_err_msg());
   else
     print_info(&ck, &c);
+  if (!rc && (rc = print_quant(&ck))) fprintf(stderr, "slt info: %s\n", slt_err_msg());
   slt_ckpt_close(&ck);
   return rc ? 1 : 0;
 }

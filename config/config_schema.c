@@ -62,6 +62,33 @@ static const slt_config_key rows[] = {
     INT(model.ffn.nblocks, "0", 0, DIM_MAX, "blocks B (blockdense, blockshuffle)"),
     BOOL(model.ffn.first_layer_dense, "true", "keep layer 0's FFN dense"),
     ENUM(model.ffn.init, "auto", slt_lin_init_names, "structured init (auto: svd/ortho by kind)"),
+    /* model.quant (layers/quant_config.h, SPEC §5): QAT of the block linears. */
+    ENUM(model.quant.weight.kind, "none", slt_qc_kind_names, "weight fake-quant of block linears"),
+    INT(model.quant.weight.bits, "0", 0, 16, "int, lsq: bits (0 = 8); fp, mx: 0 or the format's"),
+    ENUM(model.quant.weight.format, "e4m3", slt_qc_format_names, "fp, mx: element format"),
+    ENUM(model.quant.weight.granularity, "channel", slt_qc_gran_names,
+         "one scale per tensor, output channel or group (mx: blocks of 32)"),
+    INT(model.quant.weight.group_size, "128", 1, DIM_MAX, "granularity group: elements per scale"),
+    ENUM(model.quant.weight.scale, "absmax", slt_qc_scale_names,
+         "int: symmetric absmax or asymmetric minmax (lsq: minmax = LSQ+ offset)"),
+    BOOL(model.quant.weight.narrow, "false", "symmetric int, lsq: qmin = -(2^(b-1)-1)"),
+    BOOL(model.quant.weight.grad_scaling, "false", "lsq: scale gradients by 1/sqrt(numel*qmax)"),
+    INT(model.quant.weight.shards, "1", 1, DIM_MAX, "ternary: one scale per row shard (TriLM)"),
+    ENUM(model.quant.act.kind, "none", slt_qc_kind_names,
+         "input fake-quant of block linears (absmax8: BitNet's per-token 8-bit)"),
+    INT(model.quant.act.bits, "0", 0, 16, "int: bits (0 = 8); fp, mx: 0 or the format's"),
+    ENUM(model.quant.act.format, "e4m3", slt_qc_format_names, "fp, mx: element format"),
+    ENUM(model.quant.act.granularity, "token", slt_qc_gran_names,
+         "one scale per token, tensor or group"),
+    INT(model.quant.act.group_size, "128", 1, DIM_MAX, "granularity group: elements per scale"),
+    ENUM(model.quant.act.scale, "absmax", slt_qc_scale_names, "int: absmax or minmax"),
+    BOOL(model.quant.act.narrow, "false", "symmetric int: qmin = -(2^(b-1)-1)"),
+    BOOL(model.quant.bitlinear_norm, "false",
+         "BitLinear: RMSNorm (no gain) inside each block linear, block pre-norms removed"),
+    STR(model.quant.rules, "",
+        "per-linear rules, ';'-separated 'GLOB [w=SPEC] [a=SPEC]', later win, SPEC "
+        "kind[:bits|format|tensor|channel|token|groupN|minmax|narrow|gs]..., e.g. "
+        "'blocks.0.* w=none a=none; *.ffn.* w=fp:e2m1 a=fp:e4m3'"),
 
     ENUM(data.source, "shards", slt_data_source_names, "token shards or a synthetic Markov source"),
     STR(data.train, "data/rw/train_*.bin", "glob of training shards"),
@@ -291,6 +318,9 @@ static int check_ffn(const slt_config *c) {
          d, h);
   if (f->kind == SLT_LIN_BLOCKDENSE && f->rank % f->nblocks)
     FAIL("model.ffn.nblocks (%d) must divide model.ffn.rank (%d)", f->nblocks, f->rank);
+  if (c->sgt.enabled && slt_quant_config_uses(&c->model.quant, SLT_QC_LSQ))
+    FAIL("model.quant: lsq weights cannot be used with sgt.enabled (the dense guides have no "
+         "learned scales)");
   if (c->sgt.enabled && f->kind == SLT_LIN_DENSE)
     FAIL("sgt.enabled needs a structured model.ffn.kind (lowrank, blockdense, blockshuffle), got "
          "dense");

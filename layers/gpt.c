@@ -57,12 +57,13 @@ static int declare_block(slt_gpt *m, int i) {
   slt_lin_spec ffn = slt_ffn_spec(&g->ffn, i);
   char p[64];
 #define PREFIX(leaf) (snprintf(p, sizeof p, "blocks.%d.%s", i, leaf), p)
-  if (declare_norm(m, PREFIX("ln1"), &b->ln1_w, &b->ln1_b) ||
+  bool bitlinear = g->quant.bitlinear_norm; /* BitLinear normalises inside each linear */
+  if ((!bitlinear && declare_norm(m, PREFIX("ln1"), &b->ln1_w, &b->ln1_b)) ||
       slt_lin_declare_dense(&b->qkv, &m->params, PREFIX("attn.qkv"), g->d_model,
                             (g->heads + 2 * g->kv_heads) * hd, g->bias) ||
       slt_lin_declare_dense(&b->proj, &m->params, PREFIX("attn.proj"), g->d_model, g->d_model,
                             g->bias) ||
-      declare_norm(m, PREFIX("ln2"), &b->ln2_w, &b->ln2_b) ||
+      (!bitlinear && declare_norm(m, PREFIX("ln2"), &b->ln2_w, &b->ln2_b)) ||
       slt_lin_declare_spec(&b->fc1, &m->params, PREFIX("ffn.fc1"), g->d_model, fc1_out, g->bias,
                            &ffn) ||
       slt_lin_declare_spec(&b->fc2, &m->params, PREFIX("ffn.fc2"), g->ffn_dim, g->d_model, g->bias,
@@ -101,11 +102,14 @@ int slt_gpt_build_mode(slt_gpt *m, const slt_model_config *cfg, slt_model_mode m
   if (!cfg->tie_embeddings &&
       !(m->lm_head = slt_params_add(&m->params, "lm_head.weight", 2, (int[]){V, C})))
     return -1;
+  if (slt_gpt_quant_attach(m)) return -1;
   return mode == SLT_MODEL_DECLARE ? 0 : slt_params_alloc(&m->params);
 }
 
 void slt_gpt_free(slt_gpt *m) {
   slt_params_free(&m->params);
+  slt_quant_set_free(m->quant);
+  m->quant = NULL;
   free(m->blocks);
   m->blocks = NULL;
 }
@@ -135,11 +139,13 @@ void slt_gpt_init_weights(slt_gpt *m, uint64_t seed) {
   fill(m->lnf_w, 1.0f);
   fill(m->lnf_b, 0.0f);
   if (m->lm_head) slt_rng_fill_normal(&rng, m->lm_head->data, m->lm_head->numel, 0.0f, std);
+  slt_quant_set_init(m->quant); /* LSQ scales from the drawn weights (specs checked at build) */
 }
 
 slt_tensor *slt_gpt_norm(const slt_gpt *m, slt_ctx *c, slt_tensor *x, slt_tensor *w,
                          slt_tensor *b) {
   float eps = (float)m->cfg.norm_eps;
+  if (!w) return x; /* BitLinear blocks have no pre-norms */
   if (m->cfg.norm == SLT_NORM_RMSNORM) return slt_rmsnorm(c, x, w, eps);
   return slt_layernorm(c, x, w, b, eps);
 }
@@ -213,8 +219,12 @@ slt_tensor *slt_gpt_logits(slt_gpt *m, slt_ctx *c, const int32_t *ids, int B, in
     x = slt_add(c, x, attention(m, b, c, slt_gpt_norm(m, c, x, b->ln1_w, b->ln1_b), pos0));
     x = slt_add(c, x, slt_gpt_ffn(m, i, c, slt_gpt_norm(m, c, x, b->ln2_w, b->ln2_b)));
   }
-  x = slt_gpt_norm(m, c, x, m->lnf_w, m->lnf_b);
-  return slt_linear(c, x, m->lm_head ? m->lm_head : m->wte, NULL);
+  return slt_gpt_head(m, c, slt_gpt_norm(m, c, x, m->lnf_w, m->lnf_b));
+}
+
+slt_tensor *slt_gpt_head(const slt_gpt *m, slt_ctx *c, slt_tensor *x) {
+  slt_tensor *w = slt_lin_transform_weight(&m->head, c, m->lm_head ? m->lm_head : m->wte);
+  return slt_linear(c, slt_lin_transform_input(&m->head, c, x), w, NULL);
 }
 
 slt_tensor *slt_gpt_loss(slt_gpt *m, slt_ctx *c, const int32_t *x, const int32_t *y, int B, int T) {

@@ -20,6 +20,8 @@ typedef struct slt_gpt {
       *lm_head; /* wpe NULL unless learned; lm_head NULL if tied */
   slt_gpt_block *blocks;
   struct slt_guide *guide; /* self-guided training's dense guides (layers/guided.h), or NULL */
+  slt_quant_set *quant;    /* model.quant's transforms (layers/quant_config.h), or NULL */
+  slt_lin head;            /* the head's transforms only (wt, at); weight is lm_head or wte */
 } slt_gpt;
 
 /* Check the config; 0 or -1 with one message naming the offending key. */
@@ -36,6 +38,10 @@ void slt_gpt_init_weights(slt_gpt *m, uint64_t seed);
 /* Pieces of the forward shared by the full forward (gpt.c) and the KV-cache forward
  * (gpt_infer.c). The configured norm of x with weight w (and bias b for layernorm). */
 slt_tensor *slt_gpt_norm(const slt_gpt *m, slt_ctx *c, slt_tensor *x, slt_tensor *w, slt_tensor *b);
+/* The head: x (..., C) -> logits (..., V), through its transforms when a rule names lm_head. */
+slt_tensor *slt_gpt_head(const slt_gpt *m, slt_ctx *c, slt_tensor *x);
+/* Attach model.quant's transforms to every block linear and the head (gpt_quant.c); 0 or -1. */
+int slt_gpt_quant_attach(slt_gpt *m);
 /* Block b's queries, keys and values of x (B, T, C) as heads, RoPE applied from position pos0. */
 void slt_gpt_qkv(const slt_gpt *m, slt_gpt_block *b, slt_ctx *c, slt_tensor *x, int pos0,
                  slt_tensor **q, slt_tensor **k, slt_tensor **v);

@@ -120,8 +120,7 @@ static slt_tensor *forward(slt_gpt *m, slt_ctx *c, slt_gpt_kv *kv, const int32_t
     x = h ? slt_add(c, x, attention(m, l, c, kv, h, pos0)) : NULL;
     x = slt_add(c, x, slt_gpt_ffn(m, l, c, slt_gpt_norm(m, c, x, b->ln2_w, b->ln2_b)));
   }
-  x = slt_gpt_norm(m, c, x, m->lnf_w, m->lnf_b);
-  return slt_linear(c, x, m->lm_head ? m->lm_head : m->wte, NULL);
+  return slt_gpt_head(m, c, slt_gpt_norm(m, c, x, m->lnf_w, m->lnf_b));
 }
 
 slt_tensor *slt_gpt_forward_cached(slt_gpt *m, slt_ctx *c, slt_gpt_kv *kv, const int32_t *ids,

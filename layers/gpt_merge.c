@@ -43,6 +43,7 @@ static int copy_by_name(const slt_gpt *src, slt_gpt *dst) {
     slt_param *q = dst->params.items[i];
     if (is_ffn_tensor(dst, &q->t)) continue;
     const slt_param *s = slt_params_find(&src->params, q->name);
+    if (!s && slt_quant_set_is_lsq_param(dst->quant, q->name)) continue; /* FFN scales: unused */
     if (!s || s->t.numel != q->t.numel) {
       slt_err_set("merge: the source model has no parameter '%s' of %lld elements", q->name,
                   (long long)q->t.numel);
@@ -65,6 +66,9 @@ int slt_gpt_merge(const slt_gpt *src, slt_gpt *dst) {
                  merge_linear(&src->blocks[i].fc2, &dst->blocks[i].fc2)
              ? -1
              : 0;
+  /* The merged weights are products of transformed factors: transforming them again would
+   * quantize twice. The activation transforms stay. */
+  for (int i = 0; !rc && i < g.layers; i++) dst->blocks[i].fc1.wt = dst->blocks[i].fc2.wt = NULL;
   if (rc) slt_gpt_free(dst);
   return rc;
 }

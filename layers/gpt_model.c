@@ -157,4 +157,4 @@ static const slt_model_vt gpt_vt = {
     .free = gpt_free,
 };
 
-void slt_gpt_bind(slt_gpt *m) { m->model = (slt_model){&gpt_vt, &m->params, &m->cfg}; }
+void slt_gpt_bind(slt_gpt *m) { m->model = (slt_model){&gpt_vt, &m->params, &m->cfg, m->quant}; }

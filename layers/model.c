@@ -30,6 +30,7 @@ static slt_model *build_gpt(const slt_model_config *cfg, slt_model_mode mode) {
 }
 
 int slt_model_check(const slt_model_config *cfg) {
+  if (slt_quant_config_check(&cfg->quant, cfg->norm == SLT_NORM_RMSNORM)) return -1;
   slt_model_config r = *cfg;
   r.kv_heads = slt_model_kv_heads(cfg);
   r.ffn_dim = slt_model_ffn_dim(cfg);
@@ -77,6 +78,11 @@ void slt_model_describe(const slt_model *m, char *buf, size_t len) {
   snprintf(buf, len, "%s, %d layers, d_model %d, %d heads (%d kv), ffn %d (%s), vocab %d, T %d",
            slt_arch_names[g->arch], g->layers, g->d_model, g->heads, g->kv_heads, g->ffn_dim,
            slt_lin_struct_names[g->ffn.kind], g->vocab_size, g->seq_len);
+}
+
+size_t slt_model_describe_quant(const slt_model *m, bool shares, char *buf, size_t len) {
+  if (len) buf[0] = 0;
+  return m->quant ? slt_quant_set_describe(m->quant, shares, buf, len) : 0;
 }
 
 int slt_model_guide_attach(slt_model *m, struct slt_guide *g, bool reduce_flop, slt_rng *coin) {

@@ -8,6 +8,7 @@
 #include "autograd/params.h"
 #include "autograd/rng.h"
 #include "autograd/tape.h"
+#include "layers/quant_config.h"
 #include "layers/structured.h"
 
 #include <stdbool.h>
@@ -37,6 +38,7 @@ typedef struct slt_model_config {
   bool bias, tie_embeddings;
   double init_std;
   slt_ffn_config ffn;
+  slt_quant_config quant; /* layers/quant_config.h */
 } slt_model_config;
 
 static inline int slt_model_kv_heads(const slt_model_config *m) {
@@ -110,6 +112,7 @@ struct slt_model {
   const slt_model_vt *vt;
   slt_params *params;           /* every parameter, PyTorch names and shapes */
   const slt_model_config *cfg;  /* resolved: kv_heads and ffn_dim never 0 */
+  const slt_quant_set *quant;   /* its linears' quantization, or NULL */
 };
 
 /* Check cfg's sizes and their relations for its architecture (the one place attention's rules
@@ -138,6 +141,9 @@ static inline void slt_model_init_weights(slt_model *m, uint64_t seed) {
 slt_model_counts slt_model_count(const slt_model *m);
 /* "4 layers, d_model 256, 4 heads (4 kv), ffn 1024 (lowrank), vocab 8192, T 256" into buf. */
 void slt_model_describe(const slt_model *m, char *buf, size_t len);
+/* The quantized linears' transforms (and with shares, ternary code shares) as lines into buf
+ * (layers/quant_config.h); 0 bytes when the model is not quantized. Returns the bytes wanted. */
+size_t slt_model_describe_quant(const slt_model *m, bool shares, char *buf, size_t len);
 /* Attach SGT guides (error when the architecture has none). 0 or -1. */
 int slt_model_guide_attach(slt_model *m, struct slt_guide *g, bool reduce_flop, slt_rng *coin);
 /* Detach them (m may be NULL). */

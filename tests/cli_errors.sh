@@ -19,6 +19,27 @@ expect "unknown override" "did you mean 'optim.lr'" train "$cfg" optim.lrr=1e-3
 expect "bad enum" "layernorm" train "$cfg" model.norm=batchnorm
 expect "bad parameter-group rule" "optim.groups" train "$cfg" "out_dir=$dir/run" 'optim.groups=*.bias wd=abc'
 expect "unknown flag" "--frobnicate" train "$cfg" --frobnicate
+# model.quant (layers/quant_config.h): one line naming the key (or the linear and rule)
+q=model.quant
+expect "quant: bad kind" "$q.weight.kind" train "$cfg" $q.weight.kind=int3
+expect "quant: int with 1 bit" "$q.weight: quant int: bits must be 2..16" train "$cfg" \
+  $q.weight.kind=int $q.weight.bits=1
+expect "quant: fp format with bits" "format e2m1 is 4 bits" train "$cfg" $q.weight.kind=fp \
+  $q.weight.format=e2m1 $q.weight.bits=8
+expect "quant: group not dividing" "group_size 48 does not divide" train "$cfg" \
+  $q.weight.kind=int $q.weight.granularity=group $q.weight.group_size=48
+expect "quant: ternary activations" "$q.act.kind: ternary is for weights" train "$cfg" \
+  $q.act.kind=ternary
+expect "quant: lsq activations" "$q.act.kind: lsq learns weight scales only" train "$cfg" \
+  $q.act.kind=lsq
+expect "quant: per-token weights" "$q.weight.granularity: token" train "$cfg" \
+  $q.weight.kind=int $q.weight.granularity=token
+expect "quant: bitlinear with layernorm" "$q.bitlinear_norm needs model.norm: rmsnorm" train \
+  "$cfg" $q.bitlinear_norm=true model.norm=layernorm
+expect "quant: bad rule spec" "$q.rules: rule 1" train "$cfg" "$q.rules=*.attn.* w=int:banana"
+expect "quant: rule matching nothing" "matches no linear" train "$cfg" "$q.rules=blocks.99.* w=int:8"
+expect "quant: lsq with sgt" "lsq weights cannot be used with sgt.enabled" train "$cfg" \
+  $q.weight.kind=lsq sgt.enabled=true model.ffn.kind=lowrank model.ffn.rank=16
 expect "unknown command" "trian" trian
 
 # slt export --merge: a tiny structured checkpoint (two steps), then each way to misuse it.
@@ -30,6 +51,8 @@ expect "export of a missing checkpoint" "nope.h5" export --merge "$dir/nope.h5" 
 expect "export of a non-checkpoint" "not an HDF5 file" export --merge "$cfg" "$dir/merged.h5"
 "$slt" export --merge "$ckpt" "$dir/merged.h5" >/dev/null
 expect "export over an existing file" "already exists" export --merge "$ckpt" "$dir/merged.h5"
+expect "export --quantize of an unquantized model" "quantizes no weights" export --quantize \
+  "$ckpt" "$dir/q.h5"
 expect "export of a dense checkpoint" "already dense" export --merge "$dir/merged.h5" "$dir/m2.h5"
 expect "generate with a bad --ffn-form" "--ffn-form" generate --ckpt "$ckpt" --prompt-ids 1 \
   --tokens 1 --ffn-form fast

@@ -30,6 +30,7 @@ int register_kernels_suite(void);    /* test_kernels.c: packed ternary and {±1,
 int register_fit_suite(void);        /* test_fit.c: scaling-law fits, results tables */
 int register_gemm_suite(void);       /* test_gemm.c: GEMM backends, bf16 products, bitwise runs */
 int register_sweep_suite(void);      /* test_sweep.c: sweep files, names, derived steps, results */
+int register_quant_model_suite(void); /* test_quant_model.c: model.quant, parity, export codes */
 
 #define SLT_SUITES                                                                                 \
   X(engine, register_engine_suite)                                                                 \
@@ -58,6 +59,7 @@ int register_sweep_suite(void);      /* test_sweep.c: sweep files, names, derive
   X(kernels, register_kernels_suite)                                                               \
   X(fit, register_fit_suite)                                                                       \
   X(gemm, register_gemm_suite)                                                                     \
-  X(sweep, register_sweep_suite)
+  X(sweep, register_sweep_suite)                                                                   \
+  X(quant_model, register_quant_model_suite)
 
 #endif

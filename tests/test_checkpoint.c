@@ -297,6 +297,19 @@ static void test_resume_synthetic(void) {
   check_splits("synthetic", &c, ks, 3);
 }
 
+/* A W4 LSQ model (learned scales are parameters, LSQ+ offsets too) on a lowrank FFN resumes
+ * bitwise: scales, offsets and their optimizer state are checkpointed like any weight. */
+static void test_resume_lsq(void) {
+  slt_config c;
+  ckpt_tiny_config(&c, "", 6);
+  c.model.ffn.kind = SLT_LIN_LOWRANK, c.model.ffn.rank = 16;
+  c.model.quant.weight.kind = SLT_QC_LSQ, c.model.quant.weight.bits = 4;
+  c.model.quant.act.kind = SLT_QC_INT;
+  snprintf(c.model.quant.rules, sizeof c.model.quant.rules, "*.fc2 w=lsq:4:minmax");
+  int64_t ks[] = {3};
+  check_splits("lsq", &c, ks, 1);
+}
+
 /* AdamP's state (m, v and its step) resumes bitwise too; SGDP's momentum buffer as well. */
 static void test_resume_adamp_sgdp(void) {
   slt_config c;
@@ -496,6 +509,7 @@ static int register_resume_tests(CU_pSuite s) {
                       test_resume_synthetic) ||
          !CU_add_test(s, "resume is bitwise identical: shuffled shards", test_resume_shards) ||
          !CU_add_test(s, "resume is bitwise identical: AdamP and SGDP", test_resume_adamp_sgdp) ||
+         !CU_add_test(s, "resume is bitwise identical: W4 LSQ (learned scales)", test_resume_lsq) ||
          !CU_add_test(s, "a version 1 checkpoint (no checksums) loads and resumes",
                       test_resume_v1) ||
          !CU_add_test(s, "resume from a path cuts the metrics log back",

@@ -14,6 +14,7 @@
 #include "train/trainer_dist.h"
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -68,6 +69,13 @@ static int param_groups(const slt_config_optim *o, const slt_params *p, float **
     int unused = slt_groups_unused(&g, p);
     if (unused >= 0)
       slt_metrics_say(NULL, "warning: optim.groups rule %d matches no parameter", unused + 1);
+    /* LSQ step sizes (SPEC §5) never decay: last, so no rule overrides it; only when present,
+     * so the unused-rule warning above never counts it. */
+    for (int i = 0; i < p->count; i++)
+      if (fnmatch("*.lsq_*", p->items[i]->name, 0) == 0) {
+        rc = slt_groups_parse(&g, "*.lsq_* wd=0");
+        break;
+      }
     slt_groups_apply(&g, p, *wd, *lr_mult);
   }
   slt_groups_free(&g);
@@ -202,6 +210,10 @@ static void print_summary(const slt_trainer *t) {
          100.0 * n.ffn / n.ffn_dense, n.ffn_dense / 1e6);
   int world = slt_dist_world();
   int64_t rows = (int64_t)c->train.micro_batch * c->train.grad_accum * world;
+  char quant[2048];
+  if (slt_model_describe_quant(t->model, false, quant, sizeof quant))
+    for (char *line = quant, *nl; (nl = strchr(line, '\n')); line = nl + 1)
+      slt_metrics_say(NULL, "quant: %.*s", (int)(nl - line), line);
   slt_metrics_say(NULL, "batch: global batch %lld = micro-batch %d x %d accumulation x %d rank%s; %lld tokens "
          "per step (T %d); %lld steps; %d threads%s",
          (long long)rows, c->train.micro_batch, c->train.grad_accum, world, world > 1 ? "s" : "",
