@@ -52,5 +52,6 @@ int slt_cmd_eval(int argc, char **argv);
 int slt_cmd_generate(int argc, char **argv);
 int slt_cmd_export(int argc, char **argv);
 int slt_cmd_fit(int argc, char **argv);
+int slt_cmd_convert(int argc, char **argv);
 
 #endif

@@ -12,6 +12,7 @@ static const slt_command commands[] = {
     {"eval", "validation loss of a checkpoint on shards: slt eval --ckpt PATH --data GLOB", slt_cmd_eval},
     {"generate", "sample tokens from a checkpoint (KV cache): slt generate --ckpt PATH ...", slt_cmd_generate},
     {"export", "dense-FFN copy of a structured checkpoint: slt export --merge CKPT OUT", slt_cmd_export},
+    {"convert", "real LLaMA-style GPT -> complex widely-linear model: slt convert --fairy2i CKPT OUT", slt_cmd_convert},
     {"fit", "scaling-law fits with bootstrap intervals: slt fit RESULTS [--law ...] [--by KEY]", slt_cmd_fit},
 };
 

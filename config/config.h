@@ -72,6 +72,7 @@ typedef struct slt_config_train {
   int64_t stop_after; /* 0 = off: stop early at this step without changing the schedule */
   double time_limit;  /* seconds, 0 = off */
   slt_metrics_format metrics;
+  char init_from[SLT_CFG_STR]; /* "" = off: a checkpoint whose /model initialises a fresh run */
 } slt_config_train;
 
 typedef struct slt_config_sgt {

@@ -114,6 +114,9 @@ static const slt_config_key rows[] = {
     DBL(train.time_limit, "0", 0, INF, 0,
         "stop (with a checkpoint) after this many seconds (0 = off)"),
     ENUM(train.metrics, "jsonl", slt_metrics_names, "metrics log format"),
+    STR(train.init_from, "",
+        "a fresh run's weights from this checkpoint's /model (same names and shapes, e.g. slt "
+        "convert's output); optimizer and step start afresh; ignored when resuming"),
 
     BOOL(sgt.enabled, "false", "self-guided training of the structured FFNs"),
     ENUM(sgt.mode, "fixedstep", slt_sgt_mode_names, "fixedstep or fixedflop (same FLOPs as dense)"),

@@ -26,7 +26,8 @@ static double gpt_flops(const slt_model *m, int T) { return slt_gpt_flops_per_to
 
 static void gpt_counts(const slt_model *m, slt_model_counts *n) {
   const slt_gpt *g = gpt_of(m);
-  n->total = g->params.numel;
+  n->total = 0; /* not params.numel, which counts each tensor's alignment padding */
+  for (int i = 0; i < g->params.count; i++) n->total += g->params.items[i]->t.numel;
   n->embedding = g->wte->numel + (g->wpe ? g->wpe->numel : 0);
   n->ffn = slt_gpt_ffn_params(g);
   n->ffn_dense = slt_gpt_dense_ffn_params(&g->cfg);

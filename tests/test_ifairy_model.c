@@ -261,6 +261,35 @@ static void test_fairy2i_refuses(void) {
   CU_ASSERT_EQUAL(slt_fairy2i_config_from_gpt(&c.model, 2, SLT_ACT_QUANT_NONE, &out), 0);
 }
 
+/* The recipes load and validate; the 700M one has the published shape and hyper-parameters
+ * (SPEC §6) and, declared only, the real parameter count of that layout: each complex weight is
+ * two real numbers, so "700M" complex-weight blocks hold 1.36G real numbers. */
+static void test_recipes(void) {
+  slt_config c;
+  slt_config_defaults(&c);
+  CU_ASSERT_EQUAL_FATAL(
+      slt_config_load_file(&c, SLT_SOURCE_DIR "/configs/recipes/ifairy_700m.yaml"), 0);
+  CU_ASSERT_EQUAL_FATAL(slt_config_validate(&c), 0);
+  const slt_model_config *m = &c.model;
+  CU_ASSERT(m->arch == SLT_ARCH_IFAIRY && m->d_model == 1536 && m->ffn_dim == 4096 &&
+            m->layers == 24 && m->heads == 16 && m->rope_base == 10000 &&
+            m->phasequant.stages == 1 && m->act_quant == SLT_ACT_QUANT_INT8);
+  CU_ASSERT(c.optim.name == SLT_OPT_ADAMW && c.optim.betas[0] == 0.9 && c.optim.betas[1] == 0.95 &&
+            c.optim.clip == 2.0 && c.optim.lr == 1.5e-3 && c.optim.weight_decay == 0.1);
+  CU_ASSERT(c.schedule.name == SLT_SCHED_IFAIRY && c.schedule.warmup == 375);
+  slt_model *d = slt_model_build(m, SLT_MODEL_DECLARE);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+  int64_t V = 32000, H = 1536, F = 4096;
+  int64_t blocks = 24 * (8 * H * H + 6 * H * F + 6 * H + 2 * F);
+  CU_ASSERT_EQUAL(slt_model_count(d).total, 2 * V * 2 * H + 2 * H + blocks);
+  slt_model_free(d);
+  slt_config_defaults(&c);
+  CU_ASSERT_EQUAL(slt_config_load_file(&c, SLT_SOURCE_DIR "/configs/recipes/ifairy_tiny.yaml"), 0);
+  CU_ASSERT_EQUAL(slt_config_validate(&c), 0);
+  CU_ASSERT(c.model.arch == SLT_ARCH_IFAIRY && c.schedule.name == SLT_SCHED_IFAIRY &&
+            c.optim.clip == 2.0);
+}
+
 static int init(void) { return test_tmpdir_init("ifairy_model"); }
 
 int register_ifairy_model_suite(void) {
@@ -273,7 +302,8 @@ int register_ifairy_model_suite(void) {
                  !CU_add_test(s, "fairy2i: trained GPT converts to the same logits",
                               test_fairy2i_untied) ||
                  !CU_add_test(s, "fairy2i: tied GPT converts", test_fairy2i_tied) ||
-                 !CU_add_test(s, "fairy2i: non-LLaMA sources refused", test_fairy2i_refuses)
+                 !CU_add_test(s, "fairy2i: non-LLaMA sources refused", test_fairy2i_refuses) ||
+                 !CU_add_test(s, "recipes ifairy_700m and ifairy_tiny", test_recipes)
              ? -1
              : 0;
 }
