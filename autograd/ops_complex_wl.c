@@ -30,8 +30,8 @@ static void wl_backward(slt_ctx *c, slt_node *n) {
 slt_tensor *slt_cplx_wl_weight(slt_ctx *c, slt_tensor *u_re, slt_tensor *u_im, slt_tensor *w_re,
                                slt_tensor *w_im) {
   if (!u_re || !u_im || !w_re || !w_im) return NULL;
-  if (u_re->ndim != 2 || !slt_tensor_same_shape(u_re, u_im) ||
-      !slt_tensor_same_shape(u_re, w_re) || !slt_tensor_same_shape(u_re, w_im))
+  if (u_re->ndim != 2 || !slt_tensor_same_shape(u_re, u_im) || !slt_tensor_same_shape(u_re, w_re) ||
+      !slt_tensor_same_shape(u_re, w_im))
     return slt_op_shape_error("cplx_wl_weight", "U and W parts must be (out, in) alike", u_re,
                               w_im);
   int NO = u_re->shape[0], NI = u_re->shape[1];

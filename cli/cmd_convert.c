@@ -79,8 +79,11 @@ static int parse(int argc, char **argv, convert_args *a) {
 
 /* The source's record (step, tokens, cursors, RNGs); cursors: world entries to fill. */
 static slt_ckpt_state record_of(const slt_ckpt_state *s, slt_loader_cursor *cursors) {
-  slt_ckpt_state r = {.step = s->step, .tokens = s->tokens, .world = s->world,
-                      .cursors = cursors, .nrngs = s->nrngs};
+  slt_ckpt_state r = {.step = s->step,
+                      .tokens = s->tokens,
+                      .world = s->world,
+                      .cursors = cursors,
+                      .nrngs = s->nrngs};
   for (int i = 0; i < s->world; i++) cursors[i] = s->cursors[i];
   for (int i = 0; i < s->nrngs; i++) {
     r.rng_names[i] = s->rng_names[i];
@@ -100,7 +103,8 @@ static int write_out(const slt_ckpt *ck, const slt_model *f, const char *out) {
     slt_err_set("out of memory");
     return -1;
   }
-  slt_ckpt_data d = {.cfg = &cfg, .params = f->params,
+  slt_ckpt_data d = {.cfg = &cfg,
+                     .params = f->params,
                      .optim = {.name = "none", .step = 0, .nslots = 0},
                      .state = record_of(&ck->state, cursors)};
   int rc = slt_config_validate(&cfg) || slt_ckpt_write(out, &d) ? -1 : 0;

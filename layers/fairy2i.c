@@ -9,22 +9,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-int slt_fairy2i_config_from_gpt(const slt_model_config *g, int stages,
-                                slt_act_quant_kind act_quant, slt_model_config *out) {
+int slt_fairy2i_config_from_gpt(const slt_model_config *g, int stages, slt_act_quant_kind act_quant,
+                                slt_model_config *out) {
   int F = slt_model_ffn_dim(g);
-  const char *why = g->arch != SLT_ARCH_GPT          ? "model.arch is not gpt"
-                    : g->norm != SLT_NORM_RMSNORM    ? "model.norm is not rmsnorm"
-                    : g->act != SLT_ACT_SWIGLU       ? "model.act is not swiglu"
-                    : g->pos != SLT_POS_ROPE         ? "model.pos is not rope"
-                    : g->bias                        ? "model.bias is true"
+  const char *why = g->arch != SLT_ARCH_GPT             ? "model.arch is not gpt"
+                    : g->norm != SLT_NORM_RMSNORM       ? "model.norm is not rmsnorm"
+                    : g->act != SLT_ACT_SWIGLU          ? "model.act is not swiglu"
+                    : g->pos != SLT_POS_ROPE            ? "model.pos is not rope"
+                    : g->bias                           ? "model.bias is true"
                     : slt_model_kv_heads(g) != g->heads ? "model.kv_heads differs from model.heads"
-                    : slt_model_has_structured_ffn(g) ? "model.ffn.kind is not dense"
-                    : g->d_model % (2 * g->heads)    ? "the head size d_model/heads is odd"
-                    : F % 2                          ? "the FFN width is odd"
-                                                     : NULL;
+                    : slt_model_has_structured_ffn(g)   ? "model.ffn.kind is not dense"
+                    : g->d_model % (2 * g->heads)       ? "the head size d_model/heads is odd"
+                    : F % 2                             ? "the FFN width is odd"
+                                                        : NULL;
   if (why) {
     slt_err_set("fairy2i: the source must be a LLaMA-style GPT (rmsnorm, swiglu, rope, no biases, "
-                "no GQA, dense FFNs, even widths): %s", why);
+                "no GQA, dense FFNs, even widths): %s",
+                why);
     return -1;
   }
   *out = *g;
@@ -99,8 +100,8 @@ static void head_perm(int *perm, int C, int heads) {
   }
 }
 
-static int convert_block(const slt_params *g, const slt_params *f, const slt_model_config *c,
-                         int i, const int *perm) {
+static int convert_block(const slt_params *g, const slt_params *f, const slt_model_config *c, int i,
+                         const int *perm) {
   int C = c->d_model, F = slt_model_ffn_dim(c), H = C / 2;
   char a[96], b[96];
 #define NAME(buf, fmt) (snprintf(buf, sizeof buf, "blocks.%d." fmt, i), buf)

@@ -29,7 +29,9 @@ typedef struct {
   f2_block *blocks;
 } f2_model;
 
-static f2_model *of(const slt_model *m) { return (f2_model *)m; }
+static f2_model *of(const slt_model *m) {
+  return (f2_model *)m;
+}
 
 static slt_tensor *param(slt_params *p, const char *name, int ndim, const int *shape) {
   return slt_params_add(p, name, ndim, shape);

@@ -15,7 +15,9 @@ typedef struct {
   slt_ifairy f;
 } ifairy_model;
 
-static ifairy_model *of(const slt_model *m) { return (ifairy_model *)m; }
+static ifairy_model *of(const slt_model *m) {
+  return (ifairy_model *)m;
+}
 
 slt_ifairy_config slt_ifairy_config_of(const slt_model_config *m) {
   return (slt_ifairy_config){.vocab_size = m->vocab_size,
@@ -46,14 +48,20 @@ static const char *fixed_key_error(const slt_model_config *m, const char *arch, 
   else if (m->bias)
     snprintf(buf, len, "model.bias: %s has no biases; set model.bias: false", arch);
   else if (m->tie_embeddings)
-    snprintf(buf, len, "model.tie_embeddings: %s's head is a real linear over [re ‖ im], not tied "
-             "to the (re, im) embedding; set model.tie_embeddings: false", arch);
+    snprintf(buf, len,
+             "model.tie_embeddings: %s's head is a real linear over [re ‖ im], not tied "
+             "to the (re, im) embedding; set model.tie_embeddings: false",
+             arch);
   else if (slt_model_kv_heads(m) != m->heads)
-    snprintf(buf, len, "model.kv_heads (%d): %s has no grouped-query attention; set it to "
-             "model.heads (%d) or 0", m->kv_heads, arch, m->heads);
+    snprintf(buf, len,
+             "model.kv_heads (%d): %s has no grouped-query attention; set it to "
+             "model.heads (%d) or 0",
+             m->kv_heads, arch, m->heads);
   else if (slt_model_has_structured_ffn(m))
-    snprintf(buf, len, "model.ffn.kind: %s's MLP linears are complex and dense; set "
-             "model.ffn.kind: dense", arch);
+    snprintf(buf, len,
+             "model.ffn.kind: %s's MLP linears are complex and dense; set "
+             "model.ffn.kind: dense",
+             arch);
   else
     return NULL;
   return buf;
@@ -86,11 +94,13 @@ static double ifairy_flops(const slt_model *m, int T) {
 static void ifairy_counts(const slt_model *m, slt_model_counts *n) {
   slt_ifairy_counts k = slt_ifairy_counts_of(&of(m)->f);
   /* real numbers: a complex weight counts its two parts */
-  *n = (slt_model_counts){.total = k.total, .embedding = k.embedding, .ffn = k.ffn,
-                          .ffn_dense = k.ffn};
+  *n = (slt_model_counts){
+      .total = k.total, .embedding = k.embedding, .ffn = k.ffn, .ffn_dense = k.ffn};
 }
 
-static void ifairy_init(slt_model *m, uint64_t seed) { slt_ifairy_init_weights(&of(m)->f, seed); }
+static void ifairy_init(slt_model *m, uint64_t seed) {
+  slt_ifairy_init_weights(&of(m)->f, seed);
+}
 
 static void ifairy_free(slt_model *m) {
   slt_ifairy_free(&of(m)->f);

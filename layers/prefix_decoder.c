@@ -29,8 +29,7 @@ static slt_tensor *prefix_forward(slt_decoder *d, slt_ctx *c, const int32_t *ids
   slt_tensor *all = slt_model_logits(p->m, c, p->ids, 1, p->len, 0); /* (1, len, V) */
   int V = p->m->cfg->vocab_size;
   slt_tensor *out = all ? slt_new(c, 3, (int[]){1, n, V}) : NULL;
-  if (out)
-    memcpy(out->data, all->data + (size_t)(p->len - n) * V, (size_t)n * V * sizeof(float));
+  if (out) memcpy(out->data, all->data + (size_t)(p->len - n) * V, (size_t)n * V * sizeof(float));
   slt_ctx_set_no_grad(c, was);
   return out;
 }
@@ -53,8 +52,8 @@ slt_decoder *slt_prefix_decoder_new(slt_model *m, const slt_decoder_opts *o) {
     slt_err_set("out of memory for a decoder of %d positions", o->cap);
     return NULL;
   }
-  *p = (prefix_decoder){.base = {.forward = prefix_forward, .free = prefix_free},
-                        .m = m, .ids = ids, .cap = o->cap};
+  *p = (prefix_decoder){
+      .base = {.forward = prefix_forward, .free = prefix_free}, .m = m, .ids = ids, .cap = o->cap};
   snprintf(p->base.note, sizeof p->base.note,
            "no KV cache for model.arch %s: each token recomputes the whole prefix",
            slt_arch_names[m->cfg->arch]);

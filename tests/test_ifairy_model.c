@@ -49,7 +49,8 @@ static void test_seam_is_the_model(void) {
     CU_ASSERT(!memcmp(f.params.data, m->params->data, f.params.numel * sizeof(float)));
     slt_ctx c;
     slt_ctx_init(&c);
-    slt_tensor *a = slt_model_logits(m, &c, IDS, 2, 7, 0), *b = slt_ifairy_logits(&f, &c, IDS, 2, 7, 0);
+    slt_tensor *a = slt_model_logits(m, &c, IDS, 2, 7, 0),
+               *b = slt_ifairy_logits(&f, &c, IDS, 2, 7, 0);
     CU_ASSERT_FATAL(a && b);
     CU_ASSERT(!memcmp(a->data, b->data, a->numel * sizeof(float)));
     slt_tensor *la = slt_model_loss(m, &c, IDS, IDS + 1, 1, 7);
@@ -66,8 +67,8 @@ static void test_seam_is_the_model(void) {
 static void test_counts(void) {
   slt_model_config mc = tiny(1, true);
   int64_t V = 37, H = 8, F = 12, L = 2;
-  int64_t per_layer = 8 * H * H + 6 * H * F /* q k v o; gate up down, re and im */ +
-                      3 * 2 * H + 2 * F; /* attn_norm, attn.sub_norm, mlp_norm; mlp.sub_norm */
+  int64_t per_layer = 8 * H * H + 6 * H * F /* q k v o; gate up down, re and im */ + 3 * 2 * H +
+                      2 * F; /* attn_norm, attn.sub_norm, mlp_norm; mlp.sub_norm */
   int64_t total = 2 * V * 2 * H + 2 * H + L * per_layer; /* embed, head, final norm */
   for (int mode = 0; mode < 2; mode++) {
     slt_model *m = slt_model_build(&mc, mode ? SLT_MODEL_DECLARE : SLT_MODEL_ALLOC);
@@ -185,10 +186,20 @@ static void check_conversion(bool tied) {
   slt_config_defaults(&c);
   snprintf(c.out_dir, sizeof c.out_dir, "%s", test_tpath(tied ? "gpt_tied" : "gpt"));
   c.seed = 3;
-  c.model = (slt_model_config){.arch = SLT_ARCH_GPT, .vocab_size = 48, .seq_len = 16, .layers = 2,
-                               .d_model = 24, .heads = 3, .ffn_dim = 40, .norm = SLT_NORM_RMSNORM,
-                               .norm_eps = 1e-5, .pos = SLT_POS_ROPE, .rope_base = 10000,
-                               .act = SLT_ACT_SWIGLU, .tie_embeddings = tied, .init_std = 0.02};
+  c.model = (slt_model_config){.arch = SLT_ARCH_GPT,
+                               .vocab_size = 48,
+                               .seq_len = 16,
+                               .layers = 2,
+                               .d_model = 24,
+                               .heads = 3,
+                               .ffn_dim = 40,
+                               .norm = SLT_NORM_RMSNORM,
+                               .norm_eps = 1e-5,
+                               .pos = SLT_POS_ROPE,
+                               .rope_base = 10000,
+                               .act = SLT_ACT_SWIGLU,
+                               .tie_embeddings = tied,
+                               .init_std = 0.02};
   c.data.source = SLT_DATA_SYNTHETIC;
   c.optim.lr = 1e-2;
   c.train.steps = 30, c.train.micro_batch = 4, c.train.eval_every = 0, c.train.threads = 2;
@@ -217,10 +228,12 @@ static void check_conversion(bool tied) {
   for (int i = 0; i < 32; i++) ids[i] = (i * 7 + 3) % 48;
   slt_ctx x;
   slt_ctx_init(&x);
-  slt_tensor *a = slt_model_logits(g, &x, ids, 2, 16, 0), *b = slt_model_logits(f, &x, ids, 2, 16, 0);
+  slt_tensor *a = slt_model_logits(g, &x, ids, 2, 16, 0),
+             *b = slt_model_logits(f, &x, ids, 2, 16, 0);
   CU_ASSERT_FATAL(a && b && a->numel == b->numel);
   double e = test_rel_err(b->data, a->data, a->numel);
-  if (e > 1e-4 || getenv("SLT_TEST_VERBOSE")) printf("\n  fairy2i%s: logits rel err %.2e", tied ? " (tied)" : "", e);
+  if (e > 1e-4 || getenv("SLT_TEST_VERBOSE"))
+    printf("\n  fairy2i%s: logits rel err %.2e", tied ? " (tied)" : "", e);
   CU_ASSERT(e <= 1e-4);
   slt_ctx_reset(&x);
   slt_model_free(f);
@@ -243,8 +256,12 @@ static void check_conversion(bool tied) {
   slt_model_free(g);
 }
 
-static void test_fairy2i_untied(void) { check_conversion(false); }
-static void test_fairy2i_tied(void) { check_conversion(true); }
+static void test_fairy2i_untied(void) {
+  check_conversion(false);
+}
+static void test_fairy2i_tied(void) {
+  check_conversion(true);
+}
 
 /* Sources that are not LLaMA-style are refused with the reason. */
 static void test_fairy2i_refuses(void) {
@@ -290,7 +307,9 @@ static void test_recipes(void) {
             c.optim.clip == 2.0);
 }
 
-static int init(void) { return test_tmpdir_init("ifairy_model"); }
+static int init(void) {
+  return test_tmpdir_init("ifairy_model");
+}
 
 int register_ifairy_model_suite(void) {
   CU_pSuite s = CU_add_suite("ifairy_model", init, test_tmpdir_cleanup);
