@@ -52,6 +52,16 @@ slt_tensor *slt_cplx_relu2(slt_ctx *c, slt_tensor *a);
  * a and u (..., 2F) of one shape. */
 slt_tensor *slt_cplx_conj_mul(slt_ctx *c, slt_tensor *a, slt_tensor *u);
 
+/* ---- widely-linear maps (ops_complex_wl.c), Fairy2i ---- */
+/* The real (2·out, 2·in) matrix A of y = U·x + W·conj(x) on [re | im]: A11 = U_re + W_re,
+ * A12 = W_im − U_im, A21 = U_im + W_im, A22 = U_re − W_re (the inverse of SPEC §6's
+ * U = ½(A11 + A22) + i·½(A21 − A12), W = ½(A11 − A22) + i·½(A12 + A21)). All four (out, in). */
+slt_tensor *slt_cplx_wl_weight(slt_ctx *c, slt_tensor *u_re, slt_tensor *u_im, slt_tensor *w_re,
+                               slt_tensor *w_im);
+/* y = U·x + W·conj(x): x (..., 2·in) -> (..., 2·out), one real GEMM with that matrix. */
+slt_tensor *slt_cplx_wl_linear(slt_ctx *c, slt_tensor *x, slt_tensor *u_re, slt_tensor *u_im,
+                               slt_tensor *w_re, slt_tensor *w_im);
+
 /* ---- attention (ops_complex_attn.c) ---- */
 /* x (B, T, 2C) = [re | im] -> (B, heads, T, 2·head_dim): the columns [col0, col0 + heads·head_dim)
  * of both halves, each head's row holding [re | im] of that head (q, k or v out of a fused

@@ -55,5 +55,6 @@ int slt_cmd_generate(int argc, char **argv);
 int slt_cmd_export(int argc, char **argv);
 int slt_cmd_fit(int argc, char **argv);
 int slt_cmd_sweep(int argc, char **argv);
+int slt_cmd_convert(int argc, char **argv);
 
 #endif

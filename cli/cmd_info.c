@@ -1,8 +1,10 @@
-/* slt info CKPT: what a checkpoint holds, without building the model. */
+/* slt info CKPT: what a checkpoint holds, from its tensors, and the model its config declares
+ * (names and shapes only, no weights) with the seam's parameter counts. */
 #include "cli.h"
 
 #include "autograd/error.h"
 #include "ckpt/checkpoint.h"
+#include "layers/model.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -15,13 +17,15 @@ typedef struct {
   int64_t numel[GROUPS], tensors[GROUPS], total;
 } counts;
 
-/* The group of a parameter, from its PyTorch-style name. */
+/* The group of a parameter, from its PyTorch-style name (GPT's wte/ln/ffn, the complex
+ * models' embed/norm/mlp). */
 static int group_of(const char *name) {
-  if (!strncmp(name, "wte.", 4) || !strncmp(name, "wpe.", 4)) return EMBEDDINGS;
+  if (!strncmp(name, "wte.", 4) || !strncmp(name, "wpe.", 4) || !strncmp(name, "embed.", 6))
+    return EMBEDDINGS;
   if (!strncmp(name, "lm_head.", 8)) return HEAD;
+  if (!strncmp(name, "ln", 2) || strstr(name, ".ln") || strstr(name, "norm.")) return NORMS;
   if (strstr(name, ".attn.")) return ATTENTION;
-  if (strstr(name, ".ffn.")) return FFN;
-  if (!strncmp(name, "ln", 2) || strstr(name, ".ln")) return NORMS;
+  if (strstr(name, ".ffn.") || strstr(name, ".mlp.")) return FFN;
   return OTHER;
 }
 
@@ -54,6 +58,22 @@ static void usage(FILE *f) {
              "without allocating it.\n");
 }
 
+/* The model the stored config declares, and the seam's counts of it (real numbers: a complex
+ * weight counts its two parts). */
+static void print_model(const slt_ckpt *ck) {
+  slt_model *m = slt_model_build(&ck->cfg.model, SLT_MODEL_DECLARE);
+  if (!m) {
+    printf("model: the stored config does not build: %s\n", slt_err_msg());
+    return;
+  }
+  char what[256];
+  slt_model_describe(m, what, sizeof what);
+  slt_model_counts n = slt_model_count(m);
+  printf("model: %s\n  %lld real parameters (%.2fM; %.2fM non-embedding, FFN %.2fM)\n", what,
+         (long long)n.total, n.total / 1e6, (n.total - n.embedding) / 1e6, n.ffn / 1e6);
+  slt_model_free(m);
+}
+
 static void print_info(const slt_ckpt *ck, const counts *c) {
   char size[32];
   human_bytes((double)ck->file_bytes, size, sizeof size);
@@ -68,6 +88,7 @@ static void print_info(const slt_ckpt *ck, const counts *c) {
            c->total ? 100.0 * c->numel[g] / c->total : 0.0, (long long)c->tensors[g],
            g == HEAD && !c->tensors[g] && ck->cfg.model.tie_embeddings ? " tied to wte" : "");
   }
+  print_model(ck);
   printf("config:\n");
   slt_config_write(&ck->cfg, stdout);
 }

@@ -13,6 +13,7 @@ static const slt_command commands[] = {
     {"generate", "sample tokens from a checkpoint (KV cache): slt generate --ckpt PATH ...", slt_cmd_generate},
     {"export", "dense-FFN copy of a structured checkpoint: slt export --merge CKPT OUT", slt_cmd_export},
     {"sweep", "train a sweep file's runs (resumable; --jobs, --slurm, --dry-run, --collect)", slt_cmd_sweep},
+    {"convert", "real LLaMA-style GPT -> complex widely-linear model: slt convert --fairy2i CKPT OUT", slt_cmd_convert},
     {"fit", "scaling-law fits with bootstrap intervals: slt fit RESULTS [--law ...] [--by KEY]", slt_cmd_fit},
 };
 

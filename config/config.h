@@ -77,6 +77,7 @@ typedef struct slt_config_train {
   slt_metrics_format metrics;
   slt_gemm_kind gemm;      /* product backend (kernels/gemm.h) */
   slt_precision precision; /* fp32, or bf16 products (SPEC §10) */
+  char init_from[SLT_CFG_STR]; /* "" = off: a checkpoint whose /model initialises a fresh run */
 } slt_config_train;
 
 typedef struct slt_config_sgt {

@@ -45,10 +45,12 @@ static const slt_config_key rows[] = {
     INT(model.vocab_size, "8192", 1, VOCAB_MAX, "vocabulary size (embedding rows)"),
     INT(model.seq_len, "256", 1, DIM_MAX, "context length T"),
     INT(model.layers, "4", 1, DIM_MAX, "transformer blocks"),
-    INT(model.d_model, "256", 1, DIM_MAX, "residual width"),
+    INT(model.d_model, "256", 1, DIM_MAX,
+        "residual width (ifairy, fairy2i: complex dims, each two real numbers)"),
     INT(model.heads, "4", 1, DIM_MAX, "attention heads (must divide d_model)"),
     INT(model.kv_heads, "0", 0, DIM_MAX, "key/value heads, GQA when < heads (0 = heads)"),
-    INT(model.ffn_dim, "0", 0, DIM_MAX, "FFN hidden width (0 = 4*d_model)"),
+    INT(model.ffn_dim, "0", 0, DIM_MAX,
+        "FFN hidden width (0 = 4*d_model; ifairy, fairy2i: complex dims)"),
     ENUM(model.norm, "layernorm", slt_norm_names, "normalisation"),
     DBL(model.norm_eps, "1e-5", 0, INF, SLT_CFG_MIN_OPEN, "epsilon of the norms"),
     ENUM(model.pos, "rope", slt_pos_names, "positional encoding"),
@@ -89,6 +91,10 @@ static const slt_config_key rows[] = {
         "per-linear rules, ';'-separated 'GLOB [w=SPEC] [a=SPEC]', later win, SPEC "
         "kind[:bits|format|tensor|channel|token|groupN|minmax|narrow|gs]..., e.g. "
         "'blocks.0.* w=none a=none; *.ffn.* w=fp:e2m1 a=fp:e4m3'"),
+    INT(model.phasequant.stages, "0", 0, 2,
+        "ifairy, fairy2i: PhaseQuant of every complex weight to {+-1, +-i} (0 off, 1, 2 residual)"),
+    ENUM(model.act_quant, "none", slt_act_quant_names,
+         "ifairy, fairy2i: 8-bit per-token activations (re, im scales) into complex linears"),
 
     ENUM(data.source, "shards", slt_data_source_names, "token shards or a synthetic Markov source"),
     STR(data.train, "data/rw/train_*.bin", "glob of training shards"),
@@ -149,6 +155,9 @@ static const slt_config_key rows[] = {
     ENUM(train.precision, "fp32", slt_precision_names,
          "products in fp32, or bf16 operands with fp32 accumulation (needs AVX512-BF16/AMX); "
          "auto: bf16 where supported"),
+    STR(train.init_from, "",
+        "a fresh run's weights from this checkpoint's /model (same names and shapes, e.g. slt "
+        "convert's output); optimizer and step start afresh; ignored when resuming"),
 
     BOOL(sgt.enabled, "false", "self-guided training of the structured FFNs"),
     ENUM(sgt.mode, "fixedstep", slt_sgt_mode_names, "fixedstep or fixedflop (same FLOPs as dense)"),

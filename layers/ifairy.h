@@ -16,6 +16,7 @@
 
 #include "autograd/params.h"
 #include "autograd/tape.h"
+#include "layers/model.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -74,5 +75,15 @@ slt_tensor *slt_ifairy_loss(slt_ifairy *m, slt_ctx *c, const int32_t *x, const i
 double slt_ifairy_flops_per_token(const slt_ifairy *m, int T);
 /* Parameter counts of a built (or declared) model. */
 slt_ifairy_counts slt_ifairy_counts_of(const slt_ifairy *m);
+
+/* ---- behind the model seam (ifairy_model.c) ---- */
+/* The config's model section as the complex model's (d_model, ffn_dim: complex dims). */
+slt_ifairy_config slt_ifairy_config_of(const slt_model_config *m);
+/* Check a model section for a complex arch named arch whose MLP activation is act (slt_act_kind):
+ * norm, act, pos, bias, tie_embeddings, kv_heads and ffn.kind must say what the model does, then
+ * the sizes. 0 or -1 with one message naming the key. */
+int slt_ifairy_check_model(const slt_model_config *m, const char *arch, int act);
+/* model.arch: ifairy behind the seam; NULL (error recorded) on a bad config. */
+slt_model *slt_ifairy_model_build(const slt_model_config *cfg, slt_model_mode mode);
 
 #endif

@@ -2,18 +2,21 @@
  * parts of the seam. */
 #include "model.h"
 
+#include "fairy2i.h"
 #include "gpt.h"
 #include "guided.h"
+#include "ifairy.h"
 
 #include "autograd/error.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 
-const char *const slt_arch_names[] = {"gpt", NULL};
+const char *const slt_arch_names[] = {"gpt", "ifairy", "fairy2i", NULL};
 const char *const slt_norm_names[] = {"layernorm", "rmsnorm", NULL};
 const char *const slt_pos_names[] = {"rope", "learned", "none", NULL};
 const char *const slt_act_names[] = {"gelu_tanh", "swiglu", "relu2", NULL};
+const char *const slt_act_quant_names[] = {"none", "int8", NULL};
 
 static slt_model *build_gpt(const slt_model_config *cfg, slt_model_mode mode) {
   slt_gpt *g = malloc(sizeof *g);
@@ -35,7 +38,15 @@ int slt_model_check(const slt_model_config *cfg) {
   r.kv_heads = slt_model_kv_heads(cfg);
   r.ffn_dim = slt_model_ffn_dim(cfg);
   switch (cfg->arch) {
-  case SLT_ARCH_GPT: return slt_gpt_check_config(&r);
+  case SLT_ARCH_GPT:
+    if (cfg->phasequant.stages || cfg->act_quant) {
+      slt_err_set("model.%s: only for the complex archs (ifairy, fairy2i); model.arch is gpt",
+                  cfg->phasequant.stages ? "phasequant.stages" : "act_quant");
+      return -1;
+    }
+    return slt_gpt_check_config(&r);
+  case SLT_ARCH_IFAIRY: return slt_ifairy_check_model(&r, "ifairy", SLT_ACT_RELU2);
+  case SLT_ARCH_FAIRY2I: return slt_ifairy_check_model(&r, "fairy2i", SLT_ACT_SWIGLU);
   }
   slt_err_set("model.arch: unknown architecture %d", (int)cfg->arch);
   return -1;
@@ -43,7 +54,9 @@ int slt_model_check(const slt_model_config *cfg) {
 
 slt_model *slt_model_build(const slt_model_config *cfg, slt_model_mode mode) {
   switch (cfg->arch) {
-  case SLT_ARCH_GPT: return build_gpt(cfg, mode);
+  case SLT_ARCH_GPT: return slt_model_check(cfg) ? NULL : build_gpt(cfg, mode);
+  case SLT_ARCH_IFAIRY: return slt_ifairy_model_build(cfg, mode);
+  case SLT_ARCH_FAIRY2I: return slt_fairy2i_model_build(cfg, mode);
   }
   slt_err_set("model.arch: unknown architecture %d", (int)cfg->arch);
   return NULL;

@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 /* Enum-valued keys: slt_<x>_names[value] is the YAML spelling (NULL-terminated). */
-typedef enum { SLT_ARCH_GPT } slt_arch;
+typedef enum { SLT_ARCH_GPT, SLT_ARCH_IFAIRY, SLT_ARCH_FAIRY2I } slt_arch;
 typedef enum { SLT_NORM_LAYERNORM, SLT_NORM_RMSNORM } slt_norm_kind;
 typedef enum { SLT_POS_ROPE, SLT_POS_LEARNED, SLT_POS_NONE } slt_pos_kind;
 typedef enum { SLT_ACT_GELU_TANH, SLT_ACT_SWIGLU, SLT_ACT_RELU2 } slt_act_kind;
@@ -23,6 +23,9 @@ extern const char *const slt_arch_names[];
 extern const char *const slt_norm_names[];
 extern const char *const slt_pos_names[];
 extern const char *const slt_act_names[];
+/* Activation quantization of the complex models' ComplexLinears (model.act_quant). */
+typedef enum { SLT_ACT_QUANT_NONE, SLT_ACT_QUANT_INT8 } slt_act_quant_kind;
+extern const char *const slt_act_quant_names[];
 
 /* The config's `model` section, owned here and embedded by config/ as it is (plain data). */
 typedef struct slt_model_config {
@@ -39,6 +42,12 @@ typedef struct slt_model_config {
   double init_std;
   slt_ffn_config ffn;
   slt_quant_config quant; /* layers/quant_config.h */
+  /* ifairy / fairy2i only (layers/ifairy.h): PhaseQuant stages of every complex weight (0 full
+   * precision, 1 {±1, ±i}, 2 residual) and 8-bit activations into every complex linear */
+  struct {
+    int stages;
+  } phasequant;
+  slt_act_quant_kind act_quant;
 } slt_model_config;
 
 static inline int slt_model_kv_heads(const slt_model_config *m) {
@@ -152,6 +161,9 @@ void slt_model_guide_detach(slt_model *m, struct slt_guide *g);
 slt_model *slt_model_merged(const slt_model *m);
 /* A decoder for generation, or NULL (error recorded). */
 slt_decoder *slt_model_decoder(slt_model *m, const slt_decoder_opts *o);
+/* A decoder without a cache (layers/prefix_decoder.c): each forward reruns the model's logits
+ * over the whole prefix. For models that have no KV-cache decoder of their own. */
+slt_decoder *slt_prefix_decoder_new(slt_model *m, const slt_decoder_opts *o);
 static inline void slt_decoder_free(slt_decoder *d) {
   if (d) d->free(d);
 }

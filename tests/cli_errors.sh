@@ -40,6 +40,23 @@ expect "quant: bad rule spec" "$q.rules: rule 1" train "$cfg" "$q.rules=*.attn.*
 expect "quant: rule matching nothing" "matches no linear" train "$cfg" "$q.rules=blocks.99.* w=int:8"
 expect "quant: lsq with sgt" "lsq weights cannot be used with sgt.enabled" train "$cfg" \
   $q.weight.kind=lsq sgt.enabled=true model.ffn.kind=lowrank model.ffn.rank=16
+# The complex models: the keys they fix must say what the model does; their own keys are theirs.
+cx=(train "$cfg" "out_dir=$dir/cx" model.arch=ifairy model.norm=rmsnorm model.act=relu2
+  model.bias=false model.tie_embeddings=false)
+expect "ifairy with layernorm" "set model.norm: rmsnorm" train "$cfg" model.arch=ifairy
+expect "ifairy with tied embeddings" "model.tie_embeddings" "${cx[@]}" model.tie_embeddings=true
+expect "ifairy with biases" "model.bias" "${cx[@]}" model.bias=true
+expect "ifairy with swiglu" "model.act" "${cx[@]}" model.act=swiglu
+expect "ifairy with learned positions" "model.pos" "${cx[@]}" model.pos=learned
+expect "ifairy with GQA" "model.kv_heads" "${cx[@]}" model.kv_heads=2
+expect "ifairy with a lowrank FFN" "model.ffn.kind" "${cx[@]}" model.ffn.kind=lowrank model.ffn.rank=8
+expect "ifairy heads not dividing d_model" "model.heads" "${cx[@]}" model.heads=3
+expect "ifairy phasequant stages 3" "model.phasequant.stages" "${cx[@]}" model.phasequant.stages=3
+expect "phasequant on a gpt" "model.phasequant.stages" train "$cfg" model.phasequant.stages=1
+expect "act_quant on a gpt" "model.act_quant" train "$cfg" model.act_quant=int8
+expect "bad act_quant" "int8" "${cx[@]}" model.act_quant=int4
+expect "fairy2i with relu2" "set model.act: swiglu" "${cx[@]}" model.arch=fairy2i
+expect "init_from a missing file" "train.init_from: $dir/nope.h5" train "$cfg" "out_dir=$dir/if" "train.init_from=$dir/nope.h5"
 expect "unknown command" "trian" trian
 
 # slt export --merge: a tiny structured checkpoint (two steps), then each way to misuse it.
@@ -54,6 +71,11 @@ expect "export over an existing file" "already exists" export --merge "$ckpt" "$
 expect "export --quantize of an unquantized model" "quantizes no weights" export --quantize \
   "$ckpt" "$dir/q.h5"
 expect "export of a dense checkpoint" "already dense" export --merge "$dir/merged.h5" "$dir/m2.h5"
+expect "convert without --fairy2i" "--fairy2i is required" convert "$ckpt" "$dir/f2.h5"
+expect "convert of a structured GPT" "LLaMA-style" convert --fairy2i "$ckpt" "$dir/f2.h5"
+[[ -e "$dir/f2.h5" ]] && { echo "FAIL a refused convert wrote $dir/f2.h5"; fails=$((fails + 1)); }
+expect "convert --stages 3" "--stages" convert --fairy2i "$ckpt" "$dir/f2.h5" --stages 3
+expect "convert --act-quant int4" "--act-quant" convert --fairy2i "$ckpt" "$dir/f2.h5" --act-quant int4
 expect "generate with a bad --ffn-form" "--ffn-form" generate --ckpt "$ckpt" --prompt-ids 1 \
   --tokens 1 --ffn-form fast
 
@@ -80,7 +102,7 @@ absent() {
 }
 
 # Flags and arguments of every subcommand: one line naming the flag, before anything is done.
-for c in train tokenize prepare info eval generate export; do help_ok "$c" extra --help; done
+for c in train tokenize prepare info eval generate export convert; do help_ok "$c" extra --help; done
 help_ok tokenize --tokenizer --help
 expect "no command" "missing command"
 expect "train without a config" "missing CONFIG.yaml" train

@@ -23,6 +23,7 @@ int register_export_suite(void);     /* test_export.c: slt export --merge, gener
 int register_dist_suite(void);       /* test_dist.c: MPI data parallelism (single-process parts) */
 int register_lowbit_ops_suite(void); /* test_lowbit_ops.c, test_lowbit_cplx.c: ternary, complex ops */
 int register_ifairy_suite(void);     /* test_ifairy.c: the complex iFairy model against PyTorch */
+int register_ifairy_model_suite(void); /* test_ifairy_model.c: ifairy/fairy2i behind the seam */
 int register_transform_suite(void);  /* test_transform.c: the Linear transform seam, STE gradcheck */
 int register_gguf_suite(void);       /* test_gguf.c: GGUF v3 writer, llama map, TQ2_0, vocab */
 int register_quant_suite(void);      /* test_quant.c: fake-quant ops (int, LSQ, fp, mx) */
@@ -53,6 +54,7 @@ int register_quant_model_suite(void); /* test_quant_model.c: model.quant, parity
   X(dist, register_dist_suite)                                                                     \
   X(lowbit_ops, register_lowbit_ops_suite)                                                         \
   X(ifairy, register_ifairy_suite)                                                                 \
+  X(ifairy_model, register_ifairy_model_suite)                                                     \
   X(transform, register_transform_suite)                                                           \
   X(gguf, register_gguf_suite)                                                                     \
   X(quant, register_quant_suite)                                                                   \

@@ -576,8 +576,8 @@ static void perturb(slt_config *c) {
     double lo = isinf(k[i].min) ? 0 : k[i].min, hi = isinf(k[i].max) ? lo + 1e6 : k[i].max;
     double third = lo + (hi - lo) / 3.0, v = third + (isinf(k[i].max) ? 1e-300 : 0);
     switch (k[i].type) {
-    case SLT_CFG_INT:
-      *(int *)p = (int)ceil(lo) + 1 + i % 3;
+    case SLT_CFG_INT: /* small ranges (model.phasequant.stages: 0..2) cap it */
+      *(int *)p = (int)fmin(ceil(lo) + 1 + i % 3, hi);
       break;
     case SLT_CFG_INT64:
       *(int64_t *)p = (int64_t)ceil(lo) + 1 + i % 3;

@@ -614,6 +614,34 @@ static void test_schedules(void) {
   CU_ASSERT_DOUBLE_EQUAL(slt_schedule_at(&s, 75).lr, 1.0, 1e-12);
 }
 
+/* iFairy's schedule (SPEC §4) at every step of a run, against the formula written out here in
+ * integers where it can be: warmup lr = peak·(t+1)/w; then peak·(1 − (t−w)/T) while 2t < T;
+ * then peak·0.6666·(1 − t/T); weight decay ×1 while 2t < T, else ×0. An even and an odd T. */
+static void test_ifairy_schedule(void) {
+  const struct {
+    int64_t T, w;
+  } runs[] = {{1000, 100}, {37, 5}};
+  for (int k = 0; k < 2; k++) {
+    int64_t T = runs[k].T, w = runs[k].w;
+    slt_schedule s = {.kind = SLT_SCHED_IFAIRY, .peak_lr = 1.5e-3, .warmup = (double)w,
+                      .total_steps = T};
+    int bad = 0;
+    for (int64_t t = 0; t < T; t++) {
+      bool first_half = 2 * t < T;
+      double want = t < w         ? 1.5e-3 * (double)(t + 1) / (double)w
+                    : first_half ? 1.5e-3 * (double)(T - t + w) / (double)T
+                                 : 1.5e-3 * 0.6666 * (double)(T - t) / (double)T;
+      slt_schedule_point pt = slt_schedule_at(&s, t);
+      if (fabs(pt.lr - want) > 1e-15 || pt.wd_scale != (first_half ? 1.0 : 0.0)) {
+        if (!bad++)
+          printf("\n  ifairy T %lld step %lld: lr %.17g (want %.17g), wd %g", (long long)T,
+                 (long long)t, pt.lr, want, pt.wd_scale);
+      }
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+  }
+}
+
 int register_optim_suite(void) {
   CU_pSuite s = CU_add_suite("optim", NULL, NULL);
   if (!s) return -1;
@@ -632,5 +660,6 @@ int register_optim_suite(void) {
          !CU_add_test(s, "optimizer interface: names, slots, bad hyper-parameters",
                       test_interface) ||
          !CU_add_test(s, "parameter groups: patterns, ndim, override order", test_groups) ||
-         !CU_add_test(s, "schedules against closed forms", test_schedules);
+         !CU_add_test(s, "schedules against closed forms", test_schedules) ||
+         !CU_add_test(s, "ifairy schedule at every step (SPEC 4)", test_ifairy_schedule);
 }

@@ -331,6 +331,26 @@ static int resolve_resume(const slt_trainer *t, const char *resume, char *path, 
   return 0;
 }
 
+/* train.init_from: the weights of a fresh run from a checkpoint's /model (its optimizer state,
+ * step and data position are not this run's). 0 or -1. */
+static int init_from(slt_trainer *t) {
+  const char *path = t->cfg.train.init_from;
+  slt_ckpt ck;
+  int rc = slt_ckpt_open(&ck, path);
+  if (!rc) {
+    rc = slt_ckpt_read_params(&ck, t->model->params);
+    slt_ckpt_close(&ck);
+  }
+  if (rc) {
+    char why[1024];
+    snprintf(why, sizeof why, "%s", slt_err_msg());
+    slt_err_set("train.init_from: %s", why);
+    return -1;
+  }
+  slt_metrics_say(NULL, "weights from %s (train.init_from)", path);
+  return 0;
+}
+
 int slt_trainer_init_resume(slt_trainer *t, const slt_config *cfg, const char *resume) {
   char path[SLT_CKPT_PATH];
   path[0] = '\0';
@@ -344,6 +364,8 @@ int slt_trainer_init_resume(slt_trainer *t, const slt_config *cfg, const char *r
       return -1;
     slt_metrics_say(NULL, "resumed from %s at step %lld (%lld tokens seen)", path,
                     (long long)t->step, (long long)t->tokens);
+  } else if (cfg->train.init_from[0] && init_from(t)) {
+    return -1;
   }
   if (save_run_config(t) || slt_trainer_dist_setup(t)) return -1;
   return slt_trainer_dist_open_metrics(t, path[0] != '\0');
