@@ -4,6 +4,7 @@
 #include "autograd/error.h"
 #include "ckpt/checkpoint.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -44,9 +45,11 @@ static void human_bytes(double b, char *buf, size_t len) {
 }
 
 static void usage(FILE *f) {
-  fprintf(f, "usage: slt info CKPT\n\n"
+  fprintf(f, "usage: slt info [--verify] CKPT\n\n"
              "Show a checkpoint's step, tokens seen, optimizer, parameter count by group, file\n"
-             "size and the resolved config it was trained with.\n");
+             "size and the resolved config it was trained with.\n\n"
+             "  --verify   also read every tensor and check its xxh3_64 checksum (exit 1 on\n"
+             "             the first bad one)\n");
 }
 
 static void print_info(const slt_ckpt *ck, const counts *c) {
@@ -68,8 +71,12 @@ static void print_info(const slt_ckpt *ck, const counts *c) {
 }
 
 /* The one CKPT argument; 0, or 2 after a message. */
-static int parse(int argc, char **argv, const char **path) {
+static int parse(int argc, char **argv, const char **path, bool *verify) {
   for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--verify")) {
+      *verify = true;
+      continue;
+    }
     if (slt_cli_is_option(argv[i]))
       return slt_cli_usage_error("info", "unknown option '%s'", argv[i]);
     if (*path)
@@ -87,7 +94,8 @@ int slt_cmd_info(int argc, char **argv) {
     return 0;
   }
   const char *path = NULL;
-  int bad = parse(argc, argv, &path);
+  bool verify = false;
+  int bad = parse(argc, argv, &path, &verify);
   if (bad) return bad;
   slt_ckpt ck;
   counts c = {0};
@@ -95,11 +103,15 @@ int slt_cmd_info(int argc, char **argv) {
     fprintf(stderr, "slt info: %s\n", slt_err_msg());
     return 1;
   }
-  int rc = slt_ckpt_each_tensor(&ck, count, &c);
+  slt_ckpt_verified v;
+  int rc = slt_ckpt_each_tensor(&ck, count, &c) || (verify && slt_ckpt_verify(&ck, &v));
   if (rc)
     fprintf(stderr, "slt info: %s\n", slt_err_msg());
   else
     print_info(&ck, &c);
+  if (!rc && verify)
+    printf("verified: %lld tensors (%.2f MB), every checksum matches\n", (long long)v.tensors,
+           v.bytes / 1e6);
   slt_ckpt_close(&ck);
   return rc ? 1 : 0;
 }
