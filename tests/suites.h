@@ -28,6 +28,7 @@ int register_gguf_suite(void);       /* test_gguf.c: GGUF v3 writer, llama map, 
 int register_quant_suite(void);      /* test_quant.c: fake-quant ops (int, LSQ, fp, mx) */
 int register_kernels_suite(void);    /* test_kernels.c: packed ternary and {±1, ±i} kernels */
 int register_fit_suite(void);        /* test_fit.c: scaling-law fits, results tables */
+int register_trainer_ref_suite(void); /* test_trainer_ref.c: trainer steps, clipping vs PyTorch */
 
 #define SLT_SUITES                                                                                 \
   X(engine, register_engine_suite)                                                                 \
@@ -54,6 +55,7 @@ int register_fit_suite(void);        /* test_fit.c: scaling-law fits, results ta
   X(gguf, register_gguf_suite)                                                                     \
   X(quant, register_quant_suite)                                                                   \
   X(kernels, register_kernels_suite)                                                               \
-  X(fit, register_fit_suite)
+  X(fit, register_fit_suite)                                                                       \
+  X(trainer_ref, register_trainer_ref_suite)
 
 #endif
