@@ -226,10 +226,14 @@ writer() {
   r0=$(rank_pid $job 0)
   [ -n "$r0" ] || { kill -9 $job; fail "could not find rank 0 among mpirun's children"; }
   # Builtins only between seeing the temporary file and the kill.
-  for ((w = 0; w < 2000000; w++)); do compgen -G "$dir/w/.ckpt_*.h5.tmp" > /dev/null && break; done
+  local t0=$SECONDS f
+  while ((SECONDS - t0 < 20)); do compgen -G "$dir/w/.ckpt_*.h5.tmp" > /dev/null && break; done
   kill -9 "$r0"
   wait_job $job
   [ "$job_rc" != 0 ] || fail "the job exited 0 after rank 0 was killed"
+  for f in "$dir"/w/ckpt_*.h5; do # every file under a checkpoint name is whole
+    "$SLT" info --verify "$f" > "$dir/info" 2>&1 || fail "after the kill: $(tail -1 "$dir/info")"
+  done
   tmp=$(cd "$dir/w" && compgen -G ".ckpt_*.h5.tmp")
   [ -n "$tmp" ] || fail "the kill did not land during a checkpoint write (no temporary file left)"
   step=$(echo "$tmp" | sed 's/^\.ckpt_0*\([0-9][0-9]*\)\.h5\.tmp$/\1/')
