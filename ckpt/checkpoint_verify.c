@@ -131,8 +131,8 @@ static int has_slots(const char *name, int ndim, const int64_t *shape, void *use
   snprintf(copy, sizeof copy, "%s", o->slots);
   for (char *save = NULL, *s = strtok_r(copy, ",", &save); s; s = strtok_r(NULL, ",", &save)) {
     snprintf(path, sizeof path, "optim/%s/%s", name, s);
-    hid_t d = H5Lexists(o->c->h5, path, H5P_DEFAULT) > 0 ? H5Dopen2(o->c->h5, path, H5P_DEFAULT)
-                                                         : -1;
+    hid_t d =
+        H5Lexists(o->c->h5, path, H5P_DEFAULT) > 0 ? H5Dopen2(o->c->h5, path, H5P_DEFAULT) : -1;
     hid_t space = d >= 0 ? H5Dget_space(d) : -1;
     hsize_t dims[H5S_MAX_RANK];
     bool same = space >= 0 && H5Sget_simple_extent_dims(space, dims, NULL) == ndim;

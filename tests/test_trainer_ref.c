@@ -31,7 +31,9 @@ static int64_t read_ds(hid_t f, const char *name, hid_t type, void *out, int64_t
   return rc < 0 ? -1 : n;
 }
 
-static double rel(double a, double b) { return fabs(a - b) / fabs(b); }
+static double rel(double a, double b) {
+  return fabs(a - b) / fabs(b);
+}
 
 /* The fixture's token stream as a shard in the suite's directory; its path. */
 static const char *write_shard(hid_t f) {
@@ -140,8 +142,8 @@ static void test_six_steps(void) {
   double ep = worst_err(f, "final", p, p->data, &wp);
   double em = worst_err(f, "exp_avg", p, slots[0], &wm);
   double ev = worst_err(f, "exp_avg_sq", p, slots[1], &wv);
-  bool ok = worst_loss <= TOL && worst_norm <= TOL && worst_lr <= 1e-12 && ep <= TOL &&
-            em <= TOL && ev <= TOL;
+  bool ok = worst_loss <= TOL && worst_norm <= TOL && worst_lr <= 1e-12 && ep <= TOL && em <= TOL &&
+            ev <= TOL;
   if (!ok || getenv("SLT_TEST_VERBOSE"))
     printf("\n  relative errors: losses %.2e, pre-clip norms %.2e, lrs %.2e, parameters %.2e (%s),"
            " m %.2e (%s), v %.2e (%s)\n",
@@ -234,7 +236,9 @@ static void test_clip_grad_norm(void) {
   H5Fclose(f);
 }
 
-static int suite_init(void) { return test_tmpdir_init("trainer_ref"); }
+static int suite_init(void) {
+  return test_tmpdir_init("trainer_ref");
+}
 
 int register_trainer_ref_suite(void) {
   CU_pSuite s = CU_add_suite("trainer_ref", suite_init, test_tmpdir_cleanup);
