@@ -136,6 +136,17 @@ int slt_ckpt_read_guide(const slt_ckpt *c, slt_params *p, slt_ckpt_optim *o);
 /* Index of the named RNG in c->state, or -1 (no message). */
 int slt_ckpt_find_rng(const slt_ckpt *c, const char *name);
 
+/* ---- verifying (checkpoint_verify.c) ---- */
+
+/* What slt_ckpt_verify read. */
+typedef struct slt_ckpt_verified {
+  int64_t tensors, bytes; /* float32 datasets checked, and their bytes */
+} slt_ckpt_verified;
+/* Read every float32 tensor of an open checkpoint (/model, /optim, /guide, ...) through HDF5
+ * and check each against its stored xxh3_64 (from format version 2) and for finite values, and
+ * that /optim holds every slot of every /model tensor. 0, or -1 naming the first bad one. */
+int slt_ckpt_verify(const slt_ckpt *c, slt_ckpt_verified *v);
+
 /* Build the model a checkpoint was trained with (its stored config, into cfg) and load its
  * weights, for evaluation and generation. NULL with the error recorded on failure. */
 slt_model *slt_ckpt_load_model(const char *path, slt_config *cfg);

@@ -1,9 +1,13 @@
 /* Subcommands of the slt program. Each returns the process exit status: 0 success,
- * 1 failure (message printed), 2 bad usage. */
+ * 1 failure (message printed), 2 bad usage, and for slt train SLT_EXIT_STOPPED. */
 #ifndef SLT_CLI_H
 #define SLT_CLI_H
 
 #include <stdbool.h>
+
+/* slt train stopped early by SIGINT, SIGTERM or SIGUSR1 after writing a checkpoint: the run is
+ * not finished, and --resume auto continues it (a job script requeues on this status). */
+#define SLT_EXIT_STOPPED 3
 
 typedef struct slt_command {
   const char *name;

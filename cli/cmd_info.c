@@ -6,6 +6,7 @@
 #include "ckpt/checkpoint.h"
 #include "layers/model.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -48,14 +49,16 @@ static void human_bytes(double b, char *buf, size_t len) {
 }
 
 static void usage(FILE *f) {
-  fprintf(f, "usage: slt info CKPT\n"
+  fprintf(f, "usage: slt info [--verify] CKPT\n"
              "       slt info --model CONFIG.yaml [key=value ...]\n\n"
              "Show a checkpoint's step, tokens seen, optimizer, parameter count by group, file\n"
              "size and the resolved config it was trained with; for a quantized model\n"
              "(model.quant), each distinct transform and the -1/0/+1 shares of ternary weights.\n"
              "With --model: the parameter counts (total, non-embedding, FFN, FFN if dense) and\n"
              "training FLOPs per token of the model a config describes, as key=value lines,\n"
-             "without allocating it.\n");
+             "without allocating it.\n\n"
+             "  --verify   also read every tensor and check its xxh3_64 checksum (exit 1 on\n"
+             "             the first bad one)\n");
 }
 
 /* The model the stored config declares, and the seam's counts of it (real numbers: a complex
@@ -108,8 +111,12 @@ static int print_quant(const slt_ckpt *ck) {
 }
 
 /* The one CKPT argument; 0, or 2 after a message. */
-static int parse(int argc, char **argv, const char **path) {
+static int parse(int argc, char **argv, const char **path, bool *verify) {
   for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--verify")) {
+      *verify = true;
+      continue;
+    }
     if (slt_cli_is_option(argv[i]))
       return slt_cli_usage_error("info", "unknown option '%s'", argv[i]);
     if (*path)
@@ -128,7 +135,8 @@ int slt_cmd_info(int argc, char **argv) {
   }
   if (argc > 1 && !strcmp(argv[1], "--model")) return slt_info_model(argc - 1, argv + 1);
   const char *path = NULL;
-  int bad = parse(argc, argv, &path);
+  bool verify = false;
+  int bad = parse(argc, argv, &path, &verify);
   if (bad) return bad;
   slt_ckpt ck;
   counts c = {0};
@@ -136,12 +144,16 @@ int slt_cmd_info(int argc, char **argv) {
     fprintf(stderr, "slt info: %s\n", slt_err_msg());
     return 1;
   }
-  int rc = slt_ckpt_each_tensor(&ck, count, &c);
+  slt_ckpt_verified v;
+  int rc = slt_ckpt_each_tensor(&ck, count, &c) || (verify && slt_ckpt_verify(&ck, &v));
   if (rc)
     fprintf(stderr, "slt info: %s\n", slt_err_msg());
   else
     print_info(&ck, &c);
   if (!rc && (rc = print_quant(&ck))) fprintf(stderr, "slt info: %s\n", slt_err_msg());
+  if (!rc && verify)
+    printf("verified: %lld tensors (%.2f MB), every checksum matches\n", (long long)v.tensors,
+           v.bytes / 1e6);
   slt_ckpt_close(&ck);
   return rc ? 1 : 0;
 }

@@ -32,8 +32,9 @@ static void usage(FILE *f) {
           "e.g. model.layers=6 optim.lr=3e-4 optim.betas=[0.9,0.95] train.steps=100.\n"
           "The resolved config is printed and saved as <out_dir>/config.yaml; metrics go to\n"
           "<out_dir>/metrics.jsonl. Checkpoints (<out_dir>/ckpt_<step>.h5) are written every\n"
-          "train.ckpt_every steps and at the end. Ctrl-C (or SIGTERM) finishes the current step,\n"
-          "writes a checkpoint and stops; train.stop_after and train.time_limit split a run.\n"
+          "train.ckpt_every steps and at the end. Ctrl-C (or SIGTERM, SIGUSR1) finishes the current\n"
+          "step, writes a checkpoint and exits with status 3 (a second one ends it at once);\n"
+          "train.stop_after and train.time_limit split a run (exit 0).\n"
           "Under MPI (mpirun -np N slt train ...) each rank trains on its slice of every global\n"
           "batch; rank 0 prints and writes; 'kill -USR1' to mpirun stops every rank cleanly.\n\n"
           "options:\n"
@@ -136,7 +137,7 @@ static int train(int argc, char **argv) {
   signal(SIGUSR1, on_signal);
   slt_train_opts opts = {.resume = resume, .stop = &stop_requested};
   slt_train_result r;
-  if (!slt_train(&cfg, &opts, &r)) return 0;
+  if (!slt_train(&cfg, &opts, &r)) return r.interrupted ? SLT_EXIT_STOPPED : 0;
   if (slt_dist_world() > 1) {
     /* A fault may be this rank's alone while the others wait in a collective: name the rank
      * and end them all now rather than let them hang. */

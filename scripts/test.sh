@@ -12,7 +12,7 @@ jobs=$(nproc)
 mpi_note() {
   local rc=$?
   if [ -d build ] && ! ctest --test-dir build -N 2>/dev/null | grep -q 'mpi_equivalence'; then
-    echo "== NOTE: the MPI tests (mpi_equivalence, mpi_resume, mpi_fault) are NOT registered:"
+    echo "== NOTE: the MPI tests (mpi_equivalence, mpi_resume, mpi_fault, mpi_writer) are NOT registered:"
     echo "   this build has no MPI or no mpirun (install libopenmpi-dev openmpi-bin); they did not run"
   fi
   return $rc

@@ -9,9 +9,12 @@
 #   fault        a rank failing on bad data, and a rank killed with SIGKILL, end the whole job
 #                within seconds with a message naming the rank and the cause; the last
 #                checkpoint opens and the run resumes from it.
+#   writer       SIGUSR1 to mpirun: both ranks stop with a checkpoint, exit 3; rank 0 (the
+#                writer) SIGKILLed mid-write: the previous checkpoint verifies and 2 ranks resume
+#                from it bitwise.
 # usage: tests/dist_mpi.sh MODE SLT_BINARY SLT_CKPT_CMP MPIRUN
 set -u
-MODE=${1:?usage: dist_mpi.sh equivalence|resume|fault SLT CKPT_CMP MPIRUN}
+MODE=${1:?usage: dist_mpi.sh equivalence|resume|fault|writer SLT CKPT_CMP MPIRUN}
 SLT=${2:?} CMP=${3:?} MPIRUN=${4:?}
 dir=$(mktemp -d /tmp/slt_mpi_XXXXXX)
 trap '[ -n "${KEEP:-}" ] || rm -rf "$dir"' EXIT
@@ -168,7 +171,89 @@ fault() {
     "message; resumed from step $last"
 }
 
+# The pid of rank R among mpirun's children (empty until they have started).
+rank_pid() {
+  local p
+  for p in $(pgrep -P "$1"); do
+    tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2" && echo "$p"
+  done
+}
+
+# Waits up to 60 s for a file to exist while the job runs.
+wait_for_file() {
+  local job=$1 f=$2 w
+  for ((w = 0; w < 600; w++)); do
+    [ -e "$f" ] && return 0
+    kill -0 "$job" 2>/dev/null || fail "the job ended early: $(tail -3 "$3")"
+    sleep 0.1
+  done
+  fail "no $f after 60 s"
+}
+
+# Waits up to 30 s for the job to end; its exit status goes to $job_rc.
+wait_job() {
+  local job=$1 w
+  for ((w = 0; w < 300; w++)); do kill -0 "$job" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$job" 2>/dev/null && { kill -9 "$job"; fail "the job still runs 30 s later"; }
+  wait "$job"
+  job_rc=$?
+}
+
+# Rank 0 writes the checkpoints. SIGUSR1 to mpirun stops both ranks after the same step with a
+# checkpoint and exit status 3; SIGKILL of rank 0 in the middle of a checkpoint write (its
+# temporary file still there after the kill proves where the kill landed) ends the job, leaves
+# the previous checkpoint intact (slt info --verify), and 2 ranks resume from it to the same
+# parameters and moments, bitwise, as a 2-rank run never killed.
+writer() {
+  local long=(train "$dir/tiny.yaml" train.steps=100000 train.log_every=1)
+  "${mpi[@]}" "$SLT" "${long[@]}" out_dir="$dir/usr1" > "$dir/usr1.out" 2>&1 &
+  local job=$! at last tmp step r0
+  wait_for_file $job "$dir/usr1/metrics.jsonl" "$dir/usr1.out"
+  kill -USR1 $job
+  wait_job $job
+  [ "$job_rc" = 3 ] || fail "SIGUSR1 to mpirun: exit status $job_rc, expected 3: $(tail -3 "$dir/usr1.out")"
+  at=$(sed -n 's/^interrupted: stopped cleanly after step \([0-9]*\)$/\1/p' "$dir/usr1.out")
+  [ -n "$at" ] || fail "SIGUSR1 to mpirun: no 'interrupted' line: $(tail -3 "$dir/usr1.out")"
+  "$SLT" info --verify "$(ckpt "$dir/usr1" "$at")" > "$dir/info" 2>&1 ||
+    fail "SIGUSR1: the checkpoint of step $at does not verify: $(tail -1 "$dir/info")"
+  grep -q '^world: 2 ranks' "$dir/info" || fail "SIGUSR1: the checkpoint is not of 2 ranks"
+
+  # A checkpoint every step: rank 0 spends much of its time writing one.
+  "${mpi[@]}" "$SLT" "${long[@]}" out_dir="$dir/w" train.ckpt_every=1 train.keep_last=3 \
+    > "$dir/w.out" 2>&1 &
+  job=$!
+  wait_for_file $job "$(ckpt "$dir/w" 5)" "$dir/w.out"
+  r0=$(rank_pid $job 0)
+  [ -n "$r0" ] || { kill -9 $job; fail "could not find rank 0 among mpirun's children"; }
+  # Builtins only between seeing the temporary file and the kill.
+  local t0=$SECONDS f
+  while ((SECONDS - t0 < 20)); do compgen -G "$dir/w/.ckpt_*.h5.tmp" > /dev/null && break; done
+  kill -9 "$r0"
+  wait_job $job
+  [ "$job_rc" != 0 ] || fail "the job exited 0 after rank 0 was killed"
+  for f in "$dir"/w/ckpt_*.h5; do # every file under a checkpoint name is whole
+    "$SLT" info --verify "$f" > "$dir/info" 2>&1 || fail "after the kill: $(tail -1 "$dir/info")"
+  done
+  tmp=$(cd "$dir/w" && compgen -G ".ckpt_*.h5.tmp")
+  [ -n "$tmp" ] || fail "the kill did not land during a checkpoint write (no temporary file left)"
+  step=$(echo "$tmp" | sed 's/^\.ckpt_0*\([0-9][0-9]*\)\.h5\.tmp$/\1/')
+  last=$(ls "$dir/w" | sed -n 's/^ckpt_0*\([0-9][0-9]*\)\.h5$/\1/p' | sort -n | tail -1)
+  [ "$last" = $((step - 1)) ] || fail "killed while writing step $step, newest complete is '$last'"
+  "$SLT" info --verify "$(ckpt "$dir/w" "$last")" > "$dir/info" 2>&1 ||
+    fail "the checkpoint before the killed write does not verify: $(tail -1 "$dir/info")"
+  run_ok "$dir/w2.out" "${mpi[@]}" "$SLT" "${long[@]}" out_dir="$dir/w" train.ckpt_every=1 \
+    train.keep_last=3 train.stop_after=$((last + 3)) --resume auto
+  grep -q "^resumed from .*ckpt_0*$last.h5 at step $last " "$dir/w2.out" ||
+    fail "did not resume from step $last: $(grep -m1 resum "$dir/w2.out")"
+  run_ok "$dir/ws.out" "${mpi[@]}" "$SLT" "${long[@]}" out_dir="$dir/ws" train.stop_after=$((last + 3))
+  "$CMP" --optim "$(ckpt "$dir/w" $((last + 3)))" "$(ckpt "$dir/ws" $((last + 3)))" > "$dir/cmp" ||
+    fail "the resumed 2-rank run differs from the straight one: $(cat "$dir/cmp")"
+  echo "dist_mpi writer: SIGUSR1 to mpirun stopped both ranks after step $at (exit 3, verified" \
+    "checkpoint); rank 0 killed while writing step $step: the job ended (exit $job_rc), step" \
+    "$last verified and 2 ranks resumed from it bitwise"
+}
+
 case "$MODE" in
-  equivalence | resume | fault) "$MODE" ;;
+  equivalence | resume | fault | writer) "$MODE" ;;
   *) fail "unknown mode" ;;
 esac

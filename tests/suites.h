@@ -32,6 +32,7 @@ int register_fit_suite(void);        /* test_fit.c: scaling-law fits, results ta
 int register_gemm_suite(void);       /* test_gemm.c: GEMM backends, bf16 products, bitwise runs */
 int register_sweep_suite(void);      /* test_sweep.c: sweep files, names, derived steps, results */
 int register_quant_model_suite(void); /* test_quant_model.c: model.quant, parity, export codes */
+int register_trainer_ref_suite(void); /* test_trainer_ref.c: trainer steps, clipping vs PyTorch */
 
 #define SLT_SUITES                                                                                 \
   X(engine, register_engine_suite)                                                                 \
@@ -62,6 +63,7 @@ int register_quant_model_suite(void); /* test_quant_model.c: model.quant, parity
   X(fit, register_fit_suite)                                                                       \
   X(gemm, register_gemm_suite)                                                                     \
   X(sweep, register_sweep_suite)                                                                   \
-  X(quant_model, register_quant_model_suite)
+  X(quant_model, register_quant_model_suite)                                                       \
+  X(trainer_ref, register_trainer_ref_suite)
 
 #endif

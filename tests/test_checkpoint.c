@@ -14,6 +14,7 @@
 #include "layers/gpt.h"
 #include "optim/adamw.h"
 #include "ckpt/checkpoint.h"
+#include "train/train.h"
 #include "train/trainer.h"
 
 #include <fcntl.h>
@@ -389,6 +390,31 @@ static void test_stops_write_checkpoints(void) {
   snapshot_free(&s);
 }
 
+/* slt_train tells a stop on the flag (slt train exits 3 on it) from a finished run, a
+ * time_limit stop, and a flag raised during the last step (the run is complete then). */
+static void test_interrupted_result(void) {
+  slt_config c;
+  slt_train_result r;
+  volatile sig_atomic_t stop = 1;
+  slt_train_opts opts = {.stop = &stop};
+  ckpt_tiny_config(&c, test_tpath("flag"), 8);
+  test_quiet(true);
+  int rc = slt_train(&c, &opts, &r);
+  test_quiet(false);
+  CU_ASSERT(rc == 0 && r.interrupted && r.steps == 1);
+  ckpt_tiny_config(&c, test_tpath("flag_time"), 8);
+  c.train.time_limit = 1e-6;
+  test_quiet(true);
+  rc = slt_train(&c, NULL, &r);
+  test_quiet(false);
+  CU_ASSERT(rc == 0 && !r.interrupted && r.steps == 1);
+  ckpt_tiny_config(&c, test_tpath("flag_last"), 1);
+  test_quiet(true);
+  rc = slt_train(&c, &opts, &r);
+  test_quiet(false);
+  CU_ASSERT(rc == 0 && !r.interrupted && r.steps == 1);
+}
+
 /* A peak measured while the machine was busy (here: made absurdly low) is measured again once
  * the training rate exceeds it, so MFU is not reported above 100%. */
 static void test_low_peak_measured_again(void) {
@@ -516,6 +542,7 @@ static int register_resume_tests(CU_pSuite s) {
                       test_resume_path_trims_log) ||
          !CU_add_test(s, "signal and time limit stop with a checkpoint",
                       test_stops_write_checkpoints) ||
+         !CU_add_test(s, "slt_train reports a stop on the flag", test_interrupted_result) ||
          !CU_add_test(s, "a low sgemm peak is measured again", test_low_peak_measured_again) ||
          !CU_add_test(s, "KV-cache logits equal the full forward", test_kv_cache) ||
          !CU_add_test(s, "sampling: argmax, top-k, determinism", test_sampling);

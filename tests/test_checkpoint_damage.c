@@ -423,6 +423,56 @@ static void test_missing_checksum(void) {
             test_err_has(p, ": /optim/ln_f.bias/v: the checksum attribute xxh3_64 is missing"));
 }
 
+/* 0, or -1 with the error recorded: open path and slt_ckpt_verify it (what slt info --verify
+ * does); v gets the counts. */
+static int verify(const char *path, slt_ckpt_verified *v) {
+  slt_ckpt ck;
+  if (slt_ckpt_open(&ck, path)) return -1;
+  int rc = slt_ckpt_verify(&ck, v);
+  slt_ckpt_close(&ck);
+  return rc;
+}
+
+/* slt_ckpt_verify reads every tensor: a good file gives the model's tensors and both AdamW
+ * slots of each; damage slt_ckpt_open does not look at (a flipped bit in an optimizer slot or
+ * a weight, a non-finite value with a matching checksum, a missing slot) is one error naming
+ * the dataset. */
+static void test_verify_every_tensor(void) {
+  slt_config cfg;
+  ckpt_tiny_config(&cfg, test_tpath("bad"), 10);
+  ckpt_fake_save(cfg.out_dir, 3);
+  ckpt_fake_run f;
+  ckpt_fake_build(&f, &cfg, 1);
+  int64_t numel = 0;
+  for (int i = 0; i < f.m.params.count; i++) numel += f.m.params.items[i]->t.numel;
+  slt_ckpt_verified v;
+  CU_ASSERT_EQUAL(verify(test_tpath("bad/ckpt_00000003.h5"), &v), 0);
+  CU_ASSERT_EQUAL(v.tensors, 3 * f.m.params.count);
+  CU_ASSERT_EQUAL(v.bytes, 3 * numel * 4);
+  const char *p = variant("bad/verify_slot.h5");
+  flip_element(p, "optim/blocks.1.ffn.fc2.weight/v", 7);
+  slt_ckpt ck;
+  CU_ASSERT_EQUAL_FATAL(slt_ckpt_open(&ck, p), 0); /* the header does not show it */
+  slt_ckpt_close(&ck);
+  CU_ASSERT(verify(p, &v) == -1 &&
+            test_err_has(p, ": /optim/blocks.1.ffn.fc2.weight/v: checksum mismatch (stored 0x"));
+  p = variant("bad/verify_model.h5");
+  flip_element(p, "model/wte.weight", 64 * 32 - 1);
+  CU_ASSERT(verify(p, &v) == -1 && test_err_has(p, ": /model/wte.weight: checksum mismatch"));
+  const slt_param *q = slt_params_find(&f.m.params, "ln_f.weight");
+  CU_ASSERT_FATAL(q != NULL);
+  hsize_t dim = (hsize_t)q->t.numel;
+  q->t.data[3] = NAN;
+  p = variant("bad/verify_nan.h5");
+  h5_put_tensor(p, "optim/ln_f.weight/m", H5T_IEEE_F32LE, 1, &dim, q->t.data, NULL);
+  CU_ASSERT(verify(p, &v) == -1 && test_err_has(p, ": /optim/ln_f.weight/m: holds NaN"));
+  p = variant("bad/verify_noslot.h5");
+  ckpt_h5_delete(p, "optim/ln_f.bias/v", NULL);
+  CU_ASSERT(verify(p, &v) == -1 &&
+            test_err_has(p, ": /optim/ln_f.bias/v is missing or not of /model/ln_f.bias's shape"));
+  ckpt_fake_free(&f);
+}
+
 static void test_world_size_refused(void) {
   slt_config cfg;
   ckpt_tiny_config(&cfg, test_tpath("world"), 10);
@@ -461,5 +511,6 @@ int register_checkpoint_damage_suite(void) {
          !CU_add_test(s, "tensors HDF5 converts are checksummed too",
                       test_converted_tensor_checked) ||
          !CU_add_test(s, "a missing checksum is refused", test_missing_checksum) ||
+         !CU_add_test(s, "slt_ckpt_verify checks every tensor", test_verify_every_tensor) ||
          !CU_add_test(s, "another world size is refused", test_world_size_refused);
 }

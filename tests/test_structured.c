@@ -75,6 +75,85 @@ static void test_grad_blockshuffle(void) {
   check_grad(SLT_LIN_BLOCKSHUFFLE, 8, 16, 0, 4);
 }
 
+/* The two ops the structured linears are built from, each on its own: the gradcheck, and the
+ * forward against the definition in autograd/ops.h written out as loops. */
+static slt_tensor *f_blockdiag(slt_ctx *c, slt_tensor *const *in, const void *u) {
+  (void)u;
+  return slt_blockdiag(c, in[0], in[1]);
+}
+
+typedef struct {
+  int r, l;
+} rl;
+
+static slt_tensor *f_interleave(slt_ctx *c, slt_tensor *const *in, const void *u) {
+  const rl *d = u;
+  return slt_interleave(c, in[0], d->r, d->l, in[1]);
+}
+
+/* y[.., b·m + i] = Σ_j W_b[i][j] · x[.., b·n + j] */
+static void check_blockdiag(int nb, int n, int m) {
+  slt_tensor *x = test_randn(21, 3, (int[]){2, 3, nb * n}, 1.0f, true);
+  slt_tensor *w = test_randn(22, 3, (int[]){nb, m, n}, 1.0f, true);
+  char label[64];
+  snprintf(label, sizeof label, "blockdiag B=%d n=%d m=%d", nb, n, m);
+  test_gradcheck(label, f_blockdiag, 2, (slt_tensor *[]){x, w}, NULL, 1e-2);
+  slt_ctx c;
+  slt_ctx_init(&c);
+  slt_tensor *y = slt_blockdiag(&c, x, w);
+  CU_ASSERT_FATAL(y && y->ndim == 3 && y->shape[2] == nb * m);
+  double worst = 0;
+  for (int row = 0; row < 6; row++)
+    for (int b = 0; b < nb; b++)
+      for (int i = 0; i < m; i++) {
+        double want = 0;
+        for (int j = 0; j < n; j++)
+          want += (double)w->data[(b * m + i) * n + j] * x->data[row * nb * n + b * n + j];
+        worst = fmax(worst, fabs(y->data[row * nb * m + b * m + i] - want));
+      }
+  CU_ASSERT(worst < 1e-5);
+  slt_ctx_free(&c);
+  slt_tensor_free(x);
+  slt_tensor_free(w);
+}
+
+/* y[.., j·r + i] = x[.., i·l + j] + bias[j·r + i] */
+static void check_interleave(int r, int l, bool bias) {
+  slt_tensor *x = test_randn(31, 3, (int[]){2, 3, r * l}, 1.0f, true);
+  slt_tensor *b = bias ? test_randn(32, 1, (int[]){r * l}, 1.0f, true) : NULL;
+  rl d = {r, l};
+  char label[64];
+  snprintf(label, sizeof label, "interleave r=%d l=%d%s", r, l, bias ? " +bias" : "");
+  test_gradcheck(label, f_interleave, bias ? 2 : 1, (slt_tensor *[]){x, b}, &d, 1e-2);
+  slt_ctx c;
+  slt_ctx_init(&c);
+  slt_tensor *y = slt_interleave(&c, x, r, l, b);
+  CU_ASSERT_FATAL(y && y->numel == x->numel);
+  int bad = 0;
+  for (int row = 0; row < 6; row++)
+    for (int i = 0; i < r; i++)
+      for (int j = 0; j < l; j++)
+        bad += y->data[row * r * l + j * r + i] !=
+               x->data[row * r * l + i * l + j] + (b ? b->data[j * r + i] : 0.0f);
+  CU_ASSERT_EQUAL(bad, 0);
+  slt_ctx_free(&c);
+  slt_tensor_free(x);
+  slt_tensor_free(b);
+}
+
+static void test_grad_blockdiag(void) {
+  check_blockdiag(2, 4, 6);
+  check_blockdiag(3, 5, 2);
+  check_blockdiag(1, 3, 3);
+}
+
+static void test_grad_interleave(void) {
+  check_interleave(3, 4, true);
+  check_interleave(3, 4, false);
+  check_interleave(2, 5, true);
+  check_interleave(4, 1, false);
+}
+
 /* ---- pre-merge: x·Wᵀ + b with the merged W equals the factored forward ---- */
 
 static void check_merge(slt_lin_struct kind, int in, int out, int rank, int nb) {
@@ -387,6 +466,8 @@ int register_structured_suite(void) {
   return !CU_add_test(s, "gradcheck lowrank", test_grad_lowrank) ||
          !CU_add_test(s, "gradcheck blockdense", test_grad_blockdense) ||
          !CU_add_test(s, "gradcheck blockshuffle", test_grad_blockshuffle) ||
+         !CU_add_test(s, "gradcheck and forward of slt_blockdiag", test_grad_blockdiag) ||
+         !CU_add_test(s, "gradcheck and forward of slt_interleave", test_grad_interleave) ||
          !CU_add_test(s, "pre-merge matches factored", test_merge) ||
          !CU_add_test(s, "blockshuffle permutations", test_shuffle_not_blockdiag) ||
          !CU_add_test(s, "parameter counts", test_param_counts) ||

@@ -15,7 +15,8 @@ static void fill_result(const slt_trainer *t, slt_train_result *r) {
                           .flops = t->flops_per_token * (double)t->tokens,
                           .seconds = t->run_seconds,
                           .params = slt_model_count(t->model),
-                          .resumed_at = t->resumed_at};
+                          .resumed_at = t->resumed_at,
+                          .interrupted = t->interrupted};
 }
 
 int slt_train(const slt_config *cfg, const slt_train_opts *opts, slt_train_result *r) {

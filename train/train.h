@@ -8,6 +8,7 @@
 #include "layers/model.h"
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct slt_train_opts {
@@ -24,6 +25,7 @@ typedef struct slt_train_result {
   double seconds;               /* wall time of the training loop */
   slt_model_counts params;
   int64_t resumed_at;           /* step resumed from, -1 for a fresh start */
+  bool interrupted;             /* stopped early by opts->stop (on any rank), checkpoint written */
 } slt_train_result;
 
 /* Train cfg to its end (or a stop); r gets the figures. 0, or -1 with the error recorded. */

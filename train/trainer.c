@@ -240,6 +240,7 @@ int slt_trainer_run(slt_trainer *t, volatile sig_atomic_t *stop) {
   run_clock clk = {slt_now(), slt_now(), t->tokens, t->step, 0, 0};
   double loss = NAN, grad_norm = NAN, val = NAN;
   t->last_loss = t->last_val = t->best_val = NAN;
+  t->interrupted = false;
   if (t->step >= last) {
     slt_metrics_say(&t->metrics, "nothing to do: already at step %lld of %lld",
                     (long long)t->step, (long long)last);
@@ -255,7 +256,8 @@ int slt_trainer_run(slt_trainer *t, volatile sig_atomic_t *stop) {
       return -1;
     }
     bool eval_now = is_eval_step(t, t->step);
-    bool interrupted = slt_trainer_dist_any(stop && *stop); /* a signal to any rank stops all */
+    /* A signal to any rank stops all; one during the last step changes nothing (it completes). */
+    bool interrupted = t->step < last && slt_trainer_dist_any(stop && *stop);
     /* The metrics log gets the same records however the run is split; a stop only shows. */
     bool record = t->step % c->train.log_every == 0 || eval_now || t->step == t->total_steps;
     bool shown = record || t->step == last || interrupted;
@@ -271,6 +273,7 @@ int slt_trainer_run(slt_trainer *t, volatile sig_atomic_t *stop) {
       clk.t_mark += slt_now() - k0; /* nor is checkpoint time */
     }
     if (interrupted || late) {
+      t->interrupted = interrupted;
       slt_metrics_say(&t->metrics, "%s: stopped cleanly after step %lld",
                       interrupted ? "interrupted" : "train.time_limit reached", (long long)t->step);
       break;

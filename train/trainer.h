@@ -43,6 +43,7 @@ typedef struct slt_trainer {
   struct slt_dist_reducer *reducer; /* gradient all-reduce across MPI ranks (train/dist.h) */
   double last_loss, last_val, best_val; /* of the last run: NAN until known */
   double run_seconds;                   /* wall time of slt_trainer_run */
+  bool interrupted; /* the last run stopped early on *stop (a signal), its checkpoint written */
 } slt_trainer;
 
 /* Build everything from a validated config and prepare out_dir (config.yaml saved there).
