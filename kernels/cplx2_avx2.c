@@ -34,6 +34,7 @@ INL void tile(const uint8_t *w, int64_t row_bytes, const int8_t *qre, const int8
     __m256i p[2][4];
     for (int t = 0; t < T; t++)
       for (int s = 0; s < 4; s++) p[t][s] = _mm256_setzero_si256();
+    _mm_prefetch((const char *)w + b + SLT_LB_PREFETCH, _MM_HINT_T0);
     for (int h = 0; h < 2; h++) {
       __m256i v = _mm256_load_si256((const __m256i *)(w + b + 32 * h));
       for (int l = 0; l < 4; l++) {
