@@ -293,9 +293,12 @@ int main(int argc, char **argv) {
       if ((double)shapes[s][0] * shapes[s][1] / 4 / (1 << 20) <= max_mib)
         bench_shape(shapes[s][0], shapes[s][1], reps, &st, threads);
   }
-  printf("\nsmall batches, 2 threads, path %s:\n", slt_cpu_isa_name(slt_cpu_isa()));
-  bench_batch(8192, 8192, reps);
-  if (max_mib >= 256) bench_batch(32768, 32768, reps);
+  for (int threads = 1; threads <= 2; threads++) {
+    omp_set_num_threads(threads);
+    printf("\nsmall batches, %d thread(s), path %s:\n", threads, slt_cpu_isa_name(slt_cpu_isa()));
+    bench_batch(8192, 8192, reps);
+    if (max_mib >= 256) bench_batch(32768, 32768, reps);
+  }
   printf("(GB/s: packed (or fp32) weight bytes per call, median over repeats; %%triad, %%read: "
          "median over repeats of the ratio to the triad / read bandwidth of the same repeat; best: "
          "fastest repeat; cpuGB/s: bytes over the thread's CPU time at 1 thread, the compute "
