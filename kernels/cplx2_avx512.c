@@ -108,8 +108,9 @@ TGT static void tile4(const uint8_t *w, int64_t rb, const int8_t *qr, const int8
 
 TGT void slt_cplx2_kern_avx512(const uint8_t *w, int64_t row_bytes, int nrows, const int8_t *qre,
                                const int8_t *qim, int64_t qstride, int n, int32_t *out) {
-  for (int r = 0; r < nrows; r++)
-    for (int t = 0; t < n; t += 4) {
+  /* Token groups outer: a group's activations stay in cache across the rows of the tile. */
+  for (int t = 0; t < n; t += 4)
+    for (int r = 0; r < nrows; r++) {
       const uint8_t *wr = w + r * row_bytes;
       const int8_t *qr = qre + t * qstride, *qi = qim + t * qstride;
       int32_t *o = out + (r * n + t) * 4;

@@ -82,8 +82,9 @@ TGT void slt_tern_kern_avx2(const uint8_t *w, int64_t row_bytes, int nrows, cons
   if (n == 1)
     for (; r0 + 2 <= nrows; r0 += 2)
       rows2(w + r0 * row_bytes, row_bytes, q, qstride, qsum, out + r0);
-  for (int r = r0; r < nrows; r++)
-    for (int t = 0; t < n; t += 4) {
+  /* Token groups outer: a group's activations stay in cache across the rows of the tile. */
+  for (int t = 0; t < n; t += 4)
+    for (int r = r0; r < nrows; r++) {
       const uint8_t *wr = w + r * row_bytes;
       const int8_t *qt = q + t * qstride;
       int32_t *o = out + r * n + t;

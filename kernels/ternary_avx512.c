@@ -80,8 +80,9 @@ TGT void slt_tern_kern_avx512(const uint8_t *w, int64_t row_bytes, int nrows, co
     if (r < nrows) tile_1x1(w + r * row_bytes, row_bytes, q, qstride, qsum, 1, out + r);
     return;
   }
-  for (int r = 0; r < nrows; r++)
-    for (int t = 0; t < n; t += 4) {
+  /* Token groups outer: a group's activations stay in cache across the rows of the tile. */
+  for (int t = 0; t < n; t += 4)
+    for (int r = 0; r < nrows; r++) {
       const int8_t *qt = q + t * qstride;
       int32_t *o = out + r * n + t;
       switch (n - t < 4 ? n - t : 4) {
