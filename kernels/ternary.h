@@ -10,10 +10,10 @@
  * the real weight is w · γ.
  *
  * Products. y[t, r] = dot · γ / s_t with dot = Σ_i w[r, i] · q[t, i] exact in int32 (rows up to
- * SLT_TERN_MAX_IN). The AVX-512 path runs vpdpbusd on the unsigned codes pre-shifted by 2l (their
- * sums are multiples of 4^l, shifted back exactly) and subtracts Σ q; the AVX2 path runs maddubs
- * on the codes, flushing int16 sums to int32 every 256 weights; the portable path is plain C. All
- * paths give the same integers and share one float epilogue, so their outputs are identical. */
+ * SLT_TERN_MAX_IN). The AVX-512 path runs vpdpbusd on the unsigned codes (masked in place, some
+ * scaled by 4 and shifted back exactly) and subtracts Σ q; the AVX2 path runs maddubs on the codes,
+ * flushing int16 sums to int32 every 256 weights; the portable path is plain C. All paths give the
+ * same integers and share one float epilogue, so their outputs are identical. */
 #ifndef SLT_KERNELS_TERNARY_H
 #define SLT_KERNELS_TERNARY_H
 

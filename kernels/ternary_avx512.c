@@ -1,9 +1,10 @@
-/* Ternary row kernel, AVX-512 VNNI. For group l of a 64-byte block, codes & (3 << 2l) equals
- * 4^l · code as an unsigned byte (<= 128), so vpdpbusd multiplies it with 64 contiguous int8
- * activations without shifting; every lane's sum is then a multiple of 4^l and an arithmetic
- * shift by 2l recovers Σ code · q exactly (|lane| <= 2^16 per block, SLT_TERN_MAX_IN bounds the
- * row). Σ (code − 1) q = Σ code q − Σ q. Tiles of R rows × T tokens keep 4·R·T accumulators in
- * registers, enough independent chains to hide vpdpbusd's latency. */
+/* Ternary row kernel, AVX-512 VNNI. A 64-byte block v holds 4 groups of 64 codes (bits 2l..2l+1);
+ * v & 0x03 and v & 0x0c give groups 0 and 1 as code and 4·code, (v >> 4) the same for groups 2
+ * and 3, all unsigned bytes <= 8 that vpdpbusd multiplies with 64 contiguous int8 activations.
+ * Two accumulators per row and token, for scale 1 and scale 4; the second is a multiple of 4 in
+ * every lane and an arithmetic shift by 2 recovers its sum exactly (|lane| <= 2^13 per block).
+ * Σ (code − 1) q = Σ code q − Σ q. One token takes four rows at a time: one core reaches DRAM's
+ * bandwidth only with several streams and software prefetch; more tokens share each row. */
 #include "kernels/lowbit_kern.h"
 
 #if defined(__x86_64__)
@@ -14,39 +15,39 @@
 
 INL void tile(const uint8_t *w, int64_t row_bytes, const int8_t *q, int64_t qstride,
               const int32_t *qsum, int n, int32_t *out, int R, int T) {
-  __m512i acc[2][4][4];
+  __m512i acc[4][4][2]; /* [row][token][scale 1 or 4] */
   for (int r = 0; r < R; r++)
-    for (int t = 0; t < T; t++)
-      for (int l = 0; l < 4; l++) acc[r][t][l] = _mm512_setzero_si512();
-  const __m512i m0 = _mm512_set1_epi8(0x03), m1 = _mm512_set1_epi8(0x0c),
-                m2 = _mm512_set1_epi8(0x30), m3 = _mm512_set1_epi8((char)0xc0);
+    for (int t = 0; t < T; t++) acc[r][t][0] = acc[r][t][1] = _mm512_setzero_si512();
+  const __m512i m0 = _mm512_set1_epi8(0x03), m1 = _mm512_set1_epi8(0x0c);
   for (int64_t b = 0; b < row_bytes; b += 64) {
-    __m512i c[2][4];
+    __m512i v[4][2];
     for (int r = 0; r < R; r++) {
-      __m512i v = _mm512_load_si512((const void *)(w + r * row_bytes + b));
-      c[r][0] = _mm512_and_si512(v, m0);
-      c[r][1] = _mm512_and_si512(v, m1);
-      c[r][2] = _mm512_and_si512(v, m2);
-      c[r][3] = _mm512_and_si512(v, m3);
+      const uint8_t *p = w + r * row_bytes + b;
+      _mm_prefetch((const char *)p + SLT_LB_PREFETCH, _MM_HINT_T0);
+      v[r][0] = _mm512_load_si512((const void *)p);
+      v[r][1] = _mm512_srli_epi16(v[r][0], 4); /* groups 2, 3 down to bits 0-3 */
     }
-    for (int t = 0; t < T; t++) {
-      const int8_t *x = q + t * qstride + 4 * b;
-      for (int l = 0; l < 4; l++) {
-        __m512i xv = _mm512_load_si512((const void *)(x + 64 * l));
-        for (int r = 0; r < R; r++) acc[r][t][l] = _mm512_dpbusd_epi32(acc[r][t][l], c[r][l], xv);
+    for (int l = 0; l < 4; l++)
+      for (int r = 0; r < R; r++) {
+        __m512i c = _mm512_and_si512(v[r][l / 2], l % 2 ? m1 : m0);
+        for (int t = 0; t < T; t++) {
+          __m512i xv = _mm512_load_si512((const void *)(q + t * qstride + 4 * b + 64 * l));
+          acc[r][t][l % 2] = _mm512_dpbusd_epi32(acc[r][t][l % 2], c, xv);
+        }
       }
-    }
   }
   for (int r = 0; r < R; r++)
     for (int t = 0; t < T; t++) {
-      __m512i s = _mm512_add_epi32(
-          _mm512_add_epi32(acc[r][t][0], _mm512_srai_epi32(acc[r][t][1], 2)),
-          _mm512_add_epi32(_mm512_srai_epi32(acc[r][t][2], 4), _mm512_srai_epi32(acc[r][t][3], 6)));
+      __m512i s = _mm512_add_epi32(acc[r][t][0], _mm512_srai_epi32(acc[r][t][1], 2));
       out[r * n + t] = _mm512_reduce_add_epi32(s) - qsum[t];
     }
 }
 
 /* Named instances so each (R, T) is compiled with constant trip counts. */
+TGT static void tile_4x1(const uint8_t *w, int64_t rb, const int8_t *q, int64_t qs,
+                         const int32_t *qsum, int n, int32_t *out) {
+  tile(w, rb, q, qs, qsum, n, out, 4, 1);
+}
 TGT static void tile_2x1(const uint8_t *w, int64_t rb, const int8_t *q, int64_t qs,
                          const int32_t *qsum, int n, int32_t *out) {
   tile(w, rb, q, qs, qsum, n, out, 2, 1);
@@ -70,15 +71,18 @@ TGT static void tile_1x4(const uint8_t *w, int64_t rb, const int8_t *q, int64_t 
 
 TGT void slt_tern_kern_avx512(const uint8_t *w, int64_t row_bytes, int nrows, const int8_t *q,
                               int64_t qstride, const int32_t *qsum, int n, int32_t *out) {
-  if (n == 1) { /* GEMV: two rows at a time for eight independent chains */
+  if (n == 1) { /* GEMV: four rows at a time, four memory streams and 16 independent chains */
     int r = 0;
+    for (; r + 4 <= nrows; r += 4)
+      tile_4x1(w + r * row_bytes, row_bytes, q, qstride, qsum, 1, out + r);
     for (; r + 2 <= nrows; r += 2)
       tile_2x1(w + r * row_bytes, row_bytes, q, qstride, qsum, 1, out + r);
     if (r < nrows) tile_1x1(w + r * row_bytes, row_bytes, q, qstride, qsum, 1, out + r);
     return;
   }
-  for (int r = 0; r < nrows; r++)
-    for (int t = 0; t < n; t += 4) {
+  /* Token groups outer: a group's activations stay in cache across the rows of the tile. */
+  for (int t = 0; t < n; t += 4)
+    for (int r = 0; r < nrows; r++) {
       const int8_t *qt = q + t * qstride;
       int32_t *o = out + r * n + t;
       switch (n - t < 4 ? n - t : 4) {

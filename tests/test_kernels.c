@@ -15,7 +15,8 @@
 #include <string.h>
 
 /* Shapes that are not multiples of 32, 64 or 256, and tiny ones. */
-static const int shapes[][2] = {{1, 1}, {3, 255}, {17, 257}, {5, 1000}, {33, 513}, {2, 2048}};
+static const int shapes[][2] = {{1, 1},   {3, 255},  {17, 257}, {5, 1000},
+                                {6, 300}, {33, 513}, {2, 2048}};
 #define NSHAPES ((int)(sizeof shapes / sizeof *shapes))
 static const int ntoks[] = {1, 2, 3, 5, 16, 19};
 #define NTOKS ((int)(sizeof ntoks / sizeof *ntoks))
