@@ -196,6 +196,10 @@ int slt_cmd_fit(int argc, char **argv) {
     print_table(&s, res, a.o.law);
     if (a.o.bootstrap && s.nfam > 1) printf("\n");
     if (a.o.bootstrap) print_overlaps(&s, res, a.o.law);
+    for (int f = 0; a.o.bootstrap && f < s.nfam; f++)
+      if (res[f].boot_used < a.o.bootstrap)
+        printf("note: %s: %d of %d replicates reached a finite fit (the intervals use those)\n",
+               s.fam[f].name, res[f].boot_used, a.o.bootstrap);
   }
   if (!rc && a.plot && slt_fit_plot(&s, res, a.o.law, a.plot)) {
     fprintf(stderr, "slt fit: %s\n", slt_err_msg());
