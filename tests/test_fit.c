@@ -72,7 +72,7 @@ static void test_compute_law(void) {
 }
 
 /* The bootstrap's replicates are seeded by index: 1 and 2 threads give the same bits; another
- * seed gives other intervals. */
+ * seed gives other intervals; refits from the whole grid agree with the default warm starts. */
 static void test_bootstrap_threads(void) {
   double C[15], L[15];
   slt_fit_runs r = {compute_runs(C, L), C, NULL, NULL, L};
@@ -89,6 +89,12 @@ static void test_bootstrap_threads(void) {
   omp_set_num_threads(threads);
   CU_ASSERT(!memcmp(one.lo, two.lo, sizeof one.lo) && !memcmp(one.hi, two.hi, sizeof one.hi));
   CU_ASSERT(memcmp(one.lo, other.lo, sizeof one.lo) != 0);
+  /* replicates refitted from the whole grid: the same optima as from the full fit's best ones */
+  o.seed = 1, o.grid_boot = 1;
+  slt_fit_result grid;
+  CU_ASSERT_EQUAL_FATAL(slt_fit_solve(&r, &o, &grid), 0);
+  for (int k = 0; k < 3; k++) /* equal up to where BFGS stops (about 1e-6 here) */
+    CU_ASSERT(fabs(grid.lo[k] / one.lo[k] - 1) < 1e-4 && fabs(grid.hi[k] / one.hi[k] - 1) < 1e-4);
 }
 
 static void test_chinchilla(void) {
