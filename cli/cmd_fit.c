@@ -20,7 +20,7 @@ static void usage(FILE *f) {
   fprintf(
       f,
       "usage: slt fit RESULTS [--law compute|chinchilla] [--by KEY] [--bootstrap N]\n"
-      "               [--seed S] [--plot OUT.png]\n\n"
+      "               [--seed S] [--bootstrap-grid] [--plot OUT.png]\n\n"
       "Fit scaling laws (SPEC §9) to a results table (CSV with a header row, or JSONL),\n"
       "per family of runs (rows with the same --by value), and print each coefficient with\n"
       "its bootstrap 5-95%% interval.\n\n"
@@ -33,6 +33,9 @@ static void usage(FILE *f) {
       "  --by KEY          the column naming each run's family (default: one family)\n"
       "  --bootstrap N     replicates, runs resampled with replacement (default 500; 0: none)\n"
       "  --seed S          bootstrap seed (default 1); the result does not depend on threads\n"
+      "  --bootstrap-grid  refit every replicate from the whole start grid (Approach 3: 4500\n"
+      "                    starts each, slow); by default a replicate refits from the full\n"
+      "                    fit's 32 best distinct optima\n"
       "  --plot OUT.png    loss vs FLOPs per family with the fits (needs gnuplot; OUT must\n"
       "                    not exist)\n\n"
       "Rows whose status column is not \"done\" and rows without a finite val_loss are skipped\n"
@@ -42,6 +45,10 @@ static void usage(FILE *f) {
 /* One option at argv[*i] (advancing past its value); 0, or 2 after a message. */
 static int option(int argc, char **argv, int *i, slt_cli_seen *seen, fit_args *a) {
   const char *opt = argv[*i], *v;
+  if (!strcmp(opt, "--bootstrap-grid")) {
+    a->o.grid_boot = 1;
+    return slt_cli_once("fit", seen, opt);
+  }
   if (strcmp(opt, "--law") && strcmp(opt, "--by") && strcmp(opt, "--bootstrap") &&
       strcmp(opt, "--seed") && strcmp(opt, "--plot"))
     return slt_cli_usage_error("fit", "unknown option '%s'", opt);
@@ -164,8 +171,9 @@ static void print_header(const fit_args *a, const slt_fit_set *s) {
                             : "L(N, D) = E + A/N^alpha + B/D^beta (Approach 3, Huber 1e-3 on "
                               "log loss; a = beta/(alpha+beta), b = alpha/(alpha+beta))");
   if (a->o.bootstrap)
-    printf("intervals: 5-95%% over %d bootstrap replicates (seed %llu)\n\n", a->o.bootstrap,
-           (unsigned long long)a->o.seed);
+    printf("intervals: 5-95%% over %d bootstrap replicates (seed %llu), each refitted from %s\n\n",
+           a->o.bootstrap, (unsigned long long)a->o.seed,
+           a->o.grid_boot ? "the whole start grid" : "the full fit's best distinct optima");
   else
     printf("intervals: none (--bootstrap 0)\n\n");
 }
@@ -196,6 +204,10 @@ int slt_cmd_fit(int argc, char **argv) {
     print_table(&s, res, a.o.law);
     if (a.o.bootstrap && s.nfam > 1) printf("\n");
     if (a.o.bootstrap) print_overlaps(&s, res, a.o.law);
+    for (int f = 0; a.o.bootstrap && f < s.nfam; f++)
+      if (res[f].boot_used < a.o.bootstrap)
+        printf("note: %s: %d of %d replicates reached a finite fit (the intervals use those)\n",
+               s.fam[f].name, res[f].boot_used, a.o.bootstrap);
   }
   if (!rc && a.plot && slt_fit_plot(&s, res, a.o.law, a.plot)) {
     fprintf(stderr, "slt fit: %s\n", slt_err_msg());

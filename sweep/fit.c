@@ -20,8 +20,9 @@ typedef struct {
   int n, np; /* runs; parameters (3: e, a, α; 5: e, a, b, α, β) */
   const double *lx1, *lx2, *ll, *w;
   double delta;
-  double shift; /* lx1 is log x1 − shift: the compute law centres log C, so a and α are not
-                   tied by a log C of ~40 (BFGS converges fully); Approach 3 keeps raw logs (0) */
+  double shift[2]; /* lx1, lx2 are centred: log x − shift, the mean log. An exact change of
+                      variables (a' = a − α·shift) that unties a from α (log N ≈ 20, log C ≈ 40
+                      make them nearly collinear), so BFGS converges in far fewer iterations */
 } problem;
 
 /* Σ w·Huber_δ(LSE(terms) − log L) at th, and its gradient into g when g is not NULL. */
@@ -89,8 +90,8 @@ static double minimise(gsl_multimin_fdfminimizer *m, const problem *p, const dou
 /* ---------------- starts ---------------- */
 
 /* Approach 3's grid (SPEC §9): α, β ∈ {0, 0.5, …, 2}, e ∈ {−1, −0.5, …, 1}, a, b ∈ {0, 5, …,
- * 25}; 4500 starts of (e, a, b, α, β). */
-static int chinchilla_grid(double *out) {
+ * 25}; 4500 starts of (e, a, b, α, β), the same points in the centred variables. */
+static int chinchilla_grid(const problem *p, double *out) {
   int n = 0;
   for (int ia = 0; ia <= 4; ia++)
     for (int ib = 0; ib <= 4; ib++)
@@ -98,8 +99,8 @@ static int chinchilla_grid(double *out) {
         for (int ja = 0; ja <= 5; ja++)
           for (int jb = 0; jb <= 5; jb++, n++) {
             double *s = out + (size_t)n * 5;
-            s[0] = -1 + 0.5 * ie, s[1] = 5.0 * ja, s[2] = 5.0 * jb;
-            s[3] = 0.5 * ia, s[4] = 0.5 * ib;
+            s[0] = -1 + 0.5 * ie, s[3] = 0.5 * ia, s[4] = 0.5 * ib;
+            s[1] = 5.0 * ja - s[3] * p->shift[0], s[2] = 5.0 * jb - s[4] * p->shift[1];
           }
   return n;
 }
@@ -157,12 +158,12 @@ static double fit_starts(const problem *p, const double *starts, int ns, double 
 /* The reported coefficients from θ. */
 static void coefs(const problem *p, const double *th, double *c) {
   int np = p->np;
-  c[0] = exp(th[0]), c[1] = exp(th[1] + (np == 3 ? th[2] * p->shift : 0));
+  c[0] = exp(th[0]), c[1] = exp(th[1] + th[np == 3 ? 2 : 3] * p->shift[0]);
   if (np == 3) {
     c[2] = th[2];
     return;
   }
-  c[2] = exp(th[2]), c[3] = th[3], c[4] = th[4];
+  c[2] = exp(th[2] + th[4] * p->shift[1]), c[3] = th[3], c[4] = th[4];
   c[5] = th[4] / (th[3] + th[4]), c[6] = th[3] / (th[3] + th[4]);
 }
 
@@ -222,37 +223,37 @@ static void replicate(const problem *p0, const double *starts, int ns, const slt
     for (int k = 0; k < nc; k++) c[k] = NAN;
 }
 
-/* The 5% and 95% points of every coefficient over o->bootstrap replicates into out. */
+static bool all_finite(const double *c, int nc) {
+  for (int k = 0; k < nc; k++)
+    if (!isfinite(c[k])) return false;
+  return true;
+}
+
+/* The 5% and 95% points of every coefficient over o->bootstrap replicates into out (from the
+ * replicates whose coefficients are all finite). */
 static int bootstrap(const problem *p, const double *starts, int ns, const slt_fit_opts *o,
                      slt_fit_result *out) {
   int R = o->bootstrap, nc = out->ncoef;
   double *vals = malloc((size_t)R * nc * sizeof *vals), *col = malloc((size_t)R * sizeof *col);
-  bool oom = !vals || !col;
-#pragma omp parallel if (!oom)
-  {
-    double *w = malloc((size_t)p->n * sizeof *w);
+  int oom = !vals || !col;
+  if (!oom) {
+#pragma omp parallel reduction(| : oom)
+    {
+      double *w = malloc((size_t)p->n * sizeof *w);
+      oom |= !w;
 #pragma omp for schedule(dynamic, 1)
-    for (int r = 0; r < R; r++) {
-      if (w)
-        replicate(p, starts, ns, o, r, w, nc, vals + (size_t)r * nc);
-      else
-        oom = true;
+      for (int r = 0; r < R; r++)
+        if (w) replicate(p, starts, ns, o, r, w, nc, vals + (size_t)r * nc);
+      free(w);
     }
-    free(w);
   }
   out->boot_used = 0;
-  for (int r = 0; !oom && r < R; r++) {
-    bool ok = true;
-    for (int k = 0; k < nc; k++) ok = ok && isfinite(vals[(size_t)r * nc + k]);
-    out->boot_used += ok;
-  }
-  for (int k = 0; !oom && k < nc && out->boot_used; k++) {
+  for (int k = 0; !oom && k < nc; k++) {
     int m = 0;
-    for (int r = 0; r < R; r++) {
-      bool ok = true;
-      for (int j = 0; j < nc; j++) ok = ok && isfinite(vals[(size_t)r * nc + j]);
-      if (ok) col[m++] = vals[(size_t)r * nc + k];
-    }
+    for (int r = 0; r < R; r++)
+      if (all_finite(vals + (size_t)r * nc, nc)) col[m++] = vals[(size_t)r * nc + k];
+    out->boot_used = m;
+    if (!m) break;
     qsort(col, (size_t)m, sizeof *col, cmp_double);
     out->lo[k] = quantile(col, m, 0.05), out->hi[k] = quantile(col, m, 0.95);
   }
@@ -325,7 +326,7 @@ int slt_fit_solve(const slt_fit_runs *r, const slt_fit_opts *o, slt_fit_result *
     return -1;
   }
   int ns_max = chin ? 4500 : 30;
-  double *lx1 = malloc((size_t)n * sizeof *lx1), *lx2 = malloc((size_t)n * sizeof *lx2),
+  double *lx1 = malloc((size_t)n * sizeof *lx1), *lx2 = calloc((size_t)n, sizeof *lx2),
          *ll = malloc((size_t)n * sizeof *ll),
          *starts = malloc((size_t)ns_max * np * sizeof *starts),
          *all = malloc((size_t)ns_max * (np + 1) * sizeof *all), th[MAXP];
@@ -335,10 +336,10 @@ int slt_fit_solve(const slt_fit_runs *r, const slt_fit_opts *o, slt_fit_result *
     goto done;
   }
   if (take_logs(r, o->law, lx1, chin ? lx2 : NULL, ll)) goto done;
-  problem p = {n, np, lx1, chin ? lx2 : NULL, ll, NULL, chin ? o->delta : INFINITY, 0};
-  for (int i = 0; !chin && i < n; i++) p.shift += lx1[i] / n;
-  for (int i = 0; !chin && i < n; i++) lx1[i] -= p.shift;
-  int ns = chin ? chinchilla_grid(starts) : compute_grid(&p, starts);
+  problem p = {n, np, lx1, chin ? lx2 : NULL, ll, NULL, chin ? o->delta : INFINITY, {0, 0}};
+  for (int i = 0; i < n; i++) p.shift[0] += lx1[i] / n, p.shift[1] += chin ? lx2[i] / n : 0;
+  for (int i = 0; i < n; i++) lx1[i] -= p.shift[0], lx2[i] -= p.shift[1];
+  int ns = chin ? chinchilla_grid(&p, starts) : compute_grid(&p, starts);
   out->objective = fit_starts(&p, starts, ns, th, all);
   if (!isfinite(out->objective)) {
     slt_err_set("fit: no start reached a finite fit");

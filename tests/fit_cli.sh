@@ -68,6 +68,10 @@ check "JSONL: the same fit as CSV" cmp -s "$dir/csv.out" <(sed 1d "$dir/out")
 "$slt" fit "$dir/r.csv" --by ffn --bootstrap 200 --seed 7 >"$dir/out" 2>&1
 check "another seed: other intervals" bash -c "! cmp -s '$dir/csv.out' <(sed 1d '$dir/out')"
 
+"$slt" fit "$dir/r.csv" --by ffn --bootstrap 200 --bootstrap-grid >"$dir/out" 2>"$dir/err"
+check "--bootstrap-grid said" grep -qF "each refitted from the whole start grid" "$dir/out"
+check "--bootstrap-grid: the same alphas" near "$(alpha lowrank)" 0.16
+
 # Approach 3: one family, 16 runs of Hoffmann et al.'s published law.
 awk 'BEGIN {
   OFS = ","; print "params,tokens,val_loss"

@@ -72,7 +72,7 @@ static void test_compute_law(void) {
 }
 
 /* The bootstrap's replicates are seeded by index: 1 and 2 threads give the same bits; another
- * seed gives other intervals. */
+ * seed gives other intervals; refits from the whole grid agree with the default warm starts. */
 static void test_bootstrap_threads(void) {
   double C[15], L[15];
   slt_fit_runs r = {compute_runs(C, L), C, NULL, NULL, L};
@@ -89,6 +89,12 @@ static void test_bootstrap_threads(void) {
   omp_set_num_threads(threads);
   CU_ASSERT(!memcmp(one.lo, two.lo, sizeof one.lo) && !memcmp(one.hi, two.hi, sizeof one.hi));
   CU_ASSERT(memcmp(one.lo, other.lo, sizeof one.lo) != 0);
+  /* replicates refitted from the whole grid: the same optima as from the full fit's best ones */
+  o.seed = 1, o.grid_boot = 1;
+  slt_fit_result grid;
+  CU_ASSERT_EQUAL_FATAL(slt_fit_solve(&r, &o, &grid), 0);
+  for (int k = 0; k < 3; k++) /* equal up to where BFGS stops (about 1e-6 here) */
+    CU_ASSERT(fabs(grid.lo[k] / one.lo[k] - 1) < 1e-4 && fabs(grid.hi[k] / one.hi[k] - 1) < 1e-4);
 }
 
 static void test_chinchilla(void) {
@@ -132,6 +138,42 @@ static void test_huber_outlier(void) {
          el);
   CU_ASSERT(eh < 0.02);
   CU_ASSERT(el > 0.05);
+}
+
+/* The committed fixtures' runs, fitted here and by scipy (tests/reference/fit_reference.py):
+ * an objective as low as scipy's and the same coefficients. Read through the table reader. */
+static void check_reference(const char *csv, slt_fit_law law, const char *name) {
+  char path[1024], word[32];
+  snprintf(path, sizeof path, "%s/%s", SLT_FIXTURES, csv);
+  slt_table *t = slt_table_read(path);
+  slt_fit_set s;
+  CU_ASSERT_FATAL(t && !slt_fit_load(t, law, NULL, &s));
+  slt_table_free(t);
+  slt_fit_runs r = slt_fit_family_runs(&s.fam[0]);
+  slt_fit_opts o = slt_fit_defaults(law);
+  o.bootstrap = 0;
+  slt_fit_result res;
+  CU_ASSERT_EQUAL_FATAL(slt_fit_solve(&r, &o, &res), 0);
+  slt_fit_set_free(&s);
+  snprintf(path, sizeof path, "%s/fit_reference.txt", SLT_FIXTURES);
+  FILE *f = fopen(path, "r");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+  double ref[6];
+  int nref = law == SLT_LAW_COMPUTE ? 4 : 6, got = 0;
+  fscanf(f, "%*[^\n]\n"); /* the comment line */
+  while (fscanf(f, "%31s", word) == 1 && strcmp(word, name)) fscanf(f, "%*[^\n]\n");
+  for (int k = 0; k < nref; k++) got += fscanf(f, "%lf", &ref[k]) == 1;
+  fclose(f);
+  CU_ASSERT_EQUAL_FATAL(got, nref);
+  printf("\n  %s: objective %.9g (scipy %.9g), alpha %.6f (scipy %.6f) ", name, res.objective,
+         ref[0], res.coef[law == SLT_LAW_COMPUTE ? 2 : 3], ref[law == SLT_LAW_COMPUTE ? 3 : 4]);
+  CU_ASSERT(res.objective <= ref[0] * (1 + 1e-7));
+  for (int k = 0; k < nref - 1; k++) CU_ASSERT(within(res.coef[k], ref[k + 1], 1e-4));
+}
+
+static void test_reference(void) {
+  check_reference("fit_compute.csv", SLT_LAW_COMPUTE, "compute");
+  check_reference("fit_chinchilla.csv", SLT_LAW_CHINCHILLA, "chinchilla");
 }
 
 /* ---------------- results tables ---------------- */
@@ -263,6 +305,7 @@ int register_fit_suite(void) {
   return !s || !CU_add_test(s, "compute law recovers E, alpha", test_compute_law) ||
          !CU_add_test(s, "bootstrap independent of threads", test_bootstrap_threads) ||
          !CU_add_test(s, "Approach 3 recovers E, alpha, beta", test_chinchilla) ||
+         !CU_add_test(s, "the same fits as scipy's", test_reference) ||
          !CU_add_test(s, "Huber resists an outlier, least squares not", test_huber_outlier) ||
          !CU_add_test(s, "CSV reader", test_csv) || !CU_add_test(s, "JSONL reader", test_jsonl) ||
          !CU_add_test(s, "families and skipped rows", test_load) ||
