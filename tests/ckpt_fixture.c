@@ -34,9 +34,10 @@ void ckpt_tiny_config(slt_config *c, const char *out_dir, int64_t steps) {
 
 void ckpt_fake_build(ckpt_fake_run *f, const slt_config *c, uint64_t seed) {
   slt_model_config g = c->model;
-  CU_ASSERT_EQUAL_FATAL(slt_gpt_build(&f->m, &g), 0);
-  slt_gpt_init_weights(&f->m, seed);
-  CU_ASSERT_EQUAL_FATAL(slt_adamw_init(&f->o, &f->m.params, 0.9f, 0.95f, 1e-8f), 0);
+  f->m = slt_model_build(&g, SLT_MODEL_ALLOC);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(f->m);
+  slt_model_init_weights(f->m, seed);
+  CU_ASSERT_EQUAL_FATAL(slt_adamw_init(&f->o, f->m->params, 0.9f, 0.95f, 1e-8f), 0);
   slt_rng r;
   slt_rng_seed(&r, seed + 1);
   slt_rng_fill_normal(&r, f->o.m, f->o.numel, 0.0f, 1.0f);
@@ -50,12 +51,12 @@ void ckpt_fake_build(ckpt_fake_run *f, const slt_config *c, uint64_t seed) {
 
 void ckpt_fake_free(ckpt_fake_run *f) {
   slt_adamw_free(&f->o);
-  slt_gpt_free(&f->m);
+  slt_model_free(f->m);
 }
 
 slt_ckpt_data ckpt_fake_data(ckpt_fake_run *f, const slt_config *c, int world) {
   return (slt_ckpt_data){.cfg = c,
-                         .params = &f->m.params,
+                         .params = f->m->params,
                          .optim = {.name = "adamw",
                                    .step = f->o.step,
                                    .nslots = 2,

@@ -3,13 +3,13 @@
 #ifndef SLT_TEST_CKPT_FIXTURE_H
 #define SLT_TEST_CKPT_FIXTURE_H
 
-#include "layers/gpt.h"
+#include "layers/model.h"
 #include "optim/adamw.h"
 #include "ckpt/checkpoint.h"
 #include "config/config.h"
 
 typedef struct {
-  slt_gpt m;
+  slt_model *m; /* through the model seam, as the trainer holds it */
   slt_adamw o;
   slt_loader_cursor cur[2];
   slt_rng rng[2];

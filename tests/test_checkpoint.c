@@ -59,16 +59,16 @@ static void test_round_trip(void) {
   CU_ASSERT_STRING_EQUAL(ck.optim_name, "adamw");
   slt_ckpt_optim o = {
       .name = "adamw", .nslots = 2, .slot_names = {"m", "v"}, .slots = {b.o.m, b.o.v}};
-  CU_ASSERT_EQUAL(slt_ckpt_read_params(&ck, &b.m.params), 0);
-  CU_ASSERT_EQUAL(slt_ckpt_read_optim(&ck, &b.m.params, &o), 0);
+  CU_ASSERT_EQUAL(slt_ckpt_read_params(&ck, b.m->params), 0);
+  CU_ASSERT_EQUAL(slt_ckpt_read_optim(&ck, b.m->params, &o), 0);
   CU_ASSERT_EQUAL(o.step, 7);
-  size_t bytes = (size_t)a.m.params.numel * sizeof(float);
-  CU_ASSERT(!memcmp(a.m.params.data, b.m.params.data, bytes));
+  size_t bytes = (size_t)a.m->params->numel * sizeof(float);
+  CU_ASSERT(!memcmp(a.m->params->data, b.m->params->data, bytes));
   CU_ASSERT(!memcmp(a.o.m, b.o.m, bytes));
   CU_ASSERT(!memcmp(a.o.v, b.o.v, bytes));
   int n = 0;
   CU_ASSERT_EQUAL(slt_ckpt_each_tensor(&ck, count_tensor, &n), 0);
-  CU_ASSERT_EQUAL(n, a.m.params.count);
+  CU_ASSERT_EQUAL(n, a.m->params->count);
   slt_ckpt_close(&ck);
   /* A directory that does not exist: an error naming the file, nothing left behind. */
   CU_ASSERT(slt_ckpt_save(test_tpath("rt/missing"), &d, path, sizeof path) == -1 &&

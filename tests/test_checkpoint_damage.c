@@ -29,8 +29,8 @@ static int open_and_read(const char *path, const slt_config *cfg) {
   if (!rc) {
     slt_ckpt_optim o = {
         .name = "adamw", .nslots = 2, .slot_names = {"m", "v"}, .slots = {f.o.m, f.o.v}};
-    rc = slt_ckpt_check_model(&ck, cfg) || slt_ckpt_read_params(&ck, &f.m.params) ||
-                 slt_ckpt_read_optim(&ck, &f.m.params, &o)
+    rc = slt_ckpt_check_model(&ck, cfg) || slt_ckpt_read_params(&ck, f.m->params) ||
+                 slt_ckpt_read_optim(&ck, f.m->params, &o)
              ? -1
              : 0;
     slt_ckpt_close(&ck);
@@ -389,7 +389,7 @@ static void test_converted_tensor_checked(void) {
   ckpt_fake_save(cfg.out_dir, 3);
   ckpt_fake_run f;
   ckpt_fake_build(&f, &cfg, 1); /* the weights ckpt_fake_save wrote */
-  const slt_param *q = slt_params_find(&f.m.params, "blocks.1.ffn.fc1.weight");
+  const slt_param *q = slt_params_find(f.m->params, "blocks.1.ffn.fc1.weight");
   CU_ASSERT_FATAL(q != NULL);
   hsize_t dims[2] = {(hsize_t)q->t.shape[0], (hsize_t)q->t.shape[1]};
   const char *p = variant("bad/be_good.h5");
@@ -444,10 +444,10 @@ static void test_verify_every_tensor(void) {
   ckpt_fake_run f;
   ckpt_fake_build(&f, &cfg, 1);
   int64_t numel = 0;
-  for (int i = 0; i < f.m.params.count; i++) numel += f.m.params.items[i]->t.numel;
+  for (int i = 0; i < f.m->params->count; i++) numel += f.m->params->items[i]->t.numel;
   slt_ckpt_verified v;
   CU_ASSERT_EQUAL(verify(test_tpath("bad/ckpt_00000003.h5"), &v), 0);
-  CU_ASSERT_EQUAL(v.tensors, 3 * f.m.params.count);
+  CU_ASSERT_EQUAL(v.tensors, 3 * f.m->params->count);
   CU_ASSERT_EQUAL(v.bytes, 3 * numel * 4);
   const char *p = variant("bad/verify_slot.h5");
   flip_element(p, "optim/blocks.1.ffn.fc2.weight/v", 7);
@@ -459,7 +459,7 @@ static void test_verify_every_tensor(void) {
   p = variant("bad/verify_model.h5");
   flip_element(p, "model/wte.weight", 64 * 32 - 1);
   CU_ASSERT(verify(p, &v) == -1 && test_err_has(p, ": /model/wte.weight: checksum mismatch"));
-  const slt_param *q = slt_params_find(&f.m.params, "ln_f.weight");
+  const slt_param *q = slt_params_find(f.m->params, "ln_f.weight");
   CU_ASSERT_FATAL(q != NULL);
   hsize_t dim = (hsize_t)q->t.numel;
   q->t.data[3] = NAN;

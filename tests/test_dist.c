@@ -6,7 +6,7 @@
 #include "test_util.h"
 
 #include "data/loader.h"
-#include "layers/gpt.h"
+#include "layers/model.h"
 #include "train/dist.h"
 
 #include <CUnit/CUnit.h>
@@ -99,30 +99,30 @@ static void check_ready(void *user, const slt_node *n) {
 /* The overlap plan on a real GPT step (tied embeddings: wte is written by the head first and by
  * the embedding last): every bucket is final right after the node the plan names. */
 static void check_plan(int64_t bucket) {
-  slt_gpt m;
-  CU_ASSERT_EQUAL_FATAL(slt_gpt_build(&m, &tiny), 0);
-  slt_gpt_init_weights(&m, 3);
+  slt_model *m = slt_model_build(&tiny, SLT_MODEL_ALLOC);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+  slt_model_init_weights(m, 3);
   int B = 2, T = tiny.seq_len;
   int32_t x[16], y[16];
   for (int i = 0; i < B * T; i++) x[i] = (i * 7) % 40, y[i] = (i * 11 + 3) % 40;
   slt_ctx c;
   slt_ctx_init(&c);
-  CU_ASSERT_EQUAL_FATAL(slt_backward(&c, slt_gpt_loss(&m, &c, x, y, B, T)), 0);
+  CU_ASSERT_EQUAL_FATAL(slt_backward(&c, slt_model_loss(m, &c, x, y, B, T)), 0);
   slt_ctx_reset(&c);
-  size_t bytes = (size_t)m.params.numel * sizeof(float);
+  size_t bytes = (size_t)m->params->numel * sizeof(float);
   float *final = malloc(bytes);
-  memcpy(final, m.params.grad, bytes);
+  memcpy(final, m->params->grad, bytes);
 
-  slt_params_zero_grad(&m.params);
+  slt_params_zero_grad(m->params);
   slt_dist_reducer *r = slt_dist_reducer_new(bucket, true);
-  CU_ASSERT_EQUAL_FATAL(slt_dist_reducer_add(r, m.params.grad, m.params.numel), 0);
-  slt_tensor *loss = slt_gpt_loss(&m, &c, x, y, B, T);
+  CU_ASSERT_EQUAL_FATAL(slt_dist_reducer_add(r, m->params->grad, m->params->numel), 0);
+  slt_tensor *loss = slt_model_loss(m, &c, x, y, B, T);
   slt_dist_reducer_plan(r, &c);
   int64_t unplanned = 0;
   for (int64_t i = 0; i < slt_dist_reducer_buckets(r); i++)
     unplanned += slt_dist_reducer_ready_after(r, i) == NULL;
   CU_ASSERT_EQUAL(unplanned, 0); /* every parameter of a GPT gets a gradient */
-  plan_check pc = {.r = r, .final = final, .base = m.params.grad};
+  plan_check pc = {.r = r, .final = final, .base = m->params->grad};
   slt_ctx_set_hook(&c, check_ready, &pc);
   CU_ASSERT_EQUAL(slt_backward(&c, loss), 0);
   slt_ctx_set_hook(&c, NULL, NULL);
@@ -133,7 +133,7 @@ static void check_plan(int64_t bucket) {
   slt_dist_reducer_free(r);
   slt_ctx_free(&c);
   free(final);
-  slt_gpt_free(&m);
+  slt_model_free(m);
 }
 
 static void test_overlap_plan(void) {

@@ -295,37 +295,37 @@ static int replay(hid_t f, slt_precision prec, double losses[6]) {
   enum { B = 4 };
   int T = g.seq_len;
   int32_t x[B * 64], y[B * 64];
-  slt_gpt m;
-  if (T > 64 || slt_gpt_build(&m, &g)) return -1;
+  slt_model *m = T > 64 ? NULL : slt_model_build(&g, SLT_MODEL_ALLOC);
+  if (!m) return -1;
   int rc = read_ds(f, "batch/x", H5T_NATIVE_INT32, x) || read_ds(f, "batch/y", H5T_NATIVE_INT32, y);
-  for (int i = 0; i < m.params.count && !rc; i++) {
+  for (int i = 0; i < m->params->count && !rc; i++) {
     char path[160];
-    snprintf(path, sizeof path, "params/%s", m.params.items[i]->name);
-    rc = read_ds(f, path, H5T_NATIVE_FLOAT, m.params.items[i]->t.data);
+    snprintf(path, sizeof path, "params/%s", m->params->items[i]->name);
+    rc = read_ds(f, path, H5T_NATIVE_FLOAT, m->params->items[i]->t.data);
   }
   slt_adamw opt;
-  float *wd = malloc(sizeof(float) * m.params.count);
-  for (int i = 0; i < m.params.count; i++) wd[i] = 0.1f; /* torch AdamW: every parameter */
-  if (rc || slt_adamw_init(&opt, &m.params, 0.9f, 0.95f, 1e-8f) ||
+  float *wd = malloc(sizeof(float) * m->params->count);
+  for (int i = 0; i < m->params->count; i++) wd[i] = 0.1f; /* torch AdamW: every parameter */
+  if (rc || slt_adamw_init(&opt, m->params, 0.9f, 0.95f, 1e-8f) ||
       slt_gemm_configure(SLT_GEMM_ONEDNN, prec, 0, 0, 0)) {
-    slt_gpt_free(&m), free(wd);
+    slt_model_free(m), free(wd);
     return -1;
   }
   slt_ctx c;
   slt_ctx_init(&c);
   for (int step = 0; step <= 5 && !rc; step++) {
-    slt_params_zero_grad(&m.params);
-    slt_gemm_weights(0, m.params.data, m.params.numel);
-    slt_tensor *l = slt_gpt_loss(&m, &c, x, y, B, T);
+    slt_params_zero_grad(m->params);
+    slt_gemm_weights(0, m->params->data, m->params->numel);
+    slt_tensor *l = slt_model_loss(m, &c, x, y, B, T);
     rc = !l || (step < 5 && slt_backward(&c, l));
     if (l) losses[step] = l->data[0];
     slt_gemm_weights(0, NULL, 0);
     slt_ctx_reset(&c);
-    if (step < 5) slt_adamw_step(&opt, &m.params, 3e-3f, 1.0f, wd, NULL);
+    if (step < 5) slt_adamw_step(&opt, m->params, 3e-3f, 1.0f, wd, NULL);
   }
   slt_ctx_free(&c);
   slt_adamw_free(&opt);
-  slt_gpt_free(&m);
+  slt_model_free(m);
   free(wd);
   slt_gemm_configure(SLT_GEMM_OPENBLAS, SLT_PRECISION_FP32, 0, 0, 0);
   return rc ? -1 : 0;
