@@ -182,6 +182,7 @@ static void test_logits_match(void) {
   /* the KV cache: prefill 5, then one token at a time, against the full forward */
   slt_decoder *dec = slt_model_decoder(pk, &(slt_decoder_opts){.cap = T, .ffn_form = -1});
   CU_ASSERT_PTR_NOT_NULL_FATAL(dec);
+  CU_ASSERT_STRING_EQUAL(dec->note, ""); /* packed FFNs are not "structured": no fp32 twin */
   slt_ctx c;
   slt_ctx_init(&c);
   double dk = 0;
