@@ -46,6 +46,7 @@ static slt_config packed_cfg(void) {
 /* A model of c drawn from seed, checkpointed at path. NULL on failure (asserted). */
 static slt_model *make_ckpt(const slt_config *c, const char *path) {
   slt_model *m = slt_model_build(&c->model, SLT_MODEL_ALLOC);
+  if (!m) printf("\n  build: %s\n", slt_err_msg());
   CU_ASSERT_PTR_NOT_NULL_FATAL(m);
   slt_model_init_weights(m, 42);
   slt_loader_cursor cur = {0};
@@ -224,6 +225,43 @@ static void test_refusals(void) {
   CU_ASSERT_TRUE(test_err_has("no ternary weights", NULL));
 }
 
+/* ifairy with PhaseQuant: {±1, ±i} codes and (s_re, s_im) that read back (dequantized) to exactly
+ * PhaseQuant's weights: the stored config has stages 0 and the logits are the same floats. */
+static void test_ifairy_exact(void) {
+  slt_config c;
+  slt_config_defaults(&c);
+  slt_model_config *g = &c.model;
+  g->arch = SLT_ARCH_IFAIRY, g->vocab_size = 50, g->seq_len = 16, g->layers = 2;
+  g->d_model = 96, g->heads = 4, g->ffn_dim = 160, g->tie_embeddings = false, g->bias = false;
+  g->norm = SLT_NORM_RMSNORM, g->act = SLT_ACT_RELU2, g->phasequant.stages = 1, g->act_quant = SLT_ACT_QUANT_INT8;
+  const char *in = test_tpath("ifairy.h5"), *out = test_tpath("ifairy_packed.h5");
+  slt_model *m = make_ckpt(&c, in);
+  CU_ASSERT_EQUAL_FATAL(write_packed(in, out), 0);
+  slt_config cfg;
+  slt_model *p = slt_ckpt_load_model(out, &cfg);
+  if (!p) printf("\n  load: %s\n", slt_err_msg());
+  CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+  CU_ASSERT_EQUAL(cfg.model.phasequant.stages, 0);
+  int V = 50;
+  float *a = malloc(sizeof(float) * T * V), *b = malloc(sizeof(float) * T * V);
+  logits_of(m, ids, a);
+  logits_of(p, ids, b);
+  int differ = 0;
+  for (int i = 0; i < T * V; i++) differ += a[i] != b[i];
+  CU_ASSERT_EQUAL(differ, 0);
+  /* 14 ComplexLinears: the file is ~16x smaller than two float32 parts */
+  hid_t f = H5Fopen(out, H5F_ACC_RDONLY, H5P_DEFAULT);
+  CU_ASSERT_TRUE(H5Lexists(f, "packed/blocks.0.mlp.down_proj.weight", H5P_DEFAULT) > 0);
+  H5Fclose(f);
+  c.model.phasequant.stages = 2;
+  slt_model_free(make_ckpt(&c, test_tpath("ifairy2.h5")));
+  CU_ASSERT_EQUAL(write_packed(test_tpath("ifairy2.h5"), test_tpath("ifairy2_packed.h5")), -1);
+  CU_ASSERT_TRUE(test_err_has("stages", NULL));
+  free(a), free(b);
+  slt_model_free(p);
+  slt_model_free(m);
+}
+
 static int suite_init(void) { return test_tmpdir_init("packed"); }
 static int suite_clean(void) { return test_tmpdir_cleanup(); }
 
@@ -233,7 +271,8 @@ int register_packed_suite(void) {
   return CU_add_test(s, "codes decode by the documented layout, exact", test_layout_exact) &&
                  CU_add_test(s, "packed logits = fake-quant logits, KV cache too",
                              test_logits_match) &&
-                 CU_add_test(s, "non-ternary and unquantized models refused", test_refusals)
+                 CU_add_test(s, "non-ternary and unquantized models refused", test_refusals) &&
+                 CU_add_test(s, "ifairy {±1, ±i} codes read back exactly", test_ifairy_exact)
              ? 0
              : -1;
 }
