@@ -114,6 +114,14 @@ uint64_t slt_ckpt_checksum(const void *p, size_t bytes);
 int slt_ckpt_write_quantized(const char *path, const slt_ckpt_data *d, const slt_model *m,
                              int *count, int64_t *code_bytes);
 
+/* slt export --packed (checkpoint_packed.c documents the layout): write d to path with m's
+ * ternary block linears as 2-bit codes and γ per shard under /packed instead of float32, the
+ * config's weight transforms off. Loading such a file runs those linears with the packed kernels.
+ * Non-ternary quantized weights, or ternary ones outside dense block linears, are refused.
+ * *count and *bytes get the packed tensors and their bytes. 0 or -1. */
+int slt_ckpt_write_packed(const char *path, const slt_ckpt_data *d, slt_model *m, int *count,
+                          int64_t *bytes);
+
 /* ---- reading (checkpoint_read.c) ---- */
 
 /* Open and check a checkpoint: HDF5, format and version, completion marker, config, state.
@@ -150,6 +158,9 @@ int slt_ckpt_verify(const slt_ckpt *c, slt_ckpt_verified *v);
 /* Build the model a checkpoint was trained with (its stored config, into cfg) and load its
  * weights, for evaluation and generation. NULL with the error recorded on failure. */
 slt_model *slt_ckpt_load_model(const char *path, slt_config *cfg);
+/* The same; packed false loads a packed file's linears as dequantized fp32 (the fp32 twin of the
+ * packed model, for comparisons and benchmarks) instead of running them packed. */
+slt_model *slt_ckpt_load_model_ex(const char *path, slt_config *cfg, bool packed);
 
 /* One /model dataset: its name, rank and shape. */
 typedef int (*slt_ckpt_tensor_fn)(const char *name, int ndim, const int64_t *shape, void *user);

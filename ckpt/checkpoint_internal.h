@@ -4,6 +4,7 @@
 #define SLT_CHECKPOINT_INTERNAL_H
 
 #include "checkpoint.h"
+#include "layers/model.h"
 
 #include <hdf5.h>
 
@@ -120,6 +121,20 @@ bool ck_quant_has(const slt_ckpt *c, const char *name);
 int ck_quant_read(const slt_ckpt *c, slt_param *p);
 /* Call fn for every /quant entry with its parameter's shape (the codes' shape). 0 or fn's. */
 int ck_quant_each(const slt_ckpt *c, slt_ckpt_tensor_fn fn, void *user);
+/* dst = m's parameters minus its quantized weight factors and LSQ tensors (data copied). 0/-1. */
+int ck_kept_params(const slt_model *m, slt_params *dst);
+/* fsync path; 0 or -1 (recorded). */
+int ck_fsync_file(const char *path);
+
+/* ---- packed exports (checkpoint_packed.c) ---- */
+/* True when the file holds /packed/<name> (a weight stored as 2-bit codes). */
+bool ck_packed_has(const slt_ckpt *c, const char *name);
+/* Dequantize /packed/<p's name> (codes · γ) into p's data. 0 or -1 naming the dataset. */
+int ck_packed_read(const slt_ckpt *c, slt_param *p);
+/* Run every /packed linear of m from its codes (layers/packed_linear.h). 0 or -1. */
+int ck_packed_install(const slt_ckpt *c, slt_model *m);
+/* Call fn for every /packed entry with its weight's (out, in). 0 or fn's. */
+int ck_packed_each(const slt_ckpt *c, slt_ckpt_tensor_fn fn, void *user);
 
 /* The last path component. */
 const char *ck_basename(const char *path);

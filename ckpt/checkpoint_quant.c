@@ -118,7 +118,7 @@ static int is_quantized(const slt_quant_weight *w, void *name) {
 }
 
 /* dst = m's parameters minus the quantized factors and LSQ tensors (their data copied). */
-static int kept_params(const slt_model *m, slt_params *dst) {
+int ck_kept_params(const slt_model *m, slt_params *dst) {
   slt_params_init(dst);
   const slt_params *p = m->params;
   for (int i = 0; i < p->count; i++) {
@@ -135,7 +135,7 @@ static int kept_params(const slt_model *m, slt_params *dst) {
   return 0;
 }
 
-static int fsync_file(const char *path) {
+int ck_fsync_file(const char *path) {
   int fd = open(path, O_RDONLY);
   int rc = fd >= 0 && fsync(fd) == 0 ? 0 : -1;
   if (fd >= 0) close(fd);
@@ -159,7 +159,7 @@ int slt_ckpt_write_quantized(const char *path, const slt_ckpt_data *d, const slt
   slt_ckpt_data e = *d;
   e.cfg = &cfg;
   e.params = &keep;
-  int rc = kept_params(m, &keep) || slt_ckpt_write(partial, &e) ? -1 : 0;
+  int rc = ck_kept_params(m, &keep) || slt_ckpt_write(partial, &e) ? -1 : 0;
   slt_params_free(&keep);
   if (rc) return -1;
   hid_t f = H5Fopen(partial, H5F_ACC_RDWR, H5P_DEFAULT);
@@ -168,7 +168,7 @@ int slt_ckpt_write_quantized(const char *path, const slt_ckpt_data *d, const slt
   rc = g < 0 ? FAIL("%s: cannot add /quant", partial) : slt_quant_set_each(m->quant, write_one, &w);
   if (g >= 0) H5Gclose(g);
   if (f >= 0 && H5Fclose(f) < 0 && !rc) rc = FAIL("%s: cannot close", partial);
-  if (!rc) rc = fsync_file(partial) || slt_durable_rename(partial, path) ? -1 : 0;
+  if (!rc) rc = ck_fsync_file(partial) || slt_durable_rename(partial, path) ? -1 : 0;
   if (rc) unlink(partial);
   *count = w.count;
   *code_bytes = w.code_bytes;

@@ -84,8 +84,10 @@ static int read_store(const slt_ckpt *c, const char *group, slt_params *p) {
   for (int i = 0; !rc && i < p->count; i++) {
     slt_param *q = p->items[i];
     bool coded = !strcmp(group, "model") && ck_quant_has(c, q->name); /* slt export --quantize */
-    rc = coded ? ck_quant_read(c, q)
-               : ck_get_f32(c, g, what, q->name, q->t.ndim, q->t.shape, q->t.data, &x);
+    bool packed = !strcmp(group, "model") && ck_packed_has(c, q->name); /* slt export --packed */
+    rc = coded    ? ck_quant_read(c, q)
+         : packed ? ck_packed_read(c, q)
+                  : ck_get_f32(c, g, what, q->name, q->t.ndim, q->t.shape, q->t.data, &x);
   }
   if (!rc) rc = check_no_extra(c, g, group, p);
   H5Gclose(g);
@@ -165,6 +167,10 @@ int slt_ckpt_read_guide(const slt_ckpt *c, slt_params *p, slt_ckpt_optim *o) {
 }
 
 slt_model *slt_ckpt_load_model(const char *path, slt_config *cfg) {
+  return slt_ckpt_load_model_ex(path, cfg, true);
+}
+
+slt_model *slt_ckpt_load_model_ex(const char *path, slt_config *cfg, bool packed) {
   slt_ckpt c;
   if (slt_ckpt_open(&c, path)) return NULL;
   *cfg = c.cfg;
@@ -173,7 +179,7 @@ slt_model *slt_ckpt_load_model(const char *path, slt_config *cfg) {
   if (!m) /* the layers' own checks name the key, not the file */
     rc = ck_fail_prefixed(path, "the stored config: ");
   else
-    rc = slt_ckpt_read_params(&c, m->params);
+    rc = slt_ckpt_read_params(&c, m->params) || (packed && ck_packed_install(&c, m)) ? -1 : 0;
   slt_ckpt_close(&c);
   if (rc) {
     slt_model_free(m);
@@ -225,7 +231,7 @@ int slt_ckpt_each_tensor(const slt_ckpt *c, slt_ckpt_tensor_fn fn, void *user) {
     w.rc = -1;
   }
   H5Gclose(g);
-  return w.rc ? w.rc : ck_quant_each(c, fn, user);
+  return w.rc ? w.rc : ck_quant_each(c, fn, user) ? -1 : ck_packed_each(c, fn, user);
 }
 
 /* ---- the stored config against the stored tensors ---- */

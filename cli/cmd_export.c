@@ -22,7 +22,8 @@ static void usage(FILE *f) {
              "so OUT is for slt eval / generate / info, not for resuming training.\n"
              "OUT must not exist. A checkpoint whose FFNs are already dense is refused.\n"
              "GGUF for llama.cpp: see 'slt export --gguf --help'.\n"
-             "Integer codes of a quantized model: see 'slt export --quantize --help'.\n");
+             "Integer codes of a quantized model: see 'slt export --quantize --help'.\n"
+             "2-bit packed ternary weights: see 'slt export --packed --help'.\n");
 }
 
 /* --merge CKPT OUT in any order; 0, or 2 for bad usage (said). */
@@ -47,7 +48,8 @@ static int parse(int argc, char **argv, const char **in, const char **out) {
   }
   if (!merge || npos != 2) {
     fprintf(stderr, "slt export: %s (usage: slt export --merge CKPT OUT)\n",
-            !merge ? "--merge is required (or --gguf, --quantize)" : "expected CKPT and OUT");
+            !merge ? "--merge is required (or --gguf, --quantize, --packed)"
+                   : "expected CKPT and OUT");
     return 2;
   }
   *in = pos[0];
@@ -143,12 +145,15 @@ static int export_merged(const char *in, const char *out, char *msg, size_t len)
 
 int slt_cmd_export_gguf(int argc, char **argv);  /* cli/cmd_export_gguf.c */
 int slt_cmd_export_quant(int argc, char **argv); /* cli/cmd_export_quant.c */
+int slt_cmd_export_packed(int argc, char **argv); /* cli/cmd_export_packed.c */
 
 int slt_cmd_export(int argc, char **argv) {
   for (int i = 1; i < argc; i++)
     if (!strcmp(argv[i], "--gguf")) return slt_cmd_export_gguf(argc, argv);
   for (int i = 1; i < argc; i++)
     if (!strcmp(argv[i], "--quantize")) return slt_cmd_export_quant(argc, argv);
+  for (int i = 1; i < argc; i++)
+    if (!strcmp(argv[i], "--packed")) return slt_cmd_export_packed(argc, argv);
   if (slt_cli_wants_help(argc, argv)) {
     usage(stdout);
     return 0;

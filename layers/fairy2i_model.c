@@ -224,7 +224,7 @@ slt_model *slt_fairy2i_model_build(const slt_model_config *cfg, slt_model_mode m
   m->cfg.kv_heads = slt_model_kv_heads(cfg);
   m->cfg.ffn_dim = slt_model_ffn_dim(cfg);
   slt_params_init(&m->params);
-  m->model = (slt_model){&f2_vt, &m->params, &m->cfg, NULL};
+  m->model = (slt_model){.vt = &f2_vt, .params = &m->params, .cfg = &m->cfg};
   if (declare(m) || (mode == SLT_MODEL_ALLOC && slt_params_alloc(&m->params))) {
     f2_free(&m->model);
     return NULL;

@@ -9,9 +9,14 @@ static bool is_dense(const slt_lin *l) {
   return !strcmp(l->kind->name, "dense");
 }
 
+/* Packed linears (layers/packed_linear.h) are dense weights already: nothing to merge. */
+static bool is_flat(const slt_lin *l) {
+  return is_dense(l) || !strncmp(l->kind->name, "packed", 6);
+}
+
 bool slt_gpt_has_structured_ffn(const slt_gpt *m) {
   for (int i = 0; i < m->cfg.layers; i++)
-    if (!is_dense(&m->blocks[i].fc1) || !is_dense(&m->blocks[i].fc2)) return true;
+    if (!is_flat(&m->blocks[i].fc1) || !is_flat(&m->blocks[i].fc2)) return true;
   return false;
 }
 

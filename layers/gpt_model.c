@@ -143,7 +143,27 @@ static slt_decoder *gpt_decoder_new(slt_model *m, const slt_decoder_opts *o) {
   return &g->base;
 }
 
+/* "blocks.<i>.<attn.qkv|attn.proj|ffn.fc1|ffn.fc2>.weight" -> that block linear. */
+static struct slt_lin *gpt_linear(slt_model *m, const char *param) {
+  slt_gpt *g = gpt_of(m);
+  static const char *const leaf[4] = {"attn.qkv", "attn.proj", "ffn.fc1", "ffn.fc2"};
+  int i, n = -1;
+  char rest[64];
+  if (sscanf(param, "blocks.%d.%63s%n", &i, rest, &n) != 2 || n < 0 || i < 0 ||
+      i >= g->cfg.layers)
+    return NULL;
+  slt_gpt_block *b = &g->blocks[i];
+  slt_lin *lins[4] = {&b->qkv, &b->proj, &b->fc1, &b->fc2};
+  for (int k = 0; k < 4; k++) {
+    char want[64];
+    snprintf(want, sizeof want, "%s.weight", leaf[k]);
+    if (!strcmp(rest, want)) return lins[k];
+  }
+  return NULL;
+}
+
 static const slt_model_vt gpt_vt = {
+    .linear = gpt_linear,
     .logits = gpt_logits,
     .loss = gpt_loss,
     .flops_per_token = gpt_flops,
@@ -157,4 +177,4 @@ static const slt_model_vt gpt_vt = {
     .free = gpt_free,
 };
 
-void slt_gpt_bind(slt_gpt *m) { m->model = (slt_model){&gpt_vt, &m->params, &m->cfg, m->quant}; }
+void slt_gpt_bind(slt_gpt *m) { m->model = (slt_model){.vt = &gpt_vt, .params = &m->params, .cfg = &m->cfg, .quant = m->quant}; }

@@ -152,6 +152,6 @@ slt_model *slt_ifairy_model_build(const slt_model_config *cfg, slt_model_mode mo
     free(m);
     return NULL;
   }
-  m->model = (slt_model){&ifairy_vt, &m->f.params, &m->cfg, NULL};
+  m->model = (slt_model){.vt = &ifairy_vt, .params = &m->f.params, .cfg = &m->cfg};
   return &m->model;
 }

@@ -6,6 +6,7 @@
 #include "gpt.h"
 #include "guided.h"
 #include "ifairy.h"
+#include "packed_linear.h"
 
 #include "autograd/error.h"
 
@@ -63,7 +64,9 @@ slt_model *slt_model_build(const slt_model_config *cfg, slt_model_mode mode) {
 }
 
 void slt_model_free(slt_model *m) {
-  if (m) m->vt->free(m);
+  if (!m) return;
+  slt_packed_set_free(m->packed);
+  m->vt->free(m);
 }
 
 bool slt_model_has_structured_ffn(const slt_model_config *cfg) {

@@ -114,6 +114,9 @@ typedef struct slt_model_vt {
   slt_decoder *(*decoder)(slt_model *m, const slt_decoder_opts *o);
   /* Bytes of KV cache one position takes. */
   double (*kv_bytes_per_position)(const slt_model *m);
+  /* The linear whose weight is parameter `param` ("blocks.0.ffn.fc1.weight"), or NULL (no error
+   * recorded); NULL member: the model exposes none (packed inference, layers/packed_linear.h). */
+  struct slt_lin *(*linear)(slt_model *m, const char *param);
   void (*free)(slt_model *m);
 } slt_model_vt;
 
@@ -122,6 +125,7 @@ struct slt_model {
   slt_params *params;           /* every parameter, PyTorch names and shapes */
   const slt_model_config *cfg;  /* resolved: kv_heads and ffn_dim never 0 */
   const slt_quant_set *quant;   /* its linears' quantization, or NULL */
+  struct slt_packed_set *packed; /* packed low-bit linears (layers/packed_linear.h), or NULL */
 };
 
 /* Check cfg's sizes and their relations for its architecture (the one place attention's rules

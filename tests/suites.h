@@ -29,6 +29,7 @@ int register_gguf_suite(void);       /* test_gguf.c: GGUF v3 writer, llama map, 
 int register_quant_suite(void);      /* test_quant.c: fake-quant ops (int, LSQ, fp, mx) */
 int register_kernels_suite(void);    /* test_kernels.c: packed ternary and {±1, ±i} kernels */
 int register_fit_suite(void);        /* test_fit.c: scaling-law fits, results tables */
+int register_packed_suite(void);     /* test_packed.c: slt export --packed, packed inference */
 int register_gemm_suite(void);       /* test_gemm.c: GEMM backends, bf16 products, bitwise runs */
 int register_sweep_suite(void);      /* test_sweep.c: sweep files, names, derived steps, results */
 int register_quant_model_suite(void); /* test_quant_model.c: model.quant, parity, export codes */
@@ -64,6 +65,7 @@ int register_trainer_ref_suite(void); /* test_trainer_ref.c: trainer steps, clip
   X(gemm, register_gemm_suite)                                                                     \
   X(sweep, register_sweep_suite)                                                                   \
   X(quant_model, register_quant_model_suite)                                                       \
-  X(trainer_ref, register_trainer_ref_suite)
+  X(trainer_ref, register_trainer_ref_suite)                                                       \
+  X(packed, register_packed_suite)
 
 #endif

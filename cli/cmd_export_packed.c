@@ -1,0 +1,88 @@
+/* slt export --packed CKPT OUT
+ * A ternary model for low-bit inference: every ternary block linear as the packed kernels' 2-bit
+ * codes plus γ per shard (ckpt/checkpoint_packed.c documents the HDF5 layout; the README shows
+ * how to unpack it with h5py), everything else float32. slt eval and slt generate run such a
+ * file with the packed kernels (layers/packed_linear.h). */
+#include "cli.h"
+
+#include "autograd/error.h"
+#include "ckpt/checkpoint.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: slt export --packed CKPT OUT\n\n"
+             "Write OUT, CKPT's ternary model (model.quant.weight.kind: ternary) with every\n"
+             "ternary block linear stored as 2-bit codes (uint8 /packed/<param>/qs, 4 weights a\n"
+             "byte, the kernels' layout) and gamma per shard; everything else float32. slt eval\n"
+             "and slt generate run OUT with the packed int8 kernels. Optimizer state is not\n"
+             "kept. OUT must not exist.\n");
+}
+
+/* --packed CKPT OUT in any order; 0 or 2 (said). */
+static int parse(int argc, char **argv, const char **in, const char **out) {
+  const char *pos[2] = {NULL, NULL};
+  int npos = 0;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--packed")) continue;
+    if (!strcmp(argv[i], "--merge") || !strcmp(argv[i], "--quantize"))
+      return slt_cli_usage_error("export", "--packed and %s are two exports: run one at a time",
+                                 argv[i]);
+    if (slt_cli_is_option(argv[i]))
+      return slt_cli_usage_error("export", "unknown option '%s'", argv[i]);
+    if (!*argv[i])
+      return slt_cli_usage_error("export", "%s is an empty string", npos ? "OUT" : "CKPT");
+    if (npos == 2) return slt_cli_usage_error("export", "unexpected argument '%s'", argv[i]);
+    pos[npos++] = argv[i];
+  }
+  if (npos != 2)
+    return slt_cli_usage_error("export", "expected CKPT and OUT (usage: slt export --packed "
+                                         "CKPT OUT)");
+  *in = pos[0], *out = pos[1];
+  return 0;
+}
+
+/* CKPT -> OUT; the summary into msg. 0 or -1 (error recorded). */
+static int export_packed(const char *in, const char *out, char *msg, size_t len) {
+  slt_ckpt ck;
+  if (slt_ckpt_open(&ck, in)) return -1;
+  slt_model *m = slt_model_build(&ck.cfg.model, SLT_MODEL_ALLOC);
+  int rc = m ? slt_ckpt_read_params(&ck, m->params) : -1, count = 0;
+  int64_t bytes = 0;
+  slt_ckpt_data d = {.cfg = &ck.cfg,
+                     .params = m ? m->params : NULL,
+                     .optim = {.name = "none", .step = 0, .nslots = 0},
+                     .state = ck.state};
+  if (!rc && slt_ckpt_write_packed(out, &d, m, &count, &bytes)) {
+    char why[1024];
+    snprintf(why, sizeof why, "%s", slt_err_msg());
+    slt_err_set("%s: %s", in, why);
+    rc = -1;
+  }
+  if (!rc)
+    snprintf(msg, len, "%s -> %s: %d ternary weight tensors packed at 2 bits (%.2f MB), the rest "
+                       "float32; step %lld, no optimizer state",
+             in, out, count, bytes / 1e6, (long long)ck.state.step);
+  slt_model_free(m);
+  slt_ckpt_close(&ck);
+  return rc;
+}
+
+int slt_cmd_export_packed(int argc, char **argv) {
+  if (slt_cli_wants_help(argc, argv)) {
+    usage(stdout);
+    return 0;
+  }
+  const char *in = NULL, *out = NULL;
+  int bad = parse(argc, argv, &in, &out);
+  if (bad) return bad;
+  if (slt_cli_new_output("export", out, "OUT")) return 1;
+  char msg[1024];
+  if (export_packed(in, out, msg, sizeof msg)) {
+    fprintf(stderr, "slt export: %s\n", slt_err_msg());
+    return 1;
+  }
+  printf("exported %s\n", msg);
+  return 0;
+}
