@@ -60,7 +60,7 @@ for i, (k, v) in enumerate((('float', fl), ('f2i_exact', ex), ('f2i_ptq', ptq), 
 dat.close()
 open(os.path.join(out, 'results_table.md'), 'w').write('\n'.join(lines) + '\n')
 print('\n'.join(lines))
-gp = f"""set terminal pngcairo size 1000,480 font ',10'
+gp = f"""set terminal pngcairo size 1000,480 font ',10' noenhanced
 set output '{out}/complex.png'
 set style fill solid 0.6
 set boxwidth 0.7
