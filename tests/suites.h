@@ -34,6 +34,7 @@ int register_gemm_suite(void);       /* test_gemm.c: GEMM backends, bf16 product
 int register_sweep_suite(void);      /* test_sweep.c: sweep files, names, derived steps, results */
 int register_quant_model_suite(void); /* test_quant_model.c: model.quant, parity, export codes */
 int register_trainer_ref_suite(void); /* test_trainer_ref.c: trainer steps, clipping vs PyTorch */
+int register_recipes_suite(void);     /* test_recipes.c: configs/recipes, published shapes */
 
 #define SLT_SUITES                                                                                 \
   X(engine, register_engine_suite)                                                                 \
@@ -66,6 +67,8 @@ int register_trainer_ref_suite(void); /* test_trainer_ref.c: trainer steps, clip
   X(sweep, register_sweep_suite)                                                                   \
   X(quant_model, register_quant_model_suite)                                                       \
   X(trainer_ref, register_trainer_ref_suite)                                                       \
-  X(packed, register_packed_suite)
+  X(packed, register_packed_suite)                                                                 \
+  X(trainer_ref, register_trainer_ref_suite)                                                       \
+  X(recipes, register_recipes_suite)
 
 #endif
