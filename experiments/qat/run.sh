@@ -98,14 +98,15 @@ final() { awk -v n="$1" '$1 == n {v = $3} END {print v}' "$out/curves.dat"; }
 } | tee "$out/table.md"
 
 plot_lines() { # one data file per run, one line each: colour per variant, dash per seed
-  local sep="" i=1
+  local sep="" i=0
+  local colours=(black "#1f77b4" "#2ca02c" "#ff7f0e" "#d62728" "#9467bd" "#8c564b" "#e377c2" "#7f7f7f")
   mkdir -p "$out/curves"
   { variants; extra; } | while IFS='|' read -r name label _; do
     for s in 1 2; do
       grep -q "^${name}_s$s " "$out/curves.dat" || continue
       awk -v n="${name}_s$s" '$1 == n {print $2, $3}' "$out/curves.dat" >"$out/curves/${name}_s$s.dat"
-      printf '%s"%s" using 1:2 with lines lw 2 lc %d dt %d title "%s, seed %d"' \
-        "$sep" "$out/curves/${name}_s$s.dat" "$i" "$s" "$label" "$s"
+      printf '%s"%s" using 1:2 with lines lw 2 lc rgb "%s" dt %d title "%s, seed %d"' \
+        "$sep" "$out/curves/${name}_s$s.dat" "${colours[i]}" "$s" "$label" "$s"
       sep=", "
     done
     i=$((i + 1))
