@@ -6,8 +6,9 @@
 #   bash experiments/qat/run.sh [SLT_BINARY] [STEPS] [JOBS]
 #
 # Data: ${SLT_CORPUS:-runs/corpus}/bytes, prepared by experiments/tools/prepare_corpus.sh when
-# missing. Writes runs/qat/<variant>_s<seed>/, runs/qat/curves.dat and experiments/qat/{results.md
-# table rows (runs/qat/table.md), curves.png}. Reruns skip finished runs.
+# missing. Writes runs/qat/<variant>_s<seed>/, runs/qat/curves.dat, the final-loss table
+# runs/qat/table.md (copied into experiments/qat/results.md by hand, with the reading) and
+# experiments/qat/curves.png. Reruns skip finished runs and rebuild the table and plot.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 slt=${1:-build/slt}
