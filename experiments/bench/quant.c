@@ -7,7 +7,8 @@
  * The backward function is called directly, so the tape's seeding pass is not in the figure.
  * "vs triad" divides by the triad of the thread count's header line; "paired" is the median
  * over repeats of the ratio to a triad run just before each repeat.
- * Usage: bench_quant [repeats]   (runs on 1 and 2 threads; medians over repeats) */
+ * Usage: bench_quant [repeats]   (runs on 1 and 2 threads; medians over repeats)
+ * The quantizers' share of a whole QAT training step is bench_quant_step (quant_step.c). */
 #include "autograd/error.h"
 #include "autograd/parallel.h"
 #include "autograd/quant.h"
