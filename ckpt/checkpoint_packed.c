@@ -186,7 +186,8 @@ int slt_ckpt_write_packed(const char *path, const slt_ckpt_data *d, slt_model *m
   slt_config cfg = *d->cfg;
   slt_params keep;
   int rc;
-  if (cfg.model.arch == SLT_ARCH_IFAIRY) {
+  /* By what the config quantizes, not by architecture: PhaseQuant is the complex models' own. */
+  if (cfg.model.phasequant.stages > 0) {
     if (cfg.model.phasequant.stages != 1)
       return FAIL("model.phasequant.stages is %d: packed export stores single-stage {±1, ±i} "
                   "weights (stages 1)", cfg.model.phasequant.stages);
@@ -194,7 +195,8 @@ int slt_ckpt_write_packed(const char *path, const slt_ckpt_data *d, slt_model *m
     rc = kept_cplx(m, &keep) || write_file(path, d, &cfg, &keep, write_cplx, &w) ? -1 : 0;
   } else {
     if (!m->quant || !slt_quant_config_uses(&d->cfg->model.quant, SLT_QC_TERNARY))
-      return FAIL("the model has no ternary weights (model.quant.weight.kind: ternary)");
+      return FAIL("the model has no ternary or {±1, ±i} weights (model.quant.weight.kind: "
+                  "ternary, or model.phasequant.stages: 1)");
     if (slt_quant_set_each(m->quant, packable, &w) ||
         slt_quant_config_strip_weights(&cfg.model.quant))
       return -1;

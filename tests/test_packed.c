@@ -222,7 +222,7 @@ static void test_refusals(void) {
   in = test_tpath("fp32.h5");
   slt_model_free(make_ckpt(&c, in));
   CU_ASSERT_EQUAL(write_packed(in, test_tpath("fp32_packed.h5")), -1);
-  CU_ASSERT_TRUE(test_err_has("no ternary weights", NULL));
+  CU_ASSERT_TRUE(test_err_has("no ternary or {±1, ±i} weights", NULL));
 }
 
 /* ifairy with PhaseQuant: {±1, ±i} codes and (s_re, s_im) that read back (dequantized) to exactly
