@@ -143,7 +143,7 @@ fault() {
   "${mpi[@]}" "$SLT" train "$dir/tiny.yaml" train.steps=100000 train.ckpt_every=20 \
     train.log_every=1000 > "$dir/kill.out" 2>&1 &
   local job=$! victim="" w
-  for ((w = 0; w < 600; w++)); do # up to 60 s for a checkpoint
+  for ((w = 0; w < 3000; w++)); do # up to 60 s for a checkpoint
     grep -q 'checkpoint:' "$dir/kill.out" 2>/dev/null && break
     kill -0 $job 2>/dev/null || fail "the job ended early: $(tail -3 "$dir/kill.out")"
     sleep 0.1
@@ -179,15 +179,16 @@ rank_pid() {
   done
 }
 
-# Waits up to 60 s for a file to exist while the job runs.
+# Waits up to 300 s for a file to exist while the job runs (a loaded machine or the sanitizer
+# build can take a minute to start two ranks; the wait ends as soon as the file is there).
 wait_for_file() {
   local job=$1 f=$2 w
-  for ((w = 0; w < 600; w++)); do
+  for ((w = 0; w < 3000; w++)); do
     [ -e "$f" ] && return 0
     kill -0 "$job" 2>/dev/null || fail "the job ended early: $(tail -3 "$3")"
     sleep 0.1
   done
-  fail "no $f after 60 s"
+  fail "no $f after 300 s"
 }
 
 # Waits up to 30 s for the job to end; its exit status goes to $job_rc.
