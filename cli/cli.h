@@ -4,6 +4,8 @@
 #define SLT_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
 
 /* slt train stopped early by SIGINT, SIGTERM or SIGUSR1 after writing a checkpoint: the run is
  * not finished, and --resume auto continues it (a job script requeues on this status). */
@@ -60,5 +62,12 @@ int slt_cmd_export(int argc, char **argv);
 int slt_cmd_fit(int argc, char **argv);
 int slt_cmd_sweep(int argc, char **argv);
 int slt_cmd_convert(int argc, char **argv);
+
+/* A `slt export FLAG CKPT OUT` conversion: CKPT -> OUT, its summary line into msg; 0 or -1. */
+typedef int (*slt_export_fn)(const char *in, const char *out, char *msg, size_t len);
+/* The export frame (cli_export.c): --help, FLAG CKPT OUT in any order, OUT must not exist, one
+ * summary or error line. Returns the exit status. */
+int slt_cli_export(int argc, char **argv, const char *flag, void (*usage)(FILE *),
+                   slt_export_fn fn);
 
 #endif

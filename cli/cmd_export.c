@@ -26,37 +26,6 @@ static void usage(FILE *f) {
              "2-bit packed ternary weights: see 'slt export --packed --help'.\n");
 }
 
-/* --merge CKPT OUT in any order; 0, or 2 for bad usage (said). */
-static int parse(int argc, char **argv, const char **in, const char **out) {
-  bool merge = false;
-  int npos = 0;
-  const char *pos[2] = {NULL, NULL};
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--merge")) {
-      merge = true;
-    } else if (slt_cli_is_option(argv[i])) {
-      return slt_cli_usage_error("export", "unknown option '%s'", argv[i]);
-    } else if (!*argv[i]) {
-      return slt_cli_usage_error("export", "%s is an empty string", npos ? "OUT" : "CKPT");
-    } else if (npos < 2) {
-      pos[npos++] = argv[i];
-    } else {
-      fprintf(stderr, "slt export: unexpected argument '%s' (usage: slt export --merge CKPT OUT)\n",
-              argv[i]);
-      return 2;
-    }
-  }
-  if (!merge || npos != 2) {
-    fprintf(stderr, "slt export: %s (usage: slt export --merge CKPT OUT)\n",
-            !merge ? "--merge is required (or --gguf, --quantize, --packed)"
-                   : "expected CKPT and OUT");
-    return 2;
-  }
-  *in = pos[0];
-  *out = pos[1];
-  return 0;
-}
-
 /* The run config with dense FFNs: a dense kind takes no rank or blocks, and no self-guidance. */
 static slt_config dense_config(const slt_config *cfg) {
   slt_config d = *cfg;
@@ -154,19 +123,10 @@ int slt_cmd_export(int argc, char **argv) {
     if (!strcmp(argv[i], "--quantize")) return slt_cmd_export_quant(argc, argv);
   for (int i = 1; i < argc; i++)
     if (!strcmp(argv[i], "--packed")) return slt_cmd_export_packed(argc, argv);
-  if (slt_cli_wants_help(argc, argv)) {
-    usage(stdout);
-    return 0;
-  }
-  const char *in = NULL, *out = NULL;
-  int bad = parse(argc, argv, &in, &out);
-  if (bad) return bad;
-  if (slt_cli_new_output("export", out, "OUT")) return 1;
-  char msg[1024];
-  if (export_merged(in, out, msg, sizeof msg)) {
-    fprintf(stderr, "slt export: %s\n", slt_err_msg());
-    return 1;
-  }
-  printf("exported %s\n", msg);
-  return 0;
+  bool merge = slt_cli_wants_help(argc, argv);
+  for (int i = 1; i < argc; i++) merge = merge || !strcmp(argv[i], "--merge");
+  if (!merge)
+    return slt_cli_usage_error("export", "--merge is required (or --gguf, --quantize, --packed) "
+                                         "(usage: slt export --merge CKPT OUT)");
+  return slt_cli_export(argc, argv, "--merge", usage, export_merged);
 }

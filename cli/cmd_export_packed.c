@@ -20,29 +20,6 @@ static void usage(FILE *f) {
              "kept. OUT must not exist.\n");
 }
 
-/* --packed CKPT OUT in any order; 0 or 2 (said). */
-static int parse(int argc, char **argv, const char **in, const char **out) {
-  const char *pos[2] = {NULL, NULL};
-  int npos = 0;
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--packed")) continue;
-    if (!strcmp(argv[i], "--merge") || !strcmp(argv[i], "--quantize"))
-      return slt_cli_usage_error("export", "--packed and %s are two exports: run one at a time",
-                                 argv[i]);
-    if (slt_cli_is_option(argv[i]))
-      return slt_cli_usage_error("export", "unknown option '%s'", argv[i]);
-    if (!*argv[i])
-      return slt_cli_usage_error("export", "%s is an empty string", npos ? "OUT" : "CKPT");
-    if (npos == 2) return slt_cli_usage_error("export", "unexpected argument '%s'", argv[i]);
-    pos[npos++] = argv[i];
-  }
-  if (npos != 2)
-    return slt_cli_usage_error("export", "expected CKPT and OUT (usage: slt export --packed "
-                                         "CKPT OUT)");
-  *in = pos[0], *out = pos[1];
-  return 0;
-}
-
 /* CKPT -> OUT; the summary into msg. 0 or -1 (error recorded). */
 static int export_packed(const char *in, const char *out, char *msg, size_t len) {
   slt_ckpt ck;
@@ -70,19 +47,5 @@ static int export_packed(const char *in, const char *out, char *msg, size_t len)
 }
 
 int slt_cmd_export_packed(int argc, char **argv) {
-  if (slt_cli_wants_help(argc, argv)) {
-    usage(stdout);
-    return 0;
-  }
-  const char *in = NULL, *out = NULL;
-  int bad = parse(argc, argv, &in, &out);
-  if (bad) return bad;
-  if (slt_cli_new_output("export", out, "OUT")) return 1;
-  char msg[1024];
-  if (export_packed(in, out, msg, sizeof msg)) {
-    fprintf(stderr, "slt export: %s\n", slt_err_msg());
-    return 1;
-  }
-  printf("exported %s\n", msg);
-  return 0;
+  return slt_cli_export(argc, argv, "--packed", usage, export_packed);
 }
