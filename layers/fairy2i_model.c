@@ -220,9 +220,7 @@ slt_model *slt_fairy2i_model_build(const slt_model_config *cfg, slt_model_mode m
     slt_err_set("out of memory building the model");
     return NULL;
   }
-  m->cfg = *cfg;
-  m->cfg.kv_heads = slt_model_kv_heads(cfg);
-  m->cfg.ffn_dim = slt_model_ffn_dim(cfg);
+  m->cfg = slt_model_resolved(cfg);
   slt_params_init(&m->params);
   m->model = (slt_model){.vt = &f2_vt, .params = &m->params, .cfg = &m->cfg};
   if (declare(m) || (mode == SLT_MODEL_ALLOC && slt_params_alloc(&m->params))) {

@@ -79,9 +79,7 @@ int slt_gpt_build(slt_gpt *m, const slt_model_config *cfg) {
 
 int slt_gpt_build_mode(slt_gpt *m, const slt_model_config *cfg, slt_model_mode mode) {
   memset(m, 0, sizeof *m);
-  m->cfg = *cfg;
-  m->cfg.kv_heads = slt_model_kv_heads(cfg);
-  m->cfg.ffn_dim = slt_model_ffn_dim(cfg);
+  m->cfg = slt_model_resolved(cfg);
   slt_params_init(&m->params);
   slt_gpt_bind(m);
   if (slt_gpt_check_config(&m->cfg)) return -1;

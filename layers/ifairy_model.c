@@ -143,9 +143,7 @@ slt_model *slt_ifairy_model_build(const slt_model_config *cfg, slt_model_mode mo
     slt_err_set("out of memory building the model");
     return NULL;
   }
-  m->cfg = *cfg;
-  m->cfg.kv_heads = slt_model_kv_heads(cfg);
-  m->cfg.ffn_dim = slt_model_ffn_dim(cfg);
+  m->cfg = slt_model_resolved(cfg);
   slt_ifairy_config f = slt_ifairy_config_of(&m->cfg);
   if (slt_ifairy_build(&m->f, &f, mode == SLT_MODEL_ALLOC)) {
     slt_ifairy_free(&m->f);

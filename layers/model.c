@@ -35,9 +35,7 @@ static slt_model *build_gpt(const slt_model_config *cfg, slt_model_mode mode) {
 
 int slt_model_check(const slt_model_config *cfg) {
   if (slt_quant_config_check(&cfg->quant, cfg->norm == SLT_NORM_RMSNORM)) return -1;
-  slt_model_config r = *cfg;
-  r.kv_heads = slt_model_kv_heads(cfg);
-  r.ffn_dim = slt_model_ffn_dim(cfg);
+  slt_model_config r = slt_model_resolved(cfg);
   switch (cfg->arch) {
   case SLT_ARCH_GPT:
     if (cfg->phasequant.stages || cfg->act_quant) {

@@ -56,6 +56,13 @@ static inline int slt_model_kv_heads(const slt_model_config *m) {
 static inline int slt_model_ffn_dim(const slt_model_config *m) {
   return m->ffn_dim ? m->ffn_dim : 4 * m->d_model;
 }
+/* cfg with kv_heads and ffn_dim resolved (never 0), as every built model holds it. */
+static inline slt_model_config slt_model_resolved(const slt_model_config *cfg) {
+  slt_model_config r = *cfg;
+  r.kv_heads = slt_model_kv_heads(cfg);
+  r.ffn_dim = slt_model_ffn_dim(cfg);
+  return r;
+}
 /* True when some FFN linear of a model of cfg is structured (there is something to merge). */
 bool slt_model_has_structured_ffn(const slt_model_config *cfg);
 /* cfg with dense FFNs: kind dense, rank and nblocks 0, init auto; everything else kept. */
