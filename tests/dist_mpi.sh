@@ -179,12 +179,13 @@ rank_pid() {
   done
 }
 
-# Waits up to 300 s for a file to exist while the job runs (a loaded machine or the sanitizer
-# build can take a minute to start two ranks; the wait ends as soon as the file is there).
+# Waits up to 300 s for a file matching the glob f to exist while the job runs (a loaded machine
+# or the sanitizer build can take a minute to start two ranks; the wait ends as soon as it is
+# there). A glob, because with keep_last a given checkpoint may live for less than a poll.
 wait_for_file() {
   local job=$1 f=$2 w
   for ((w = 0; w < 3000; w++)); do
-    [ -e "$f" ] && return 0
+    compgen -G "$f" > /dev/null && return 0
     kill -0 "$job" 2>/dev/null || fail "the job ended early: $(tail -3 "$3")"
     sleep 0.1
   done
@@ -223,7 +224,7 @@ writer() {
   "${mpi[@]}" "$SLT" "${long[@]}" out_dir="$dir/w" train.ckpt_every=1 train.keep_last=3 \
     > "$dir/w.out" 2>&1 &
   job=$!
-  wait_for_file $job "$(ckpt "$dir/w" 5)" "$dir/w.out"
+  wait_for_file $job "$dir/w/ckpt_*.h5" "$dir/w.out"
   r0=$(rank_pid $job 0)
   [ -n "$r0" ] || { kill -9 $job; fail "could not find rank 0 among mpirun's children"; }
   # Builtins only between seeing the temporary file and the kill.
