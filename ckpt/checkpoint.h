@@ -161,6 +161,13 @@ slt_model *slt_ckpt_load_model(const char *path, slt_config *cfg);
 /* The same; packed false loads a packed file's linears as dequantized fp32 (the fp32 twin of the
  * packed model, for comparisons and benchmarks) instead of running them packed. */
 slt_model *slt_ckpt_load_model_ex(const char *path, slt_config *cfg, bool packed);
+/* The model an open checkpoint's stored config describes, with its /model weights; NULL with
+ * one message naming the file (checkpoint_export.c). */
+slt_model *slt_ckpt_model(const slt_ckpt *c);
+/* Write params as an inference checkpoint of cfg (SGT off, validated) at out, keeping src's
+ * record (step, tokens, RNGs; cursors at the step) and no optimizer state. 0 or -1. */
+int slt_ckpt_write_export(const char *out, const slt_ckpt *src, const slt_config *cfg,
+                          const slt_params *params);
 
 /* One /model dataset: its name, rank and shape. */
 typedef int (*slt_ckpt_tensor_fn)(const char *name, int ndim, const int64_t *shape, void *user);

@@ -174,12 +174,8 @@ slt_model *slt_ckpt_load_model_ex(const char *path, slt_config *cfg, bool packed
   slt_ckpt c;
   if (slt_ckpt_open(&c, path)) return NULL;
   *cfg = c.cfg;
-  slt_model *m = slt_model_build(&cfg->model, SLT_MODEL_ALLOC);
-  int rc = 0;
-  if (!m) /* the layers' own checks name the key, not the file */
-    rc = ck_fail_prefixed(path, "the stored config: ");
-  else
-    rc = slt_ckpt_read_params(&c, m->params) || (packed && ck_packed_install(&c, m)) ? -1 : 0;
+  slt_model *m = slt_ckpt_model(&c);
+  int rc = !m || (packed && ck_packed_install(&c, m)) ? -1 : 0;
   slt_ckpt_close(&c);
   if (rc) {
     slt_model_free(m);

@@ -77,39 +77,12 @@ static int parse(int argc, char **argv, convert_args *a) {
   return 0;
 }
 
-/* The source's record (step, tokens, cursors, RNGs); cursors: world entries to fill. */
-static slt_ckpt_state record_of(const slt_ckpt_state *s, slt_loader_cursor *cursors) {
-  slt_ckpt_state r = {.step = s->step,
-                      .tokens = s->tokens,
-                      .world = s->world,
-                      .cursors = cursors,
-                      .nrngs = s->nrngs};
-  for (int i = 0; i < s->world; i++) cursors[i] = s->cursors[i];
-  for (int i = 0; i < s->nrngs; i++) {
-    r.rng_names[i] = s->rng_names[i];
-    r.rngs[i] = s->rngs[i];
-  }
-  return r;
-}
-
 /* The converted model f of ck written to out with the fairy2i config. 0 or -1. */
 static int write_out(const slt_ckpt *ck, const slt_model *f, const char *out) {
   slt_config cfg = ck->cfg;
   cfg.model = *f->cfg;
   cfg.model.kv_heads = 0;
-  cfg.sgt.enabled = false;
-  slt_loader_cursor *cursors = calloc((size_t)ck->state.world, sizeof *cursors);
-  if (!cursors) {
-    slt_err_set("out of memory");
-    return -1;
-  }
-  slt_ckpt_data d = {.cfg = &cfg,
-                     .params = f->params,
-                     .optim = {.name = "none", .step = 0, .nslots = 0},
-                     .state = record_of(&ck->state, cursors)};
-  int rc = slt_config_validate(&cfg) || slt_ckpt_write(out, &d) ? -1 : 0;
-  free(cursors);
-  return rc;
+  return slt_ckpt_write_export(out, ck, &cfg, f->params);
 }
 
 static int convert(const convert_args *a, char *msg, size_t len) {

@@ -26,70 +26,11 @@ static void usage(FILE *f) {
              "2-bit packed ternary weights: see 'slt export --packed --help'.\n");
 }
 
-/* The run config with dense FFNs: a dense kind takes no rank or blocks, and no self-guidance. */
-static slt_config dense_config(const slt_config *cfg) {
-  slt_config d = *cfg;
-  d.model = slt_model_dense_config(&cfg->model);
-  d.sgt.enabled = false;
-  return d;
-}
-
-/* Build the checkpoint's model from its open handle. NULL on error. */
-static slt_model *load_model(const slt_ckpt *ck) {
-  slt_model *m = slt_model_build(&ck->cfg.model, SLT_MODEL_ALLOC);
-  if (!m) { /* the layers' own checks name the key, not the file */
-    char why[1024];
-    snprintf(why, sizeof why, "%s", slt_err_msg());
-    slt_err_set("%s: the stored config: %s", ck->path, why);
-    return NULL;
-  }
-  if (!slt_ckpt_read_params(ck, m->params)) return m;
-  slt_model_free(m);
-  return NULL;
-}
-
-/* Where the source run stood (step, tokens, cursors, RNGs), and nothing of self-guidance: the
- * export has no guides. Its config has SGT off, so a cursor that fixedflop moved back to re-read
- * the first steps is recorded at the step itself (cursors: world entries to fill). */
-static slt_ckpt_state record_of(const slt_ckpt_state *s, slt_loader_cursor *cursors) {
-  slt_ckpt_state r = {.step = s->step,
-                      .tokens = s->tokens,
-                      .world = s->world,
-                      .cursors = cursors,
-                      .nrngs = s->nrngs};
-  for (int i = 0; i < s->world; i++) {
-    cursors[i] = s->cursors[i];
-    cursors[i].step = s->step;
-  }
-  for (int i = 0; i < s->nrngs; i++) {
-    r.rng_names[i] = s->rng_names[i];
-    r.rngs[i] = s->rngs[i];
-  }
-  return r;
-}
-
-/* Write the merged twin with ck's record and no optimizer slots. 0 or -1. */
-static int write_merged(const slt_ckpt *ck, const slt_model *twin, const char *out) {
-  slt_config cfg = dense_config(&ck->cfg);
-  slt_loader_cursor *cursors = calloc((size_t)ck->state.world, sizeof *cursors);
-  if (!cursors) {
-    slt_err_set("out of memory");
-    return -1;
-  }
-  slt_ckpt_data d = {.cfg = &cfg,
-                     .params = twin->params,
-                     .optim = {.name = "none", .step = 0, .nslots = 0},
-                     .state = record_of(&ck->state, cursors)};
-  int rc = slt_config_validate(&cfg) || slt_ckpt_write(out, &d) ? -1 : 0;
-  free(cursors);
-  return rc;
-}
-
 /* CKPT -> OUT as above, the summary line into msg. 0 or -1 (error recorded). */
 static int export_merged(const char *in, const char *out, char *msg, size_t len) {
   slt_ckpt ck;
   if (slt_ckpt_open(&ck, in)) return -1;
-  slt_model *m = load_model(&ck), *twin = NULL;
+  slt_model *m = slt_ckpt_model(&ck), *twin = NULL;
   int rc = m ? 0 : -1;
   if (!rc && !(twin = slt_model_merged(m))) {
     char why[1024];
@@ -97,7 +38,11 @@ static int export_merged(const char *in, const char *out, char *msg, size_t len)
     slt_err_set("%s: %s", in, why);
     rc = -1;
   }
-  if (!rc) rc = write_merged(&ck, twin, out);
+  if (!rc) {
+    slt_config dense = ck.cfg; /* the same run with dense FFNs */
+    dense.model = slt_model_dense_config(&ck.cfg.model);
+    rc = slt_ckpt_write_export(out, &ck, &dense, twin->params);
+  }
   if (!rc) {
     slt_model_counts a = slt_model_count(m), b = slt_model_count(twin);
     snprintf(msg, len,

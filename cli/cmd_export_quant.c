@@ -27,8 +27,8 @@ static void usage(FILE *f) {
 static int export_quantized(const char *in, const char *out, char *msg, size_t len) {
   slt_ckpt ck;
   if (slt_ckpt_open(&ck, in)) return -1;
-  slt_model *m = slt_model_build(&ck.cfg.model, SLT_MODEL_ALLOC);
-  int rc = m ? slt_ckpt_read_params(&ck, m->params) : -1, count = 0;
+  slt_model *m = slt_ckpt_model(&ck);
+  int rc = m ? 0 : -1, count = 0;
   int64_t bytes = 0;
   if (!rc && !slt_quant_config_uses(&ck.cfg.model.quant, SLT_QC_INT) &&
       !slt_quant_config_uses(&ck.cfg.model.quant, SLT_QC_LSQ) &&

@@ -100,8 +100,8 @@ static void print_info(const slt_ckpt *ck, const counts *c) {
  * so the model is built and read (only when model.quant is set). 0 or -1. */
 static int print_quant(const slt_ckpt *ck) {
   if (!slt_quant_config_active(&ck->cfg.model.quant)) return 0;
-  slt_model *m = slt_model_build(&ck->cfg.model, SLT_MODEL_ALLOC);
-  int rc = m ? slt_ckpt_read_params(ck, m->params) : -1;
+  slt_model *m = slt_ckpt_model(ck);
+  int rc = m ? 0 : -1;
   char buf[8192];
   if (!rc && slt_model_describe_quant(m, true, buf, sizeof buf)) printf("quant:\n");
   for (char *line = buf, *nl; !rc && (nl = strchr(line, '\n')); line = nl + 1)
