@@ -67,6 +67,10 @@ typedef struct slt_ckpt_data {
   slt_ckpt_state state;
   const slt_params *guide; /* SGT's guides while they exist, else NULL */
   slt_ckpt_optim guide_optim;
+  /* What an export adds beside the tensors (/quant, /packed): called with the open HDF5 file
+   * after the tensors and before the completion marker; NULL: nothing. 0 or -1 (recorded). */
+  int (*extra)(int64_t h5_file, void *user);
+  void *extra_user;
 } slt_ckpt_data;
 
 /* An open checkpoint: its header, config and state are read and checked by slt_ckpt_open;

@@ -123,8 +123,6 @@ int ck_quant_read(const slt_ckpt *c, slt_param *p);
 int ck_quant_each(const slt_ckpt *c, slt_ckpt_tensor_fn fn, void *user);
 /* dst = m's parameters minus its quantized weight factors and LSQ tensors (data copied). 0/-1. */
 int ck_kept_params(const slt_model *m, slt_params *dst);
-/* fsync path; 0 or -1 (recorded). */
-int ck_fsync_file(const char *path);
 
 /* ---- packed exports (checkpoint_packed.c) ---- */
 /* True when the file holds /packed/<name> (a weight stored as 2-bit codes). */

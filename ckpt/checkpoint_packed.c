@@ -18,7 +18,6 @@
  *   transforms kept. A reader without the kernels gets the dequantized floats (ck_packed_read). */
 #include "checkpoint_internal.h"
 
-#include "autograd/durable.h"
 #include "autograd/error.h"
 #include "autograd/complex.h"
 #include "autograd/ternary.h"
@@ -29,7 +28,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define FAIL(...) (slt_err_set(__VA_ARGS__), -1)
 #define LAYOUT "slt-tern2"
@@ -157,26 +155,34 @@ static int write_cplx(writer *wr) {
 
 static int write_tern(writer *wr) { return slt_quant_set_each(wr->m->quant, write_one, wr); }
 
-/* The checkpoint with cfg and keep, then /packed filled by fill, atomically. 0 or -1. */
+typedef struct {
+  writer *w;
+  int (*fill)(writer *);
+} packed_extra;
+
+/* /packed with its layout attributes, filled by fill (slt_ckpt_data.extra). */
+static int write_packed_group(int64_t file, void *user) {
+  packed_extra *x = user;
+  writer *w = x->w;
+  w->root = H5Gcreate2(file, "packed", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  int rc = w->root < 0 || ck_attr_put_str(w->root, "layout", LAYOUT) ||
+                   ck_attr_put_i64(w->root, "version", 1)
+               ? FAIL("cannot add /packed")
+               : x->fill(w);
+  if (w->root >= 0) H5Gclose(w->root);
+  return rc;
+}
+
+/* The checkpoint with cfg and keep, /packed filled by fill. 0 or -1. */
 static int write_file(const char *path, const slt_ckpt_data *d, const slt_config *cfg,
                       const slt_params *keep, int (*fill)(writer *), writer *w) {
-  char partial[SLT_CKPT_PATH + 16];
-  snprintf(partial, sizeof partial, "%s.partial", path);
+  packed_extra x = {w, fill};
   slt_ckpt_data e = *d;
   e.cfg = cfg;
   e.params = keep;
-  if (slt_ckpt_write(partial, &e)) return -1;
-  hid_t f = H5Fopen(partial, H5F_ACC_RDWR, H5P_DEFAULT);
-  w->root = f >= 0 ? H5Gcreate2(f, "packed", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
-  int rc = w->root < 0 || ck_attr_put_str(w->root, "layout", LAYOUT) ||
-                   ck_attr_put_i64(w->root, "version", 1)
-               ? FAIL("%s: cannot add /packed", partial)
-               : fill(w);
-  if (w->root >= 0) H5Gclose(w->root);
-  if (f >= 0 && H5Fclose(f) < 0 && !rc) rc = FAIL("%s: cannot close", partial);
-  if (!rc) rc = ck_fsync_file(partial) || slt_durable_rename(partial, path) ? -1 : 0;
-  if (rc) unlink(partial);
-  return rc;
+  e.extra = write_packed_group;
+  e.extra_user = &x;
+  return slt_ckpt_write(path, &e);
 }
 
 int slt_ckpt_write_packed(const char *path, const slt_ckpt_data *d, slt_model *m, int *count,

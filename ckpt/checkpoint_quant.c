@@ -13,16 +13,12 @@
  *   w = (q − z)·s (int, lsq), q·s + β (LSQ+), s·value(q) (fp, mx), q·γ (ternary). */
 #include "checkpoint_internal.h"
 
-#include "autograd/durable.h"
 #include "autograd/error.h"
 #include "layers/model.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define FAIL(...) (slt_err_set(__VA_ARGS__), -1)
 
@@ -72,6 +68,7 @@ static int put_attrs(hid_t g, const slt_quant_weight *w, int64_t block) {
 }
 
 typedef struct {
+  const slt_quant_set *set;
   hid_t root;
   int count;
   int64_t code_bytes;
@@ -135,11 +132,13 @@ int ck_kept_params(const slt_model *m, slt_params *dst) {
   return 0;
 }
 
-int ck_fsync_file(const char *path) {
-  int fd = open(path, O_RDONLY);
-  int rc = fd >= 0 && fsync(fd) == 0 ? 0 : -1;
-  if (fd >= 0) close(fd);
-  return rc ? FAIL("%s: fsync failed: %s", path, strerror(errno)) : 0;
+/* /quant, one group per quantized factor (slt_ckpt_data.extra). */
+static int write_quant_group(int64_t file, void *user) {
+  writer *w = user;
+  w->root = H5Gcreate2(file, "quant", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  int rc = w->root < 0 ? FAIL("cannot add /quant") : slt_quant_set_each(w->set, write_one, w);
+  if (w->root >= 0) H5Gclose(w->root);
+  return rc;
 }
 
 int slt_ckpt_write_quantized(const char *path, const slt_ckpt_data *d, const slt_model *m,
@@ -154,22 +153,14 @@ int slt_ckpt_write_quantized(const char *path, const slt_ckpt_data *d, const slt
   slt_config cfg = *d->cfg;
   if (slt_quant_config_strip_weights(&cfg.model.quant)) return -1;
   slt_params keep;
-  char partial[SLT_CKPT_PATH + 16];
-  snprintf(partial, sizeof partial, "%s.partial", path);
+  writer w = {m->quant, -1, 0, 0};
   slt_ckpt_data e = *d;
   e.cfg = &cfg;
   e.params = &keep;
-  int rc = ck_kept_params(m, &keep) || slt_ckpt_write(partial, &e) ? -1 : 0;
+  e.extra = write_quant_group;
+  e.extra_user = &w;
+  int rc = ck_kept_params(m, &keep) || slt_ckpt_write(path, &e) ? -1 : 0;
   slt_params_free(&keep);
-  if (rc) return -1;
-  hid_t f = H5Fopen(partial, H5F_ACC_RDWR, H5P_DEFAULT);
-  hid_t g = f >= 0 ? H5Gcreate2(f, "quant", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
-  writer w = {g, 0, 0};
-  rc = g < 0 ? FAIL("%s: cannot add /quant", partial) : slt_quant_set_each(m->quant, write_one, &w);
-  if (g >= 0) H5Gclose(g);
-  if (f >= 0 && H5Fclose(f) < 0 && !rc) rc = FAIL("%s: cannot close", partial);
-  if (!rc) rc = ck_fsync_file(partial) || slt_durable_rename(partial, path) ? -1 : 0;
-  if (rc) unlink(partial);
   *count = w.count;
   *code_bytes = w.code_bytes;
   return rc;

@@ -188,13 +188,16 @@ static int write_layout(const char *tmp, const slt_ckpt_data *d, const char *yam
   return rc;
 }
 
-/* Pass 3: the completion marker, after everything else is in the file. */
-static int mark_complete(const char *tmp) {
+/* Pass 3: an export's extra content, then the completion marker, after everything else is in
+ * the file. -1 for an HDF5 failure, -2 when the extra failed (its message recorded). */
+static int mark_complete(const char *tmp, const slt_ckpt_data *d) {
   hid_t fapl = file_access();
   hid_t f = H5Fopen(tmp, H5F_ACC_RDWR, fapl);
   H5Pclose(fapl);
-  int rc = f >= 0 ? ck_attr_put_i64(f, "complete", 1) : -1;
-  if (f >= 0 && H5Fclose(f) < 0) rc = -1;
+  int rc = f >= 0 ? 0 : -1;
+  if (!rc && d->extra && d->extra(f, d->extra_user)) rc = -2;
+  if (!rc && ck_attr_put_i64(f, "complete", 1)) rc = -1;
+  if (f >= 0 && H5Fclose(f) < 0 && !rc) rc = -1;
   return rc;
 }
 
@@ -218,7 +221,7 @@ static int write_file(const char *tmp, const slt_ckpt_data *d) {
   int rc = write_layout(tmp, d, yaml, &x);
   if (rc) h5_fail(tmp);
   if (!rc) rc = ck_write_extents(tmp, &x); /* pass 2: the tensors' bytes */
-  if (!rc && (rc = mark_complete(tmp))) h5_fail(tmp);
+  if (!rc && (rc = mark_complete(tmp, d)) == -1) h5_fail(tmp);
   ck_extents_free(&x);
   free(yaml);
   return rc;
