@@ -67,18 +67,19 @@ static void act_backward(slt_ctx *c, slt_node *n) {
   const float *x = n->in[0]->data, *dy = n->out->grad;
   float *dx = n->in[0]->grad;
   int64_t N = n->in[0]->numel;
+  bool set = slt_grad_take(n->in[0]);
   switch (kind) {
   case ACT_GELU:
 #pragma omp parallel for simd schedule(static) if (N >= SLT_PAR_MIN)
-    for (int64_t i = 0; i < N; i++) dx[i] += dy[i] * gelu_df(x[i]);
+    for (int64_t i = 0; i < N; i++) dx[i] = slt_grad_acc(set, dx[i], dy[i] * gelu_df(x[i]));
     break;
   case ACT_SILU:
 #pragma omp parallel for simd schedule(static) if (N >= SLT_PAR_MIN)
-    for (int64_t i = 0; i < N; i++) dx[i] += dy[i] * silu_df(x[i]);
+    for (int64_t i = 0; i < N; i++) dx[i] = slt_grad_acc(set, dx[i], dy[i] * silu_df(x[i]));
     break;
   default:
 #pragma omp parallel for simd schedule(static) if (N >= SLT_PAR_MIN)
-    for (int64_t i = 0; i < N; i++) dx[i] += dy[i] * relu2_df(x[i]);
+    for (int64_t i = 0; i < N; i++) dx[i] = slt_grad_acc(set, dx[i], dy[i] * relu2_df(x[i]));
   }
 }
 
@@ -91,6 +92,7 @@ static slt_tensor *act(slt_ctx *c, int kind, slt_tensor *x) {
     slt_node *n = slt_record(c, act_names[kind], act_backward, y, 1, &x, sizeof(int));
     if (!n) return NULL;
     *(int *)n->saved = kind;
+    n->assigns = true;
   }
   return y;
 }
@@ -113,13 +115,14 @@ static void swiglu_backward(slt_ctx *c, slt_node *n) {
   float *dx = n->in[0]->grad;
   int F = slt_tensor_cols(n->out);
   int64_t rows = slt_tensor_rows(n->out);
+  bool set = slt_grad_take(n->in[0]);
 #pragma omp parallel for schedule(static) if (rows * F >= SLT_PAR_MIN)
   for (int64_t r = 0; r < rows; r++) {
     const float *a = x + r * 2 * F, *u = a + F, *g = dy + r * F;
     float *da = dx + r * 2 * F, *du = da + F;
     for (int j = 0; j < F; j++) {
-      da[j] += g[j] * u[j] * silu_df(a[j]);
-      du[j] += g[j] * silu_f(a[j]);
+      da[j] = slt_grad_acc(set, da[j], g[j] * u[j] * silu_df(a[j]));
+      du[j] = slt_grad_acc(set, du[j], g[j] * silu_f(a[j]));
     }
   }
 }
@@ -140,7 +143,10 @@ slt_tensor *slt_swiglu(slt_ctx *c, slt_tensor *x) {
     float *o = y->data + r * F;
     for (int j = 0; j < F; j++) o[j] = silu_f(a[j]) * u[j];
   }
-  if (slt_needs_grad(c, 1, &x) && !slt_record(c, "swiglu", swiglu_backward, y, 1, &x, 0))
-    return NULL;
+  if (slt_needs_grad(c, 1, &x)) {
+    slt_node *n = slt_record(c, "swiglu", swiglu_backward, y, 1, &x, 0);
+    if (!n) return NULL;
+    n->assigns = true;
+  }
   return y;
 }

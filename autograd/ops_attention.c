@@ -90,7 +90,13 @@ static void forward_block(const attn_saved *s, const float *qh, const float *kh,
 typedef struct {
   const float *q, *k, *v, *o, *dout, *lse; /* (T, D) each, lse (T) */
   float *dq, *dk, *dv; /* dQ rows of the head, dK and dV accumulators; NULL: not needed */
+  bool dq_set;         /* dQ holds nothing yet: write it rather than add (slt_grad_take) */
 } head_ptrs;
+
+/* Which input gradients hold nothing yet (written, not added to, by this backward). */
+typedef struct {
+  bool q, k, v;
+} grads_set;
 
 /* Per-thread backward scratch, in floats. */
 static int64_t backward_scratch(int T, int D) {
@@ -124,14 +130,15 @@ static void backward_block(const attn_saved *s, const head_ptrs *p, int i0, floa
   if (p->dq) {
     gemm(false, false, m, D, end, s->scale, dP, p->k, 0.0f, dq_blk); /* dQ (m, D) = dS·K/√D */
     float *dq = p->dq + (int64_t)i0 * D;
-    for (int i = 0; i < m * D; i++) dq[i] += dq_blk[i];
+    for (int i = 0; i < m * D; i++) dq[i] = slt_grad_acc(p->dq_set, dq[i], dq_blk[i]);
   }
 }
 
 /* One (b, kv head): every query head of its group, every block. The task owns its kv head's
  * dK, dV and its query heads' dQ, so tasks never share an output: no races, and the summation
  * order is fixed whatever the schedule. */
-static void backward_group(const attn_saved *s, slt_node *n, int b, int g, float *work) {
+static void backward_group(const attn_saved *s, slt_node *n, grads_set set, int b, int g,
+                           float *work) {
   int T = s->T, D = s->D, G = s->H / s->Hkv;
   slt_tensor *q = n->in[0], *k = n->in[1], *v = n->in[2];
   int64_t hd = (int64_t)T * D, kv_off = ((int64_t)b * s->Hkv + g) * hd;
@@ -148,13 +155,16 @@ static void backward_group(const attn_saved *s, slt_node *n, int b, int g, float
                    s->lse + ((int64_t)b * s->H + g * G + j) * T,
                    q->requires_grad ? q->grad + q_off : NULL,
                    k->requires_grad ? dk_acc : NULL,
-                   v->requires_grad ? dv_acc : NULL};
+                   v->requires_grad ? dv_acc : NULL,
+                   set.q};
     for (int i0 = 0; i0 < T; i0 += QBLK) backward_block(s, &p, i0, work);
   }
   if (k->requires_grad)
-    for (int64_t i = 0; i < hd; i++) k->grad[kv_off + i] += dk_acc[i];
+    for (int64_t i = 0; i < hd; i++)
+      k->grad[kv_off + i] = slt_grad_acc(set.k, k->grad[kv_off + i], dk_acc[i]);
   if (v->requires_grad)
-    for (int64_t i = 0; i < hd; i++) v->grad[kv_off + i] += dv_acc[i];
+    for (int64_t i = 0; i < hd; i++)
+      v->grad[kv_off + i] = slt_grad_acc(set.v, v->grad[kv_off + i], dv_acc[i]);
 }
 
 static void attention_backward(slt_ctx *c, slt_node *n) {
@@ -168,9 +178,15 @@ static void attention_backward(slt_ctx *c, slt_node *n) {
                 (long long)(nt * per));
     return;
   }
+  slt_tensor *q = n->in[0], *k = n->in[1], *v = n->in[2];
+  grads_set set = {false, false, false};
+  if (q != k && k != v && q != v) /* else one buffer gets several writers: accumulate */
+    set = (grads_set){slt_grad_take(q), slt_grad_take(k), slt_grad_take(v)};
+  for (int i = 0; i < 3; i++)
+    if (n->in[i]->requires_grad && n->in[i]->grad_unset) slt_grad_of(c, n->in[i]);
 #pragma omp parallel for schedule(static) num_threads(nt) if (s->par)
   for (int t = 0; t < tasks; t++)
-    backward_group(s, n, t / s->Hkv, t % s->Hkv, work + omp_get_thread_num() * per);
+    backward_group(s, n, set, t / s->Hkv, t % s->Hkv, work + omp_get_thread_num() * per);
 }
 
 /* q when q (B, H, T, D) and k, v (B, Hkv, T, D) with H % Hkv == 0; else NULL, error recorded. */
@@ -220,6 +236,7 @@ slt_tensor *slt_attention(slt_ctx *c, slt_tensor *q, slt_tensor *k, slt_tensor *
   if (slt_needs_grad(c, 3, in)) {
     slt_node *n = slt_record(c, "attention", attention_backward, out, 3, in, sizeof s);
     if (!n) return NULL;
+    n->assigns = true;
     *(attn_saved *)n->saved = s;
   }
   return out;

@@ -13,16 +13,17 @@ typedef struct {
   int64_t sa, sb, sc;     /* element strides between batch entries (0: broadcast) */
 } matmul_saved;
 
-/* dA and dB for one batch entry; accumulate (beta = 1). */
+/* dA and dB for one batch entry, with beta 0 (first write) or 1 (accumulate) each. */
 static void matmul_backward_one(const matmul_saved *s, const float *a, const float *b,
-                                const float *dc, float *da, float *db) {
+                                const float *dc, float *da, float beta_a, float *db,
+                                float beta_b) {
   if (da) {
-    if (!s->ta) slt_gemm(false, !s->tb, s->M, s->K, s->N, dc, b, 1.0f, da); /* dC·op(B)ᵀ */
-    else slt_gemm(s->tb, true, s->K, s->M, s->N, b, dc, 1.0f, da);          /* (dC·op(B)ᵀ)ᵀ */
+    if (!s->ta) slt_gemm(false, !s->tb, s->M, s->K, s->N, dc, b, beta_a, da); /* dC·op(B)ᵀ */
+    else slt_gemm(s->tb, true, s->K, s->M, s->N, b, dc, beta_a, da);          /* (dC·op(B)ᵀ)ᵀ */
   }
   if (db) {
-    if (!s->tb) slt_gemm(!s->ta, false, s->K, s->N, s->M, a, dc, 1.0f, db); /* op(A)ᵀ·dC */
-    else slt_gemm(true, s->ta, s->N, s->K, s->M, dc, a, 1.0f, db);          /* (op(A)ᵀ·dC)ᵀ */
+    if (!s->tb) slt_gemm(!s->ta, false, s->K, s->N, s->M, a, dc, beta_b, db); /* op(A)ᵀ·dC */
+    else slt_gemm(true, s->ta, s->N, s->K, s->M, dc, a, beta_b, db);          /* (op(A)ᵀ·dC)ᵀ */
   }
 }
 
@@ -30,10 +31,14 @@ static void matmul_backward(slt_ctx *c, slt_node *n) {
   (void)c;
   const matmul_saved *s = n->saved;
   slt_tensor *a = n->in[0], *b = n->in[1];
+  /* A broadcast operand (stride 0) is written by the first entry and added to by the rest. */
+  float ba = a->requires_grad ? slt_grad_beta(a) : 1.0f;
+  float bb = b->requires_grad ? slt_grad_beta(b) : 1.0f;
   for (int i = 0; i < s->batch; i++)
     matmul_backward_one(s, a->data + i * s->sa, b->data + i * s->sb, n->out->grad + i * s->sc,
                         a->requires_grad ? a->grad + i * s->sa : NULL,
-                        b->requires_grad ? b->grad + i * s->sb : NULL);
+                        i && !s->sa ? 1.0f : ba, b->requires_grad ? b->grad + i * s->sb : NULL,
+                        i && !s->sb ? 1.0f : bb);
 }
 
 /* Batch count of a tensor: the product of its dims before the last two. */
@@ -85,6 +90,7 @@ slt_tensor *slt_matmul(slt_ctx *c, slt_tensor *a, slt_tensor *b, bool trans_a, b
   if (slt_needs_grad(c, 2, in)) {
     slt_node *n = slt_record(c, "matmul", matmul_backward, out, 2, in, sizeof s);
     if (!n) return NULL;
+    n->assigns = true;
     *(matmul_saved *)n->saved = s;
   }
   return out;
@@ -96,11 +102,13 @@ static void linear_backward(slt_ctx *c, slt_node *n) {
   slt_tensor *x = n->in[0], *w = n->in[1], *bias = n->nin > 2 ? n->in[2] : NULL;
   const float *dy = n->out->grad;
   int rows = (int)slt_tensor_rows(x), in = w->shape[1], out = w->shape[0];
-  if (x->requires_grad) slt_gemm(false, false, rows, in, out, dy, w->data, 1.0f, x->grad);
-  if (w->requires_grad) slt_gemm(true, false, out, in, rows, dy, x->data, 1.0f, w->grad);
+  if (x->requires_grad)
+    slt_gemm(false, false, rows, in, out, dy, w->data, slt_grad_beta(x), x->grad);
+  if (w->requires_grad)
+    slt_gemm(true, false, out, in, rows, dy, x->data, slt_grad_beta(w), w->grad);
   if (bias && bias->requires_grad) {
     float *scratch = slt_arena_alloc(&c->arena, sizeof(float) * SLT_COLSUM_PIECES * out);
-    slt_column_sums(bias->grad, dy, NULL, rows, out, 1.0f, scratch);
+    slt_column_sums(slt_grad_of(c, bias), dy, NULL, rows, out, 1.0f, scratch);
   }
 }
 
@@ -122,7 +130,10 @@ slt_tensor *slt_linear(slt_ctx *c, slt_tensor *x, slt_tensor *w, slt_tensor *bia
   }
   slt_gemm(false, true, rows, out_f, in_f, x->data, w->data, bias ? 1.0f : 0.0f, y->data);
   slt_tensor *in[3] = {x, w, bias};
-  if (slt_needs_grad(c, 3, in) && !slt_record(c, "linear", linear_backward, y, bias ? 3 : 2, in, 0))
-    return NULL;
+  if (slt_needs_grad(c, 3, in)) {
+    slt_node *n = slt_record(c, "linear", linear_backward, y, bias ? 3 : 2, in, 0);
+    if (!n) return NULL;
+    n->assigns = true;
+  }
   return y;
 }

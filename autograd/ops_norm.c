@@ -64,7 +64,7 @@ static void norm_row(const float *x, const float *g, const float *b, float eps, 
  *   dx = rs·(d − mean(d) − xh·mean(d ⊙ xh))   (mean(d) term only when centred)
  * x, dy, dx (C); g (C) or NULL; pg, pb: this piece's gain/bias partials or NULL. */
 static void norm_row_backward(const float *x, const float *dy, const float *g, float m, float rs,
-                              bool centre, int C, float *dx, float *pg, float *pb) {
+                              bool centre, int C, float *dx, bool dx_set, float *pg, float *pb) {
   if (pg)
     for (int j = 0; j < C; j++) pg[j] += dy[j] * ((x[j] - m) * rs);
   if (pb)
@@ -84,7 +84,8 @@ static void norm_row_backward(const float *x, const float *dy, const float *g, f
     s2[l] += d * ((x[j + l] - m) * rs);
   }
   float a = centre ? slt_fold64(s1) / (float)C : 0.0f, k = slt_fold64(s2) / (float)C;
-  for (j = 0; j < C; j++) dx[j] += rs * (dy[j] * (g ? g[j] : 1.0f) - a - ((x[j] - m) * rs) * k);
+  for (j = 0; j < C; j++)
+    dx[j] = slt_grad_acc(dx_set, dx[j], rs * (dy[j] * (g ? g[j] : 1.0f) - a - ((x[j] - m) * rs) * k));
 }
 
 /* grad[j] += Σ_p part[p·stride + j] with p in order; threads split the columns. */
@@ -107,6 +108,7 @@ static void norm_backward(slt_ctx *c, slt_node *n) {
   bool want_g = s->part && g && g->requires_grad, want_b = s->part && b && b->requires_grad;
   const float *gd = g ? g->data : NULL, *dy = n->out->grad;
   float *dx = x->requires_grad ? x->grad : NULL;
+  bool dx_set = dx && slt_grad_take(x);
   int C = slt_tensor_cols(x);
   int64_t rows = slt_tensor_rows(x);
   // x, dy, dx (rows, C); part (pieces, 2, C)
@@ -120,10 +122,10 @@ static void norm_backward(slt_ctx *c, slt_node *n) {
     slt_piece(rows, s->pieces, p, &r0, &r1);
     for (int64_t r = r0; r < r1; r++)
       norm_row_backward(x->data + r * C, dy + r * C, gd, s->mean ? s->mean[r] : 0.0f, s->rstd[r],
-                        s->mean != NULL, C, dx ? dx + r * C : NULL, pg, pb);
+                        s->mean != NULL, C, dx ? dx + r * C : NULL, dx_set, pg, pb);
   }
-  if (want_g) fold_pieces(s->part, s->pieces, 2 * (int64_t)C, C, g->grad);
-  if (want_b) fold_pieces(s->part + C, s->pieces, 2 * (int64_t)C, C, b->grad);
+  if (want_g) fold_pieces(s->part, s->pieces, 2 * (int64_t)C, C, slt_grad_of(c, g));
+  if (want_b) fold_pieces(s->part + C, s->pieces, 2 * (int64_t)C, C, slt_grad_of(c, b));
 }
 
 static slt_tensor *norm(slt_ctx *c, const char *op, slt_tensor *x, slt_tensor *g, slt_tensor *b,
@@ -166,6 +168,7 @@ static slt_tensor *norm(slt_ctx *c, const char *op, slt_tensor *x, slt_tensor *g
     slt_node *n = slt_record(c, op, norm_backward, y, nin, in, sizeof s);
     if (!n) return NULL;
     *(norm_saved *)n->saved = s;
+    n->assigns = true;
   }
   return y;
 }

@@ -20,12 +20,14 @@ static void binary_backward(slt_ctx *c, slt_node *n) {
   int cols = slt_tensor_cols(a);
   if (a->requires_grad) {
     float *da = a->grad;
+    bool set = slt_grad_take(a);
     if (s->kind == OP_MUL) {
 #pragma omp parallel for schedule(static) if (N >= SLT_PAR_MIN)
-      for (int64_t i = 0; i < N; i++) da[i] += g[i] * b->data[s->broadcast ? i % cols : i];
+      for (int64_t i = 0; i < N; i++)
+        da[i] = slt_grad_acc(set, da[i], g[i] * b->data[s->broadcast ? i % cols : i]);
     } else {
 #pragma omp parallel for schedule(static) if (N >= SLT_PAR_MIN)
-      for (int64_t i = 0; i < N; i++) da[i] += g[i];
+      for (int64_t i = 0; i < N; i++) da[i] = slt_grad_acc(set, da[i], g[i]);
     }
   }
   if (b->requires_grad) {
@@ -33,11 +35,13 @@ static void binary_backward(slt_ctx *c, slt_node *n) {
     const float *w = s->kind == OP_MUL ? a->data : NULL;
     if (s->broadcast) {
       float *scratch = slt_arena_alloc(&c->arena, sizeof(float) * SLT_COLSUM_PIECES * cols);
-      slt_column_sums(b->grad, g, w, N / cols, cols, sign, scratch);
+      slt_column_sums(slt_grad_of(c, b), g, w, N / cols, cols, sign, scratch);
     } else {
       float *db = b->grad;
+      bool set = slt_grad_take(b);
 #pragma omp parallel for schedule(static) if (N >= SLT_PAR_MIN)
-      for (int64_t i = 0; i < N; i++) db[i] += sign * g[i] * (w ? w[i] : 1.0f);
+      for (int64_t i = 0; i < N; i++)
+        db[i] = slt_grad_acc(set, db[i], sign * g[i] * (w ? w[i] : 1.0f));
     }
   }
 }
@@ -63,6 +67,7 @@ static slt_tensor *binary(slt_ctx *c, int kind, slt_tensor *a, slt_tensor *b) {
   slt_tensor *in[2] = {a, b};
   if (slt_needs_grad(c, 2, in)) {
     slt_node *n = slt_record(c, op_names[kind], binary_backward, out, 2, in, sizeof(binary_saved));
+    if (n) n->assigns = true;
     if (!n) return NULL;
     *(binary_saved *)n->saved = (binary_saved){kind, broadcast};
   }

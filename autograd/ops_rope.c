@@ -51,7 +51,8 @@ static void rope_backward(slt_ctx *c, slt_node *n) {
   const rope_saved *s = n->saved;
   const slt_tensor *x = n->in[0];
   int half = x->shape[3] / 2;
-  rotate(n->out->grad, x->grad, s->cos, s->sin, slt_tensor_rows(x), x->shape[2], half, -1.0f, true);
+  bool set = slt_grad_take(n->in[0]);
+  rotate(n->out->grad, x->grad, s->cos, s->sin, slt_tensor_rows(x), x->shape[2], half, -1.0f, !set);
 }
 
 slt_tensor *slt_rope(slt_ctx *c, slt_tensor *x, int pos0, float base) {
@@ -73,6 +74,7 @@ slt_tensor *slt_rope(slt_ctx *c, slt_tensor *x, int pos0, float base) {
   rotate(x->data, y->data, cs, sn, slt_tensor_rows(x), T, half, 1.0f, false);
   if (slt_needs_grad(c, 1, &x)) {
     slt_node *n = slt_record(c, "rope", rope_backward, y, 1, &x, sizeof(rope_saved));
+    if (n) n->assigns = true;
     if (!n) return NULL;
     *(rope_saved *)n->saved = (rope_saved){cs, sn};
   }

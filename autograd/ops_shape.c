@@ -10,8 +10,9 @@ static void reshape_backward(slt_ctx *c, slt_node *n) {
   (void)c;
   slt_tensor *a = n->in[0];
   const float *g = n->out->grad;
+  bool set = slt_grad_take(a);
 #pragma omp parallel for schedule(static) if (a->numel >= SLT_PAR_MIN)
-  for (int64_t i = 0; i < a->numel; i++) a->grad[i] += g[i];
+  for (int64_t i = 0; i < a->numel; i++) a->grad[i] = slt_grad_acc(set, a->grad[i], g[i]);
 }
 
 slt_tensor *slt_reshape(slt_ctx *c, slt_tensor *a, int ndim, const int *shape) {
@@ -19,8 +20,11 @@ slt_tensor *slt_reshape(slt_ctx *c, slt_tensor *a, int ndim, const int *shape) {
   slt_tensor *out = slt_wrap(c, a->data, ndim, shape);
   if (!out) return NULL;
   if (out->numel != a->numel) return slt_op_shape_error("reshape", "numel must not change", a, out);
-  if (slt_needs_grad(c, 1, &a) && !slt_record(c, "reshape", reshape_backward, out, 1, &a, 0))
-    return NULL;
+  if (slt_needs_grad(c, 1, &a)) {
+    slt_node *n = slt_record(c, "reshape", reshape_backward, out, 1, &a, 0);
+    if (!n) return NULL;
+    n->assigns = true;
+  }
   return out;
 }
 
@@ -48,9 +52,24 @@ static void permute_heads(const heads_layout *L, const float *src, float *dst, b
       }
 }
 
+/* Zero the columns of (B, T, C) outside the heads' [col0, col0 + H·D). */
+static void zero_other_columns(const heads_layout *L, float *x) {
+  int64_t lo = L->col0, hi = L->col0 + (int64_t)L->H * L->D;
+  if (lo == 0 && hi == L->C) return;
+#pragma omp parallel for schedule(static) if ((int64_t)L->B * L->T * L->C >= SLT_PAR_MIN)
+  for (int64_t r = 0; r < (int64_t)L->B * L->T; r++) {
+    memset(x + r * L->C, 0, lo * sizeof(float));
+    memset(x + r * L->C + hi, 0, (L->C - hi) * sizeof(float));
+  }
+}
+
 static void split_heads_backward(slt_ctx *c, slt_node *n) {
   (void)c;
-  permute_heads(n->saved, n->out->grad, n->in[0]->grad, false, true);
+  /* The first of the splits of one tensor (q, k, v of a fused projection) writes its columns
+   * and zeros the others; the later ones add into their own columns. */
+  bool set = slt_grad_take(n->in[0]);
+  if (set) zero_other_columns(n->saved, n->in[0]->grad);
+  permute_heads(n->saved, n->out->grad, n->in[0]->grad, false, !set);
 }
 
 slt_tensor *slt_split_heads_at(slt_ctx *c, slt_tensor *a, int col0, int heads, int head_dim) {
@@ -67,6 +86,7 @@ slt_tensor *slt_split_heads_at(slt_ctx *c, slt_tensor *a, int col0, int heads, i
     slt_node *n = slt_record(c, "split_heads", split_heads_backward, out, 1, &a, sizeof L);
     if (!n) return NULL;
     *(heads_layout *)n->saved = L;
+    n->assigns = true;
   }
   return out;
 }
@@ -81,7 +101,7 @@ slt_tensor *slt_split_heads(slt_ctx *c, slt_tensor *a, int heads) {
 
 static void merge_heads_backward(slt_ctx *c, slt_node *n) {
   (void)c;
-  permute_heads(n->saved, n->out->grad, n->in[0]->grad, true, true);
+  permute_heads(n->saved, n->out->grad, n->in[0]->grad, true, !slt_grad_take(n->in[0]));
 }
 
 slt_tensor *slt_merge_heads(slt_ctx *c, slt_tensor *a) {
@@ -96,6 +116,7 @@ slt_tensor *slt_merge_heads(slt_ctx *c, slt_tensor *a) {
     slt_node *n = slt_record(c, "merge_heads", merge_heads_backward, out, 1, &a, sizeof L);
     if (!n) return NULL;
     *(heads_layout *)n->saved = L;
+    n->assigns = true;
   }
   return out;
 }

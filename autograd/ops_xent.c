@@ -54,9 +54,12 @@ static float row_sum_exp(const float *x, int V, float m) {
   return (float)s;
 }
 
-/* dx[0..V) += s·exp(x − lse), then dx[t] −= s: s·(softmax − onehot) for one row. */
-static void row_backward(const float *x, float lse, int t, float s, float *dx, int V) {
-  for (int j = 0; j < V; j++) dx[j] += s * slt_expf(x[j] - lse);
+/* dx[0..V) += s·exp(x − lse) (= when set), then dx[t] −= s: s·(softmax − onehot) for one row. */
+static void row_backward(const float *x, float lse, int t, float s, float *dx, int V, bool set) {
+  if (set)
+    for (int j = 0; j < V; j++) dx[j] = s * slt_expf(x[j] - lse);
+  else
+    for (int j = 0; j < V; j++) dx[j] += s * slt_expf(x[j] - lse);
   dx[t] -= s;
 }
 
@@ -66,11 +69,15 @@ static void xent_backward(slt_ctx *c, slt_node *n) {
   float g = n->out->grad[0] * s->inv_n;
   slt_tensor *logits = n->in[0];
   int V = s->V;
-  /* logits, dlogits (rows, V); ignored rows get nothing */
+  bool set = slt_grad_take(logits);
+  /* logits, dlogits (rows, V); ignored rows get nothing (zeros when set) */
 #pragma omp parallel for schedule(static) if (s->rows * V >= SLT_PAR_MIN)
   for (int64_t r = 0; r < s->rows; r++) {
-    if (s->targets[r] == s->ignore) continue;
-    row_backward(logits->data + r * V, s->lse[r], s->targets[r], g, logits->grad + r * V, V);
+    float *dx = logits->grad + r * V;
+    if (s->targets[r] != s->ignore)
+      row_backward(logits->data + r * V, s->lse[r], s->targets[r], g, dx, V, set);
+    else if (set)
+      memset(dx, 0, (size_t)V * sizeof *dx);
   }
 }
 
@@ -110,6 +117,7 @@ static int xent_record(slt_ctx *c, slt_tensor *logits, slt_tensor *out, const in
   if (!tcopy) return -1;
   slt_node *nd = slt_record(c, "cross_entropy", xent_backward, out, 1, &logits, sizeof(xent_saved));
   if (!nd) return -1;
+  nd->assigns = true;
   memcpy(tcopy, targets, (size_t)rows * sizeof(int32_t));
   float inv_n = n_valid ? (float)(1.0 / (double)n_valid) : 0.0f;
   *(xent_saved *)nd->saved = (xent_saved){rows, slt_tensor_cols(logits), ignore, inv_n, lse, tcopy};

@@ -86,7 +86,38 @@ slt_node *slt_record(slt_ctx *c, const char *op, slt_backward_fn fn, slt_tensor 
 
 float *slt_grad_of(slt_ctx *c, slt_tensor *t) {
   if (!t->grad) t->grad = slt_arena_calloc(&c->arena, (size_t)t->numel * sizeof(float));
+  else if (t->grad_unset) memset(t->grad, 0, (size_t)t->numel * sizeof(float));
+  t->grad_unset = false;
   return t->grad;
+}
+
+bool slt_grad_take(slt_tensor *t) {
+  bool set = t->grad_unset;
+  t->grad_unset = false;
+  return set;
+}
+
+/* The input gradients of n before its backward: an `assigns` node gets unset buffers, any other
+ * node zero-filled ones. 0, or -1 out of memory. */
+static int prepare_input_grads(slt_ctx *c, slt_node *n) {
+  for (int i = 0; i < n->nin; i++) {
+    slt_tensor *t = n->in[i];
+    if (!t->requires_grad) continue;
+    if (!t->grad && n->assigns) {
+      t->grad = slt_arena_alloc(&c->arena, (size_t)t->numel * sizeof(float));
+      t->grad_unset = t->grad != NULL;
+    }
+    if (!n->assigns && !slt_grad_of(c, t)) return -1;
+    if (!t->grad) return -1;
+  }
+  return 0;
+}
+
+/* After an `assigns` backward: a gradient it left unwritten (an input it had no gradient for)
+ * becomes zeros, as a zero-filled buffer would have been. */
+static void settle_input_grads(slt_ctx *c, slt_node *n) {
+  for (int i = 0; i < n->nin; i++)
+    if (n->in[i]->requires_grad && n->in[i]->grad_unset) slt_grad_of(c, n->in[i]);
 }
 
 int slt_backward_seed(slt_ctx *c, slt_tensor *t, const float *seed) {
@@ -102,9 +133,9 @@ int slt_backward_seed(slt_ctx *c, slt_tensor *t, const float *seed) {
    * gradient reaches their output. */
   for (slt_node *n = c->tape; n; n = n->prev) {
     if (!n->out->grad) continue;
-    for (int i = 0; i < n->nin; i++)
-      if (n->in[i]->requires_grad && !slt_grad_of(c, n->in[i])) return -1;
+    if (prepare_input_grads(c, n)) return -1;
     n->backward(c, n);
+    if (n->assigns) settle_input_grads(c, n);
     if (c->hook) c->hook(c->hook_user, n);
   }
   return 0;

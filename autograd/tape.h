@@ -25,6 +25,9 @@ struct slt_node {
   slt_tensor *in[SLT_NODE_MAX_IN];
   int nin;
   void *saved; /* op-specific context, zero-filled, lives in the arena */
+  /* Its backward writes each input gradient through slt_grad_take (assigning the first time)
+   * or slt_grad_of (accumulating), so the input gradients need not be zero-filled first. */
+  bool assigns;
   slt_node *prev;
 };
 
@@ -59,8 +62,17 @@ bool slt_needs_grad(const slt_ctx *c, int nin, slt_tensor *const *in);
  * reserved at node->saved. Returns NULL (error recorded) only when out of memory. */
 slt_node *slt_record(slt_ctx *c, const char *op, slt_backward_fn fn, slt_tensor *out, int nin,
                      slt_tensor *const *in, size_t saved_bytes);
-/* The gradient buffer of t, allocated zero-filled from the arena on first use. */
+/* The gradient buffer of t, allocated zero-filled from the arena on first use (and zero-filled
+ * now if it was allocated unset): the buffer to accumulate into. */
 float *slt_grad_of(slt_ctx *c, slt_tensor *t);
+/* True when t's gradient buffer holds nothing yet: the caller (an `assigns` backward) must then
+ * write every element (=) instead of adding (+=). Either way it counts as written afterwards.
+ * Skipping the zero fill saves a pass over every activation's gradient per step. */
+bool slt_grad_take(slt_tensor *t);
+/* The GEMM beta that accumulates into t's gradient: 0 when it holds nothing yet, else 1. */
+static inline float slt_grad_beta(slt_tensor *t) { return slt_grad_take(t) ? 0.0f : 1.0f; }
+/* old + v, or v when the buffer was unset (set from slt_grad_take, hoisted out of loops). */
+static inline float slt_grad_acc(bool set, float old, float v) { return set ? v : old + v; }
 
 /* Backpropagate from a scalar loss (its gradient seeded with 1). Returns 0 or -1. */
 int slt_backward(slt_ctx *c, slt_tensor *loss);

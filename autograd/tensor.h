@@ -18,6 +18,7 @@ typedef struct slt_tensor {
   int ndim;
   int shape[SLT_MAX_DIMS];
   bool requires_grad;
+  bool grad_unset; /* grad allocated this backward but not yet written (see slt_grad_take) */
 } slt_tensor;
 
 /* Fill shape and numel; returns 0, or -1 (error recorded) for a bad rank or a size < 1. */

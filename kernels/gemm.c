@@ -15,9 +15,8 @@ static slt_gemm_kind backend = SLT_GEMM_OPENBLAS; /* never AUTO */
 static slt_precision precision = SLT_PRECISION_FP32; /* never AUTO */
 static char description[256] = "openblas fp32";
 
-void slt_gemm_ex(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
-                 const float *B, int ldb, float beta, float *C, int ldc) {
-  if (M <= 0 || N <= 0) return;
+static void gemm_dispatch(bool ta, bool tb, int M, int N, int K, float alpha, const float *A,
+                          int lda, const float *B, int ldb, float beta, float *C, int ldc) {
   if (K > 0 && precision == SLT_PRECISION_BF16) {
     slt_bf16_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
@@ -27,6 +26,18 @@ void slt_gemm_ex(bool ta, bool tb, int M, int N, int K, float alpha, const float
       !slt_onednn_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, false))
     return;
   slt_blas_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void slt_gemm_ex(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
+                 const float *B, int ldb, float beta, float *C, int ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (!slt_gemm_profiling()) {
+    gemm_dispatch(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  double t0 = slt_now();
+  gemm_dispatch(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  slt_gemm_profile_add(ta, tb, M, N, K, slt_now() - t0);
 }
 
 const char *slt_gemm_backend(void) { return slt_gemm_kind_names[backend]; }

@@ -30,4 +30,9 @@ void slt_bf16_gemm(bool ta, bool tb, int M, int N, int K, float alpha, const flo
 /* Frees the bf16 weight copies and the calling thread's conversion scratch. */
 void slt_bf16_release(void);
 
+/* SLT_GEMM_PROFILE is set: products are timed per shape and printed at exit (gemm_profile.c). */
+bool slt_gemm_profiling(void);
+/* Adds one product's time to its shape's row; thread-safe. */
+void slt_gemm_profile_add(bool ta, bool tb, int M, int N, int K, double seconds);
+
 #endif

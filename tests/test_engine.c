@@ -66,6 +66,50 @@ static void test_backward_accumulates_and_shares(void) {
   slt_ctx_free(&c);
 }
 
+static float gelu_tanh_grad(float x) {
+  const double k = 0.7978845608028654, a = 0.044715;
+  double t = tanh(k * (x + a * x * x * x));
+  return (float)(0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * a * x * x));
+}
+
+/* sum of one consumer of h: 0 gelu(h), 1 h ⊙ h, 2 columns 0-1 of h, 3 columns 2-3 of h. */
+static slt_tensor *consumer(slt_ctx *c, slt_tensor *h, int k) {
+  switch (k) {
+  case 0: return slt_sum(c, slt_gelu_tanh(c, h));
+  case 1: return slt_sum(c, slt_mul(c, h, h));
+  default: return slt_sum(c, slt_split_heads_at(c, h, 2 * (k - 2), 1, 2));
+  }
+}
+
+static void test_first_writers_assign(void) {
+  /* Ops that write an input gradient first assign instead of adding to a zero fill (tape.h,
+   * slt_grad_take). Poison the arena with NaN first, so any op that adds into a gradient
+   * buffer nobody zeroed, or leaves part of one unwritten, shows up. h = w ⊙ w (1, 2, 6) feeds
+   * a plain sum, gelu, h ⊙ h and two head splits covering columns 0-3 only:
+   * dL/dh = 1 + gelu'(h) + 2h + [col < 4], dL/dw = dL/dh · 2w. Backward visits consumers in
+   * reverse order, so each variant records a different one last: that one writes first. */
+  for (int first = 0; first < 4; first++) {
+    slt_ctx c;
+    slt_ctx_init(&c);
+    slt_tensor *junk = slt_new(&c, 1, (int[]){1 << 16});
+    CU_ASSERT_PTR_NOT_NULL_FATAL(junk);
+    for (int i = 0; i < 1 << 16; i++) junk->data[i] = NAN;
+    slt_ctx_reset(&c);
+    slt_tensor *w = test_randn(5, 3, (int[]){1, 2, 6}, 1.0f, true);
+    slt_tensor *h = slt_mul(&c, w, w);
+    slt_tensor *l = slt_sum(&c, h);
+    for (int k = 1; k <= 4; k++) l = slt_add(&c, l, consumer(&c, h, (first + k) % 4));
+    CU_ASSERT_EQUAL_FATAL(slt_backward(&c, l), 0);
+    for (int i = 0; i < 12; i++) {
+      float hv = w->data[i] * w->data[i];
+      double dh = 1.0 + gelu_tanh_grad(hv) + 2.0 * hv + (i % 6 < 4);
+      CU_ASSERT_DOUBLE_EQUAL(w->grad[i], dh * 2.0 * w->data[i], 1e-5 * (1 + fabs(dh)));
+    }
+    slt_tensor_free(w);
+    slt_ctx_free(&c);
+  }
+}
+
 static void test_backward_errors(void) {
   slt_ctx c;
   slt_ctx_init(&c);
@@ -172,6 +216,8 @@ int register_engine_suite(void) {
   return !CU_add_test(s, "arena: no malloc in steady state", test_arena_steady_state) ||
          !CU_add_test(s, "no-grad records nothing", test_no_grad_records_nothing) ||
          !CU_add_test(s, "backward accumulates, shared inputs", test_backward_accumulates_and_shares) ||
+         !CU_add_test(s, "first gradient writers assign, over a poisoned arena",
+                      test_first_writers_assign) ||
          !CU_add_test(s, "backward errors", test_backward_errors) ||
          !CU_add_test(s, "parameter store", test_params_store) ||
          !CU_add_test(s, "bitwise determinism", test_determinism) ||
