@@ -1,6 +1,7 @@
-/* Packed exports (slt export --packed): a checkpoint whose ternary block linears are stored as the
- * kernels' 2-bit codes (kernels/ternary.h) instead of float32, so eval and generate run them with
- * the packed kernels (layers/packed_linear.h) and any HDF5 reader can unpack them.
+/* Packed exports (slt export --packed): a checkpoint whose ternary block linears (or {±1, ±i}
+ * ComplexLinears) are stored as the kernels' 2-bit codes (kernels/ternary.h, kernels/cplx2.h)
+ * instead of float32, so eval and generate run them with the packed kernels
+ * (layers/packed_linear.h, layers/packed_cplx.h) and any HDF5 reader can unpack them.
  *
  *   /packed                 attrs: layout "slt-tern2" (version 1)
  *   /packed/<param>         attrs: kind "ternary", out, in, shards, row_bytes
