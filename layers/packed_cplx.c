@@ -8,31 +8,19 @@
 #include <string.h>
 
 struct slt_packed_cplx {
-  slt_cplx2 w[SLT_PACKED_CPLX_TERMS];
-  int terms;
+  slt_cplx2 w;
   int64_t out, in;
   slt_cplx_act act; /* int8 activations, grown to the largest token count seen */
   int cap;
-  float *y; /* a term's output when there are several */
-  int ycap;
 };
 
-/* p->act (and with several terms p->y) for n tokens; the buffers kept when large enough. */
+/* p->act for n tokens (the buffers kept when large enough). */
 static int buffers_for(slt_packed_cplx *p, int n) {
   if (n > p->cap) {
     slt_cplx_act_free(&p->act);
     p->cap = 0;
     if (slt_cplx_act_alloc(&p->act, n, p->in)) return -1;
     p->cap = n;
-  }
-  if (p->terms > 1 && n > p->ycap) {
-    free(p->y);
-    p->ycap = 0;
-    if (!(p->y = malloc(sizeof(float) * 2 * (size_t)(n * p->out)))) {
-      slt_err_set("out of memory for a packed complex linear's output");
-      return -1;
-    }
-    p->ycap = n;
   }
   p->act.re.n = p->act.im.n = n;
   return 0;
@@ -57,19 +45,13 @@ slt_tensor *slt_packed_cplx_forward(slt_packed_cplx *p, slt_ctx *c, slt_tensor *
   slt_tensor *y = slt_new(c, x->ndim, shape);
   if (!y || n > INT32_MAX || buffers_for(p, (int)n)) return NULL;
   slt_cplx2_quantize(&p->act, x->data, 2 * p->in);
-  if (slt_cplx2_gemm(&p->w[0], &p->act, y->data, 2 * p->out)) return NULL;
-  for (int k = 1; k < p->terms; k++) { /* the further terms on the same activations */
-    if (slt_cplx2_gemm(&p->w[k], &p->act, p->y, 2 * p->out)) return NULL;
-    for (int64_t i = 0; i < 2 * n * p->out; i++) y->data[i] += p->y[i];
-  }
-  return y;
+  return slt_cplx2_gemm(&p->w, &p->act, y->data, 2 * p->out) ? NULL : y;
 }
 
 static void packed_cplx_free(void *v) {
   slt_packed_cplx *p = v;
-  for (int k = 0; k < p->terms; k++) slt_cplx2_free(&p->w[k]);
+  slt_cplx2_free(&p->w);
   slt_cplx_act_free(&p->act);
-  free(p->y);
   free(p);
 }
 
@@ -96,8 +78,7 @@ int slt_packed_install_cplx(slt_model *m, const char *param, slt_cplx2 *w) {
     slt_err_set("out of memory installing %s", param);
     return -1;
   }
-  p->w[0] = *w;
-  p->terms = 1;
+  p->w = *w;
   p->out = w->out, p->in = w->in;
   memset(w, 0, sizeof *w);
   *slot = p;

@@ -12,10 +12,8 @@
 #include "kernels/cplx2.h"
 #include "layers/model.h"
 
-/* A packed complex linear: a sum of up to SLT_PACKED_CPLX_TERMS packed {±1, ±i} matrices on the
- * same int8 activations (one term for iFairy's ComplexLinear). */
+/* A packed complex linear: one {±1, ±i} matrix and its int8 activation buffers. */
 typedef struct slt_packed_cplx slt_packed_cplx;
-#define SLT_PACKED_CPLX_TERMS 4
 
 /* x (..., 2·in) = [re | im] -> y (..., 2·out) = W·conj(x) under no-grad; NULL (error recorded)
  * when gradients are wanted or the shape is wrong. */
