@@ -1,6 +1,7 @@
-/* Packed exports (slt export --packed): a checkpoint whose ternary block linears are stored as the
- * kernels' 2-bit codes (kernels/ternary.h) instead of float32, so eval and generate run them with
- * the packed kernels (layers/packed_linear.h) and any HDF5 reader can unpack them.
+/* Packed exports (slt export --packed): a checkpoint whose ternary block linears (or {±1, ±i}
+ * ComplexLinears) are stored as the kernels' 2-bit codes (kernels/ternary.h, kernels/cplx2.h)
+ * instead of float32, so eval and generate run them with the packed kernels
+ * (layers/packed_linear.h, layers/packed_cplx.h) and any HDF5 reader can unpack them.
  *
  *   /packed                 attrs: layout "slt-tern2" (version 1)
  *   /packed/<param>         attrs: kind "ternary", out, in, shards, row_bytes
@@ -23,6 +24,7 @@
 #include "autograd/ternary.h"
 #include "kernels/cplx2.h"
 #include "kernels/ternary.h"
+#include "layers/packed_cplx.h"
 #include "layers/packed_linear.h"
 
 #include <stdio.h>
@@ -272,35 +274,49 @@ static int read_qs(const slt_ckpt *c, hid_t g, const char *what, slt_tern *t) {
   return read_qs_raw(c, g, what, t->out, t->row_bytes, t->qs);
 }
 
-/* /packed/<base> (kind cplx2) into p's part (0 re, 1 im): ±s_re for codes 0, 2 in the real part,
- * ±s_im for codes 1, 3 in the imaginary part, 0 elsewhere. */
-static int read_cplx(const slt_ckpt *c, const char *base, int part, slt_param *p) {
+/* /packed/<base> (kind cplx2) into a new q (shape checked against out, in when > 0). */
+static int read_cplx2(const slt_ckpt *c, const char *base, int64_t want_out, int64_t want_in,
+                      slt_cplx2 *q) {
   char what[SLT_PARAM_NAME_MAX + 8];
   snprintf(what, sizeof what, "/packed/%s", base);
+  memset(q, 0, sizeof *q);
   hid_t g = packed_group(c, base);
   int64_t out, in, rb;
   char *kind = g >= 0 ? ck_attr_get_str(g, "kind") : NULL;
-  slt_cplx2 q = {0};
   int rc = g < 0 || !kind || strcmp(kind, "cplx2") || ck_attr_get_i64(g, "out", &out) ||
                    ck_attr_get_i64(g, "in", &in) || ck_attr_get_i64(g, "row_bytes", &rb) ||
-                   p->t.ndim != 2 || out != p->t.shape[0] || in != p->t.shape[1]
-               ? FAIL("%s: %s: missing or bad attributes (kind cplx2, out, in, row_bytes of %s's "
-                      "shape)", c->path, what, p->name)
+                   (want_out > 0 && (out != want_out || in != want_in))
+               ? FAIL("%s: %s: missing or bad attributes (kind cplx2, out, in, row_bytes of the "
+                      "model's shape)", c->path, what)
                : 0;
   free(kind);
-  if (!rc) rc = slt_cplx2_alloc(&q, out, in);
-  if (!rc && q.row_bytes != rb) rc = FAIL("%s: %s: bad row_bytes %lld", c->path, what, (long long)rb);
+  if (!rc) rc = slt_cplx2_alloc(q, out, in);
+  if (!rc && q->row_bytes != rb) rc = FAIL("%s: %s: bad row_bytes %lld", c->path, what, (long long)rb);
   float sc[2];
-  if (!rc) rc = read_qs_raw(c, g, what, out, rb, q.qs) ||
+  if (!rc) rc = read_qs_raw(c, g, what, out, rb, q->qs) ||
                 ck_get_f32(c, g, what, "scales", 1, (int[]){2}, sc, NULL);
-  uint8_t *k = rc ? NULL : malloc((size_t)(out * in));
-  if (!rc && !k) rc = FAIL("out of memory reading %s", what);
+  if (!rc) q->s_re = sc[0], q->s_im = sc[1];
+  if (g >= 0) H5Gclose(g);
+  if (rc) slt_cplx2_free(q);
+  return rc;
+}
+
+/* /packed/<base> (kind cplx2) into p's part (0 re, 1 im): ±s_re for codes 0, 2 in the real part,
+ * ±s_im for codes 1, 3 in the imaginary part, 0 elsewhere. */
+static int read_cplx(const slt_ckpt *c, const char *base, int part, slt_param *p) {
+  slt_cplx2 q;
+  if (p->t.ndim != 2)
+    return FAIL("%s: /packed/%s: %s is not a matrix", c->path, base, p->name);
+  if (read_cplx2(c, base, p->t.shape[0], p->t.shape[1], &q)) return -1;
+  int64_t n = q.out * q.in;
+  uint8_t *k = malloc((size_t)n);
+  float sc[2] = {q.s_re, q.s_im};
+  int rc = k ? 0 : FAIL("out of memory reading /packed/%s", base);
   if (!rc) {
     slt_cplx2_unpack(&q, k);
-    for (int64_t i = 0; i < out * in; i++)
+    for (int64_t i = 0; i < n; i++)
       p->t.data[i] = (k[i] & 1) != part ? 0.0f : (k[i] & 2 ? -sc[part] : sc[part]);
   }
-  if (g >= 0) H5Gclose(g);
   free(k);
   slt_cplx2_free(&q);
   return rc;
@@ -371,7 +387,12 @@ static herr_t install_one(hid_t g, const char *name, const H5L_info_t *info, voi
   bool cplx = kind && !strcmp(kind, "cplx2");
   free(kind);
   if (q >= 0) H5Gclose(q);
-  if (cplx) return 0; /* {±1, ±i} linears run dequantized: no packed complex linear yet */
+  if (cplx) {
+    slt_cplx2 w;
+    in->rc = read_cplx2(in->c, name, 0, 0, &w) || slt_packed_install_cplx(in->m, name, &w) ? -1 : 0;
+    slt_cplx2_free(&w); /* zeroed when installed */
+    return in->rc ? 1 : 0;
+  }
   slt_tern t;
   in->rc = read_tern(in->c, name, &t) || slt_packed_install_ternary(in->m, name, &t) ? -1 : 0;
   slt_tern_free(&t); /* zeroed when installed */

@@ -38,7 +38,7 @@ static int export_packed(const char *in, const char *out, char *msg, size_t len)
     rc = -1;
   }
   if (!rc)
-    snprintf(msg, len, "%s -> %s: %d ternary weight tensors packed at 2 bits (%.2f MB), the rest "
+    snprintf(msg, len, "%s -> %s: %d ternary or {±1, ±i} weight tensors packed at 2 bits (%.2f MB), the rest "
                        "float32; step %lld, no optimizer state",
              in, out, count, bytes / 1e6, (long long)ck.state.step);
   slt_model_free(m);

@@ -5,6 +5,7 @@
 #include "autograd/error.h"
 #include "autograd/ops.h"
 #include "autograd/rng.h"
+#include "layers/packed_cplx.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -150,30 +151,42 @@ static slt_tensor *act_in(const slt_ifairy *m, slt_ctx *c, slt_tensor *x) {
 
 /* A ComplexLinear of an input from act_in, its weight PhaseQuant'ed when configured. */
 static slt_tensor *clinear(const slt_ifairy *m, slt_ctx *c, slt_tensor *x, const slt_cweight *w) {
+  if (w->packed) return slt_packed_cplx_forward(w->packed, c, x);
   slt_tensor *re = w->re, *im = w->im;
   if (m->cfg.weight_stages && slt_phasequant(c, w->re, w->im, m->cfg.weight_stages, &re, &im))
     return NULL;
   return slt_cplx_linear(c, x, re, im);
 }
 
-/* x (B, T, 2H) normalised -> attention output (B, T, 2H) before the residual add. */
-static slt_tensor *attention(const slt_ifairy *m, const slt_ifairy_block *b, slt_ctx *c,
-                             slt_tensor *x, int pos0) {
+int slt_ifairy_qkv(const slt_ifairy *m, const slt_ifairy_block *b, slt_ctx *c, slt_tensor *x,
+                   int pos0, slt_tensor **q, slt_tensor **k, slt_tensor **v) {
   const slt_ifairy_config *g = &m->cfg;
   int D = g->hidden / g->heads;
   x = act_in(m, c, x);
-  slt_tensor *q = slt_cplx_split_heads(c, clinear(m, c, x, &b->q), 0, g->heads, D);
-  slt_tensor *k = slt_cplx_split_heads(c, clinear(m, c, x, &b->k), 0, g->heads, D);
-  slt_tensor *v = slt_cplx_split_heads(c, clinear(m, c, x, &b->v), 0, g->heads, D);
-  q = slt_cplx_rope(c, q, pos0, g->rope_base);
-  k = slt_cplx_rope(c, k, pos0, g->rope_base);
-  slt_tensor *a = slt_cplx_merge_heads(c, slt_cplx_attention(c, q, k, v));
-  a = slt_cplx_rmsnorm(c, a, b->attn_sub_norm, g->norm_eps);
+  *q = slt_cplx_split_heads(c, clinear(m, c, x, &b->q), 0, g->heads, D);
+  *k = slt_cplx_split_heads(c, clinear(m, c, x, &b->k), 0, g->heads, D);
+  *v = slt_cplx_split_heads(c, clinear(m, c, x, &b->v), 0, g->heads, D);
+  *q = slt_cplx_rope(c, *q, pos0, g->rope_base);
+  *k = slt_cplx_rope(c, *k, pos0, g->rope_base);
+  return *q && *k && *v ? 0 : -1;
+}
+
+slt_tensor *slt_ifairy_attn_out(const slt_ifairy *m, const slt_ifairy_block *b, slt_ctx *c,
+                                slt_tensor *a) {
+  a = slt_cplx_rmsnorm(c, slt_cplx_merge_heads(c, a), b->attn_sub_norm, m->cfg.norm_eps);
   return clinear(m, c, act_in(m, c, a), &b->o);
 }
 
-/* x (B, T, 2H) normalised -> MLP output (B, T, 2H) before the residual add. */
-static slt_tensor *mlp(const slt_ifairy *m, const slt_ifairy_block *b, slt_ctx *c, slt_tensor *x) {
+/* x (B, T, 2H) normalised -> attention output (B, T, 2H) before the residual add. */
+static slt_tensor *attention(const slt_ifairy *m, const slt_ifairy_block *b, slt_ctx *c,
+                             slt_tensor *x, int pos0) {
+  slt_tensor *q, *k, *v;
+  if (slt_ifairy_qkv(m, b, c, x, pos0, &q, &k, &v)) return NULL;
+  return slt_ifairy_attn_out(m, b, c, slt_cplx_attention(c, q, k, v));
+}
+
+slt_tensor *slt_ifairy_mlp(const slt_ifairy *m, const slt_ifairy_block *b, slt_ctx *c,
+                           slt_tensor *x) {
   x = act_in(m, c, x);
   slt_tensor *a = slt_cplx_relu2(c, clinear(m, c, x, &b->gate));
   slt_tensor *h = slt_cplx_conj_mul(c, a, clinear(m, c, x, &b->up));
@@ -192,9 +205,13 @@ slt_tensor *slt_ifairy_logits(slt_ifairy *m, slt_ctx *c, const int32_t *ids, int
   for (int i = 0; i < g->layers; i++) {
     const slt_ifairy_block *b = &m->blocks[i];
     x = slt_add(c, x, attention(m, b, c, slt_cplx_rmsnorm(c, x, b->attn_norm, g->norm_eps), pos0));
-    x = slt_add(c, x, mlp(m, b, c, slt_cplx_rmsnorm(c, x, b->mlp_norm, g->norm_eps)));
+    x = slt_add(c, x, slt_ifairy_mlp(m, b, c, slt_cplx_rmsnorm(c, x, b->mlp_norm, g->norm_eps)));
   }
-  x = slt_cplx_rmsnorm(c, x, m->norm, g->norm_eps);
+  return slt_ifairy_head(m, c, x);
+}
+
+slt_tensor *slt_ifairy_head(const slt_ifairy *m, slt_ctx *c, slt_tensor *x) {
+  x = slt_cplx_rmsnorm(c, x, m->norm, m->cfg.norm_eps);
   return slt_linear(c, x, m->lm_head, NULL); /* real head on [x_re ‖ x_im] */
 }
 

@@ -28,9 +28,11 @@ typedef struct slt_ifairy_config {
   bool act_quant;    /* 8-bit absmax per token (re, im scales) into every ComplexLinear */
 } slt_ifairy_config;
 
-/* A ComplexLinear's two weight parts, views into the parameter store. */
+/* A ComplexLinear's two weight parts, views into the parameter store; packed (inference from
+ * slt export --packed, layers/packed_cplx.h) replaces them in the forward when set. */
 typedef struct slt_cweight {
   slt_tensor *re, *im;
+  struct slt_packed_cplx *packed;
 } slt_cweight;
 
 typedef struct slt_ifairy_block {
@@ -75,6 +77,26 @@ slt_tensor *slt_ifairy_loss(slt_ifairy *m, slt_ctx *c, const int32_t *x, const i
 double slt_ifairy_flops_per_token(const slt_ifairy *m, int T);
 /* Parameter counts of a built (or declared) model. */
 slt_ifairy_counts slt_ifairy_counts_of(const slt_ifairy *m);
+
+/* ---- the pieces of the forward, for the KV-cache decoder (ifairy_infer.c) ---- */
+/* Block b's attention input x (B, T, 2H), normalised -> q, k, v (B, heads, T, 2·head_dim), q and
+ * k rotated for positions pos0... 0 or -1. */
+int slt_ifairy_qkv(const slt_ifairy *m, const slt_ifairy_block *b, slt_ctx *c, slt_tensor *x,
+                   int pos0, slt_tensor **q, slt_tensor **k, slt_tensor **v);
+/* Attention heads a (B, heads, T, 2·head_dim) -> block b's attention output (B, T, 2H). */
+slt_tensor *slt_ifairy_attn_out(const slt_ifairy *m, const slt_ifairy_block *b, slt_ctx *c,
+                                slt_tensor *a);
+/* Block b's MLP input x (B, T, 2H), normalised -> its output before the residual add. */
+slt_tensor *slt_ifairy_mlp(const slt_ifairy *m, const slt_ifairy_block *b, slt_ctx *c,
+                           slt_tensor *x);
+/* The final norm and the real head: x (B, T, 2H) -> logits (B, T, V). */
+slt_tensor *slt_ifairy_head(const slt_ifairy *m, slt_ctx *c, slt_tensor *x);
+/* The ComplexLinear whose weight is "<prefix>.weight" (the packed group's name, e.g.
+ * "blocks.0.attn.q_proj.weight"), or NULL. */
+slt_cweight *slt_ifairy_cweight(slt_ifairy *m, const char *param, int shape[2]);
+/* A KV-cache decoder for m (ifairy_infer.c): fp32, or packed where the linears are. NULL (error
+ * recorded) when o->cap positions do not fit. */
+slt_decoder *slt_ifairy_decoder_new(slt_ifairy *m, const slt_decoder_opts *o);
 
 /* ---- behind the model seam (ifairy_model.c) ---- */
 /* The config's model section as the complex model's (d_model, ffn_dim: complex dims). */

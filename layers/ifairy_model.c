@@ -114,12 +114,17 @@ static slt_model *ifairy_merged(const slt_model *m) {
 }
 
 static slt_decoder *ifairy_decoder(slt_model *m, const slt_decoder_opts *o) {
-  return slt_prefix_decoder_new(m, o);
+  return slt_ifairy_decoder_new(&of(m)->f, o);
 }
 
 static double ifairy_kv_bytes(const slt_model *m) {
-  (void)m;
-  return sizeof(int32_t); /* the prefix decoder keeps token ids, not keys and values */
+  /* keys and values of every layer: 2H floats each ([re | im] of every head) */
+  return 2.0 * m->cfg->layers * 2.0 * m->cfg->d_model * sizeof(float);
+}
+
+static struct slt_packed_cplx **ifairy_cplx_slot(slt_model *m, const char *param, int shape[2]) {
+  slt_cweight *w = slt_ifairy_cweight(&of(m)->f, param, shape);
+  return w ? &w->packed : NULL;
 }
 
 static const slt_model_vt ifairy_vt = {
@@ -133,6 +138,7 @@ static const slt_model_vt ifairy_vt = {
     .merged = ifairy_merged,
     .decoder = ifairy_decoder,
     .kv_bytes_per_position = ifairy_kv_bytes,
+    .cplx_slot = ifairy_cplx_slot,
     .free = ifairy_free,
 };
 

@@ -84,6 +84,7 @@ typedef enum {
 typedef struct slt_model slt_model;
 typedef struct slt_decoder slt_decoder;
 struct slt_guide;
+struct slt_packed_cplx;
 
 /* The FFN form of a decoder's forwards: auto times both and picks per token count. */
 enum { SLT_FFN_FORM_AUTO = -1, SLT_FFN_FORM_FACTORED = 0, SLT_FFN_FORM_MERGED = 1 };
@@ -124,6 +125,10 @@ typedef struct slt_model_vt {
   /* The linear whose weight is parameter `param` ("blocks.0.ffn.fc1.weight"), or NULL (no error
    * recorded); NULL member: the model exposes none (packed inference, layers/packed_linear.h). */
   struct slt_lin *(*linear)(slt_model *m, const char *param);
+  /* Where the complex linear whose weight is `param` ("blocks.0.attn.q_proj.weight") keeps its
+   * packed form (layers/packed_cplx.h), its complex (out, in) into shape; NULL when none (no error
+   * recorded); NULL member: the model has no complex linears. */
+  struct slt_packed_cplx **(*cplx_slot)(slt_model *m, const char *param, int shape[2]);
   void (*free)(slt_model *m);
 } slt_model_vt;
 

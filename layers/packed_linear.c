@@ -1,6 +1,7 @@
 /* Packed ternary linears: the kind's state lives next to its vtable, so the slt_lin (and the
  * copy slt_lin_forward makes of it) finds it from l->kind alone. */
 #include "packed_linear.h"
+#include "packed_internal.h"
 
 #include "autograd/error.h"
 
@@ -16,8 +17,15 @@ typedef struct packed_lin {
   int cap;
 } packed_lin;
 
+/* One packed linear of any kind, freed with the model. */
+typedef struct {
+  void *p;
+  void (*free)(void *);
+  int64_t bytes;
+} packed_entry;
+
 struct slt_packed_set {
-  packed_lin **v;
+  packed_entry *v;
   int n, cap;
 };
 
@@ -76,17 +84,24 @@ static int packed_merge(const slt_lin *l, float *w) {
   return 0;
 }
 
-static int set_add(slt_model *m, packed_lin *p) {
+int slt_packed_set_add(slt_model *m, void *p, void (*free_fn)(void *), int64_t bytes) {
   slt_packed_set *s = m->packed;
   if (!s && !(s = m->packed = calloc(1, sizeof *s))) return -1;
   if (s->n == s->cap) {
     int cap = s->cap ? 2 * s->cap : 16;
-    packed_lin **v = realloc(s->v, (size_t)cap * sizeof *v);
+    packed_entry *v = realloc(s->v, (size_t)cap * sizeof *v);
     if (!v) return -1;
     s->v = v, s->cap = cap;
   }
-  s->v[s->n++] = p;
+  s->v[s->n++] = (packed_entry){p, free_fn, bytes};
   return 0;
+}
+
+static void packed_lin_free(void *v) {
+  packed_lin *p = v;
+  slt_tern_free(&p->w);
+  slt_act8_free(&p->act);
+  free(p);
 }
 
 int slt_packed_install_ternary(slt_model *m, const char *param, slt_tern *w) {
@@ -103,7 +118,8 @@ int slt_packed_install_ternary(slt_model *m, const char *param, slt_tern *w) {
     return -1;
   }
   packed_lin *p = calloc(1, sizeof *p);
-  if (!p || set_add(m, p)) {
+  int64_t bytes = w->out * w->row_bytes + w->nshards * (int64_t)sizeof(float);
+  if (!p || slt_packed_set_add(m, p, packed_lin_free, bytes)) {
     free(p);
     slt_err_set("out of memory installing %s", param);
     return -1;
@@ -120,20 +136,13 @@ int slt_packed_count(const slt_model *m) { return m->packed ? m->packed->n : 0; 
 
 int64_t slt_packed_bytes(const slt_model *m) {
   int64_t b = 0;
-  for (int i = 0; m->packed && i < m->packed->n; i++) {
-    const slt_tern *t = &m->packed->v[i]->w;
-    b += t->out * t->row_bytes + t->nshards * (int64_t)sizeof(float);
-  }
+  for (int i = 0; m->packed && i < m->packed->n; i++) b += m->packed->v[i].bytes;
   return b;
 }
 
 void slt_packed_set_free(slt_packed_set *s) {
   if (!s) return;
-  for (int i = 0; i < s->n; i++) {
-    slt_tern_free(&s->v[i]->w);
-    slt_act8_free(&s->v[i]->act);
-    free(s->v[i]);
-  }
+  for (int i = 0; i < s->n; i++) s->v[i].free(s->v[i].p);
   free(s->v);
   free(s);
 }

@@ -18,7 +18,7 @@ typedef struct slt_packed_set slt_packed_set;
  * over (zeroed on success). The linear must be a dense (out, in) linear of w's shape; its weight
  * transform is dropped (w already holds the quantized weights). 0, or -1 with the error recorded. */
 int slt_packed_install_ternary(slt_model *m, const char *param, slt_tern *w);
-/* Packed linears of m (0 when none). */
+/* Packed linears of m, ternary and complex (layers/packed_cplx.h); 0 when none. */
 int slt_packed_count(const slt_model *m);
 /* Bytes of packed codes and scales of m's packed linears. */
 int64_t slt_packed_bytes(const slt_model *m);

@@ -3,7 +3,8 @@
 # - ifairy (PhaseQuant + 8-bit activations): a run split by stop_after and --resume auto ends
 #   with the same parameters and optimizer state as the straight run (slt_ckpt_cmp --optim, 0
 #   tolerance); slt info counts the real parameters of the layout by hand; slt eval and
-#   slt generate work on the checkpoint;
+#   slt generate (KV cache, no prefix-recompute notice) work on the checkpoint; its packed
+#   export (slt export --packed, int8 {±1, ±i} kernels) evaluates to the same val loss (1e-6);
 # - fairy2i: a trained LLaMA-style GPT converted by slt convert --fairy2i evaluates to the same
 #   val loss (1e-5 relative), then trains on with residual PhaseQuant (train.init_from), resuming
 #   bitwise;
@@ -61,8 +62,24 @@ check "generate from an ifairy checkpoint" "$slt" generate --ckpt "$a" --prompt-
   --tokens 6 --temperature 0 --threads 2
 [[ $(tr -cd ',' <"$dir/out" | wc -c) -ge 5 || $(wc -w <"$dir/out") -ge 6 ]] &&
   ok "generate wrote 6 tokens" || fail "generate: $(cat "$dir/out")"
-grep -q "recomputes the whole prefix" "$dir/err" && ok "generate says it has no KV cache" ||
-  fail "generate note: $(cat "$dir/err")"
+grep -q "recomputes the whole prefix" "$dir/err" && fail "generate: $(cat "$dir/err")" ||
+  ok "generate runs ifairy with its KV cache (no prefix-recompute notice)"
+
+# ---- packed {±1, ±i} inference: the export evaluates to the fake-quant checkpoint's loss ----
+check "export --packed the ifairy checkpoint" "$slt" export --packed "$a" "$dir/packed.h5"
+check "eval the fake-quant checkpoint" "$slt" eval --ckpt "$a" --data "$dir/text.bin" --threads 2
+lq=$(sed -n 's/.*val_loss=\([0-9.]*\).*/\1/p' "$dir/out")
+check "eval the packed export" "$slt" eval --ckpt "$dir/packed.h5" --data "$dir/text.bin" \
+  --threads 2
+lp=$(sed -n 's/.*val_loss=\([0-9.]*\).*/\1/p' "$dir/out")
+# the int8 kernels sum exactly what the fake-quant GEMMs round: float rounding only (test_packed_cplx.c)
+python3 -c "import sys; a, b = float('$lq'), float('$lp'); sys.exit(abs(a - b) > 1e-6 * abs(a))" \
+  2>/dev/null && ok "packed val loss $lp = fake-quant $lq (1e-6)" ||
+  fail "packed val loss $lp vs fake-quant $lq"
+check "generate from the packed export" "$slt" generate --ckpt "$dir/packed.h5" \
+  --prompt-ids 72,101,108 --tokens 6 --temperature 0 --threads 2
+! grep -q "recomputes the whole prefix" "$dir/err" && ok "packed generate uses the KV cache" ||
+  fail "packed generate note: $(cat "$dir/err")"
 
 # ---- fairy2i: convert a trained LLaMA-style GPT, same loss, then QAT that resumes bitwise ----
 llama=("${common[@]}" model.d_model=32 model.ffn_dim=48 model.norm=rmsnorm model.act=swiglu

@@ -30,6 +30,7 @@ int register_quant_suite(void);      /* test_quant.c: fake-quant ops (int, LSQ, 
 int register_kernels_suite(void);    /* test_kernels.c: packed ternary and {±1, ±i} kernels */
 int register_fit_suite(void);        /* test_fit.c: scaling-law fits, results tables */
 int register_packed_suite(void);     /* test_packed.c: slt export --packed, packed inference */
+int register_packed_cplx_suite(void); /* test_packed_cplx.c: packed {±1, ±i} ifairy inference */
 int register_gemm_suite(void);       /* test_gemm.c: GEMM backends, bf16 products, bitwise runs */
 int register_sweep_suite(void);      /* test_sweep.c: sweep files, names, derived steps, results */
 int register_quant_model_suite(void); /* test_quant_model.c: model.quant, parity, export codes */
@@ -68,6 +69,7 @@ int register_recipes_suite(void);     /* test_recipes.c: configs/recipes, publis
   X(quant_model, register_quant_model_suite)                                                       \
   X(trainer_ref, register_trainer_ref_suite)                                                       \
   X(packed, register_packed_suite)                                                                 \
+  X(packed_cplx, register_packed_cplx_suite)                                                       \
   X(trainer_ref, register_trainer_ref_suite)                                                       \
   X(recipes, register_recipes_suite)
 

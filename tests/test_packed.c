@@ -226,7 +226,8 @@ static void test_refusals(void) {
 }
 
 /* ifairy with PhaseQuant: {±1, ±i} codes and (s_re, s_im) that read back (dequantized) to exactly
- * PhaseQuant's weights: the stored config has stages 0 and the logits are the same floats. */
+ * PhaseQuant's weights: the stored config has stages 0 and the logits are the same floats.
+ * (Loaded packed, the model runs the complex kernels: tests/test_packed_cplx.c.) */
 static void test_ifairy_exact(void) {
   slt_config c;
   slt_config_defaults(&c);
@@ -238,9 +239,10 @@ static void test_ifairy_exact(void) {
   slt_model *m = make_ckpt(&c, in);
   CU_ASSERT_EQUAL_FATAL(write_packed(in, out), 0);
   slt_config cfg;
-  slt_model *p = slt_ckpt_load_model(out, &cfg);
+  slt_model *p = slt_ckpt_load_model_ex(out, &cfg, false);
   if (!p) printf("\n  load: %s\n", slt_err_msg());
   CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+  CU_ASSERT_EQUAL(slt_packed_count(p), 0);
   CU_ASSERT_EQUAL(cfg.model.phasequant.stages, 0);
   int V = 50;
   float *a = malloc(sizeof(float) * T * V), *b = malloc(sizeof(float) * T * V);

@@ -5,6 +5,12 @@
  *                                             16 layers, d 512, SwiGLU 1280, 8 heads, RMSNorm,
  *                                             RoPE, no biases, untied; random weights; absmax8
  *                                             activations) and DIR/packed.h5 (slt export --packed)
+ *   bench_lowbit_decode make-ifairy DIR [VOCAB]
+ *                                             the same for an ifairy model of that layout in complex
+ *                                             dims (16 layers, hidden 512, relu² MLP 1280, 8 heads;
+ *                                             PhaseQuant {±1, ±i}, int8 re/im activations): the same
+ *                                             packed bytes (2 bits per complex weight), an fp32 twin
+ *                                             of two floats per weight
  *   bench_lowbit_decode run PACKED THREADS REPS TOKENS
  *                                             load PACKED twice, packed and as dequantized fp32
  *                                             weights (the same model), and time TOKENS decode
@@ -47,15 +53,20 @@ static double median(double *v, int n) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-static int make(const char *dir, int vocab) {
+static int make(const char *dir, int vocab, bool cplx) {
   slt_config c;
   slt_config_defaults(&c);
   slt_model_config *g = &c.model;
   g->vocab_size = vocab, g->seq_len = 2048, g->layers = 16, g->d_model = 512, g->heads = 8;
   g->ffn_dim = 1280, g->norm = SLT_NORM_RMSNORM, g->act = SLT_ACT_SWIGLU, g->bias = false;
   g->pos = SLT_POS_ROPE, g->tie_embeddings = false;
-  g->quant.weight.kind = SLT_QC_TERNARY, g->quant.weight.shards = 1;
-  g->quant.act.kind = SLT_QC_ABSMAX8;
+  if (cplx) {
+    g->arch = SLT_ARCH_IFAIRY, g->act = SLT_ACT_RELU2;
+    g->phasequant.stages = 1, g->act_quant = SLT_ACT_QUANT_INT8;
+  } else {
+    g->quant.weight.kind = SLT_QC_TERNARY, g->quant.weight.shards = 1;
+    g->quant.act.kind = SLT_QC_ABSMAX8;
+  }
   slt_model *m = slt_model_build(g, SLT_MODEL_ALLOC);
   if (!m) die("build");
   slt_model_init_weights(m, 1);
@@ -69,7 +80,7 @@ static int make(const char *dir, int vocab) {
   int64_t bytes;
   if (slt_ckpt_write(src, &d)) die(src);
   if (slt_ckpt_write_packed(out, &d, m, &count, &bytes)) die(out);
-  printf("%s: %d ternary tensors packed (%.2f MB); %s: the fake-quant source\n", out, count,
+  printf("%s: %d low-bit tensors packed (%.2f MB); %s: the fake-quant source\n", out, count,
          bytes / 1e6, src);
   slt_model_free(m);
   return 0;
@@ -129,9 +140,13 @@ static int run(const char *path, int threads, int reps, int tokens) {
 }
 
 int main(int argc, char **argv) {
-  if (argc >= 3 && !strcmp(argv[1], "make")) return make(argv[2], argc > 3 ? atoi(argv[3]) : 256);
+  if (argc >= 3 && !strcmp(argv[1], "make"))
+    return make(argv[2], argc > 3 ? atoi(argv[3]) : 256, false);
+  if (argc >= 3 && !strcmp(argv[1], "make-ifairy"))
+    return make(argv[2], argc > 3 ? atoi(argv[3]) : 256, true);
   if (argc == 6 && !strcmp(argv[1], "run"))
     return run(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
-  fprintf(stderr, "usage: bench_lowbit_decode make DIR [VOCAB] | run PACKED THREADS REPS TOKENS\n");
+  fprintf(stderr, "usage: bench_lowbit_decode make|make-ifairy DIR [VOCAB] | run PACKED THREADS REPS "
+                  "TOKENS\n");
   return 2;
 }
