@@ -34,11 +34,14 @@ static void matmul_backward(slt_ctx *c, slt_node *n) {
   /* A broadcast operand (stride 0) is written by the first entry and added to by the rest. */
   float ba = a->requires_grad ? slt_grad_beta(a) : 1.0f;
   float bb = b->requires_grad ? slt_grad_beta(b) : 1.0f;
-  for (int i = 0; i < s->batch; i++)
+  for (int i = 0; i < s->batch; i++) {
+    slt_gemm_hold(n->out->grad + i * s->sc); /* dC feeds both products */
     matmul_backward_one(s, a->data + i * s->sa, b->data + i * s->sb, n->out->grad + i * s->sc,
                         a->requires_grad ? a->grad + i * s->sa : NULL,
                         i && !s->sa ? 1.0f : ba, b->requires_grad ? b->grad + i * s->sb : NULL,
                         i && !s->sb ? 1.0f : bb);
+  }
+  slt_gemm_hold(NULL);
 }
 
 /* Batch count of a tensor: the product of its dims before the last two. */
@@ -102,10 +105,12 @@ static void linear_backward(slt_ctx *c, slt_node *n) {
   slt_tensor *x = n->in[0], *w = n->in[1], *bias = n->nin > 2 ? n->in[2] : NULL;
   const float *dy = n->out->grad;
   int rows = (int)slt_tensor_rows(x), in = w->shape[1], out = w->shape[0];
+  slt_gemm_hold(dy); /* read by both products: bf16 rounds it once */
   if (x->requires_grad)
     slt_gemm(false, false, rows, in, out, dy, w->data, slt_grad_beta(x), x->grad);
   if (w->requires_grad)
     slt_gemm(true, false, out, in, rows, dy, x->data, slt_grad_beta(w), w->grad);
+  slt_gemm_hold(NULL);
   if (bias && bias->requires_grad) {
     float *scratch = slt_arena_alloc(&c->arena, sizeof(float) * SLT_COLSUM_PIECES * out);
     slt_column_sums(slt_grad_of(c, bias), dy, NULL, rows, out, 1.0f, scratch);

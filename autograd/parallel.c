@@ -25,14 +25,23 @@ double slt_sum_fixed(const float *x, int64_t n) {
   return s;
 }
 
+/* Lanes of independent double accumulators within a piece: a fixed order the compiler
+ * vectorises, where one running sum is a chain of dependent adds (4 cycles per element). */
+#define DOT_LANES 8
+
 double slt_dot_fixed(const float *x, const float *y, int64_t n) {
   double part[SLT_REDUCE_PIECES];
 #pragma omp parallel for schedule(static) if (n >= SLT_PAR_MIN)
   for (int p = 0; p < SLT_REDUCE_PIECES; p++) {
     int64_t b, e;
     slt_piece(n, SLT_REDUCE_PIECES, p, &b, &e);
+    double acc[DOT_LANES] = {0};
+    int64_t i = b;
+    for (; i + DOT_LANES <= e; i += DOT_LANES)
+      for (int l = 0; l < DOT_LANES; l++) acc[l] += (double)x[i + l] * y[i + l];
     double s = 0;
-    for (int64_t i = b; i < e; i++) s += (double)x[i] * y[i];
+    for (int l = 0; l < DOT_LANES; l++) s += acc[l];
+    for (; i < e; i++) s += (double)x[i] * y[i];
     part[p] = s;
   }
   double s = 0;

@@ -51,6 +51,11 @@ void slt_gemm_release(void);
  * a product reading them then rounds each weight once and reuses that copy until then. */
 void slt_gemm_weights(int slot, const float *base, int64_t n);
 
+/* Promises that the floats at p stay unchanged until the next call on this thread (NULL: no
+ * promise): a bf16 product may then round an operand starting at p once and reuse that copy in
+ * the following products (a linear's dY feeds both dX and dW). No effect in fp32. */
+void slt_gemm_hold(const float *p);
+
 /* fp32 -> bf16 rounded to nearest even; NaN stays NaN (quiet). */
 static inline uint16_t slt_bf16_from_f32(float f) {
   uint32_t u;

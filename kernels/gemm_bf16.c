@@ -29,8 +29,31 @@ typedef struct {
 
 static weight_range ranges[SLT_GEMM_WEIGHT_SLOTS];
 static uint64_t generation;
-static _Thread_local uint16_t *scratch[2];
-static _Thread_local int64_t scratch_cap[2];
+/* Per-thread rounding scratch: [0] A, [1] B, [2] the held operand (slt_gemm_hold). */
+static _Thread_local uint16_t *scratch[3];
+static _Thread_local int64_t scratch_cap[3];
+
+/* What scratch[which] holds when it is the rounding of a held operand (slt_gemm_hold). */
+typedef struct {
+  const float *p;
+  int rows, cols, ld;
+  uint64_t hold;
+} scratch_source;
+static _Thread_local scratch_source scratch_src[3];
+static _Thread_local const float *held;
+static _Thread_local uint64_t hold_count;
+
+void slt_gemm_hold(const float *p) {
+  held = p;
+  hold_count++;
+}
+
+/* scratch[which] already holds the bf16 copy of this held operand. */
+static bool scratch_has(int which, const float *p, int rows, int cols, int ld) {
+  const scratch_source *s = &scratch_src[which];
+  return held && p == held && s->p == p && s->rows == rows && s->cols == cols && s->ld == ld &&
+         s->hold == hold_count;
+}
 
 /* Large conversions outside our own parallel regions are split across the team. */
 #define PAR_MIN (1 << 16)
@@ -99,10 +122,17 @@ static const uint16_t *operand(const float *p, int rows, int cols, int ld, int w
       }
     }
   int64_t need = (int64_t)rows * cols;
+  if (held && p == held) which = 2; /* its own slot, so the other operand cannot evict it */
+  if (scratch_has(which, p, rows, cols, ld)) {
+    *ld_out = cols;
+    return scratch[which];
+  }
+  scratch_src[which] = (scratch_source){p == held ? p : NULL, rows, cols, ld, hold_count};
   if (scratch_cap[which] < need) {
     free(scratch[which]);
     scratch[which] = aligned_alloc(64, ((size_t)need * 2 + 63) / 64 * 64);
     scratch_cap[which] = scratch[which] ? need : 0;
+    scratch_src[which].p = NULL;
     if (!scratch[which]) return NULL;
   }
   round_rows(p, rows, cols, ld, scratch[which]);
@@ -126,9 +156,10 @@ void slt_bf16_release(void) {
     free(ranges[i].spans);
     memset(&ranges[i], 0, sizeof ranges[i]);
   }
-  for (int i = 0; i < 2; i++) {
+  for (int i = 0; i < 3; i++) {
     free(scratch[i]);
     scratch[i] = NULL;
     scratch_cap[i] = 0;
+    scratch_src[i].p = NULL;
   }
 }

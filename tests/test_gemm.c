@@ -188,6 +188,40 @@ static void test_bf16_weight_copies(void) {
   slt_gemm_configure(SLT_GEMM_OPENBLAS, SLT_PRECISION_FP32, 0, 0, 0);
 }
 
+/* A held operand is rounded once for the products until the next hold: used as A and as B,
+ * transposed or not, the results equal the unheld products bitwise; changing it under the same
+ * hold keeps the old copy (the promise was broken on purpose); a new hold re-rounds it. */
+static void test_bf16_hold(void) {
+  if (!bf16_or_skip("gemm bf16 hold")) return;
+  CU_ASSERT_EQUAL_FATAL(slt_gemm_configure(SLT_GEMM_ONEDNN, SLT_PRECISION_BF16, 0, 0, 0), 0);
+  enum { R = 40, O = 24, I = 32 };
+  static float dy[R * O], w[O * I], x[R * I], dx[2][R * I], dw[2][O * I], dx2[R * I], dx3[R * I];
+  slt_rng r;
+  slt_rng_seed(&r, 11);
+  slt_rng_fill_normal(&r, dy, R * O, 0.0f, 1.0f);
+  slt_rng_fill_normal(&r, w, O * I, 0.0f, 1.0f);
+  slt_rng_fill_normal(&r, x, R * I, 0.0f, 1.0f);
+  for (int held = 0; held < 2; held++) {
+    slt_gemm_hold(held ? dy : NULL);
+    slt_gemm(false, false, R, I, O, dy, w, 0.0f, dx[held]); /* dX = dY·W: dY as A */
+    slt_gemm(true, false, O, I, R, dy, x, 0.0f, dw[held]);  /* dW = dYᵀ·X: dY as Aᵀ */
+    slt_gemm(false, false, R, I, O, dy, w, 0.0f, dx2);      /* again, after X took slot B */
+    slt_gemm_hold(NULL);
+  }
+  CU_ASSERT(!memcmp(dx[0], dx[1], sizeof dx[0]) && !memcmp(dw[0], dw[1], sizeof dw[0]));
+  CU_ASSERT(!memcmp(dx[0], dx2, sizeof dx2));
+  slt_gemm_hold(dy);
+  slt_gemm(false, false, R, I, O, dy, w, 0.0f, dx2);
+  for (int i = 0; i < R * O; i++) dy[i] *= 2.0f;
+  slt_gemm(false, false, R, I, O, dy, w, 0.0f, dx3); /* same hold: the old copy */
+  CU_ASSERT(!memcmp(dx2, dx3, sizeof dx3));
+  slt_gemm_hold(dy); /* a new promise: the new values */
+  slt_gemm(false, false, R, I, O, dy, w, 0.0f, dx3);
+  for (int i = 0; i < R * I; i++) CU_ASSERT_EQUAL(dx3[i], 2.0f * dx2[i]);
+  slt_gemm_hold(NULL);
+  slt_gemm_configure(SLT_GEMM_OPENBLAS, SLT_PRECISION_FP32, 0, 0, 0);
+}
+
 /* precision auto: bf16 exactly where it is native; explicit bf16 elsewhere refuses. */
 static void test_precision_auto(void) {
   CU_ASSERT_EQUAL_FATAL(slt_gemm_configure(SLT_GEMM_OPENBLAS, SLT_PRECISION_AUTO, 0, 0, 0), 0);
@@ -373,6 +407,7 @@ int register_gemm_suite(void) {
   return !s || !CU_add_test(s, "bf16 rounding: nearest even, by the bits", test_rounding) ||
          !CU_add_test(s, "openblas and onednn fp32 against a double reference", test_backends_fp32) ||
          !CU_add_test(s, "bf16 products: rounded operands, fp32 accumulation", test_bf16_products) ||
+         !CU_add_test(s, "bf16 held operand rounded once", test_bf16_hold) ||
          !CU_add_test(s, "bf16 weight copies: once per declaration", test_bf16_weight_copies) ||
          !CU_add_test(s, "precision auto", test_precision_auto) ||
          !CU_add_test(s, "bf16 steps against PyTorch autocast", test_autocast_reference) ||
