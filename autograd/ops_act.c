@@ -61,6 +61,19 @@ static void act_forward(int kind, const float *x, float *y, int64_t n) {
   }
 }
 
+/* dx = dy·f'(x), or dx += when the gradient already holds something: two loops, so each one
+ * vectorises (a select inside one loop does not). */
+#define ACT_BACKWARD(df)                                                                          \
+  do {                                                                                            \
+    if (set) {                                                                                    \
+      _Pragma("omp parallel for simd schedule(static) if (N >= SLT_PAR_MIN)")                    \
+      for (int64_t i = 0; i < N; i++) dx[i] = dy[i] * df(x[i]);                                  \
+    } else {                                                                                      \
+      _Pragma("omp parallel for simd schedule(static) if (N >= SLT_PAR_MIN)")                    \
+      for (int64_t i = 0; i < N; i++) dx[i] += dy[i] * df(x[i]);                                 \
+    }                                                                                             \
+  } while (0)
+
 static void act_backward(slt_ctx *c, slt_node *n) {
   (void)c;
   int kind = *(const int *)n->saved;
@@ -69,17 +82,9 @@ static void act_backward(slt_ctx *c, slt_node *n) {
   int64_t N = n->in[0]->numel;
   bool set = slt_grad_take(n->in[0]);
   switch (kind) {
-  case ACT_GELU:
-#pragma omp parallel for simd schedule(static) if (N >= SLT_PAR_MIN)
-    for (int64_t i = 0; i < N; i++) dx[i] = slt_grad_acc(set, dx[i], dy[i] * gelu_df(x[i]));
-    break;
-  case ACT_SILU:
-#pragma omp parallel for simd schedule(static) if (N >= SLT_PAR_MIN)
-    for (int64_t i = 0; i < N; i++) dx[i] = slt_grad_acc(set, dx[i], dy[i] * silu_df(x[i]));
-    break;
-  default:
-#pragma omp parallel for simd schedule(static) if (N >= SLT_PAR_MIN)
-    for (int64_t i = 0; i < N; i++) dx[i] = slt_grad_acc(set, dx[i], dy[i] * relu2_df(x[i]));
+  case ACT_GELU: ACT_BACKWARD(gelu_df); break;
+  case ACT_SILU: ACT_BACKWARD(silu_df); break;
+  default: ACT_BACKWARD(relu2_df);
   }
 }
 
@@ -120,10 +125,16 @@ static void swiglu_backward(slt_ctx *c, slt_node *n) {
   for (int64_t r = 0; r < rows; r++) {
     const float *a = x + r * 2 * F, *u = a + F, *g = dy + r * F;
     float *da = dx + r * 2 * F, *du = da + F;
-    for (int j = 0; j < F; j++) {
-      da[j] = slt_grad_acc(set, da[j], g[j] * u[j] * silu_df(a[j]));
-      du[j] = slt_grad_acc(set, du[j], g[j] * silu_f(a[j]));
-    }
+    if (set) /* two loops: each vectorises, a select inside one does not */
+      for (int j = 0; j < F; j++) {
+        da[j] = g[j] * u[j] * silu_df(a[j]);
+        du[j] = g[j] * silu_f(a[j]);
+      }
+    else
+      for (int j = 0; j < F; j++) {
+        da[j] += g[j] * u[j] * silu_df(a[j]);
+        du[j] += g[j] * silu_f(a[j]);
+      }
   }
 }
 
