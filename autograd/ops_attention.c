@@ -126,12 +126,14 @@ static void backward_block(const attn_saved *s, const head_ptrs *p, int i0, floa
     softmax_grad_row(S + (int64_t)r * end, need_ds ? dP + (int64_t)r * end : NULL, p->lse[i0 + r],
                      need_ds ? delta[r] : 0.0f, i0 + r + 1, end);
   if (p->dv) gemm(true, false, end, D, m, 1.0f, S, dout, 1.0f, p->dv); /* dV (end, D) += Pᵀ·dO */
+  slt_gemm_hold(dP); /* dS feeds dK and dQ: bf16 rounds it once */
   if (p->dk) gemm(true, false, end, D, m, s->scale, dP, q, 1.0f, p->dk); /* dK += dSᵀ·Q/√D */
   if (p->dq) {
     gemm(false, false, m, D, end, s->scale, dP, p->k, 0.0f, dq_blk); /* dQ (m, D) = dS·K/√D */
     float *dq = p->dq + (int64_t)i0 * D;
     for (int i = 0; i < m * D; i++) dq[i] = slt_grad_acc(p->dq_set, dq[i], dq_blk[i]);
   }
+  slt_gemm_hold(NULL);
 }
 
 /* One (b, kv head): every query head of its group, every block. The task owns its kv head's
@@ -184,9 +186,12 @@ static void attention_backward(slt_ctx *c, slt_node *n) {
     set = (grads_set){slt_grad_take(q), slt_grad_take(k), slt_grad_take(v)};
   for (int i = 0; i < 3; i++)
     if (n->in[i]->requires_grad && n->in[i]->grad_unset) slt_grad_of(c, n->in[i]);
+  const float *held[4] = {q->data, k->data, v->data, n->out->grad};
+  slt_gemm_hold_ranges(4, held, (int64_t[]){q->numel, k->numel, v->numel, n->out->numel});
 #pragma omp parallel for schedule(static) num_threads(nt) if (s->par)
   for (int t = 0; t < tasks; t++)
     backward_group(s, n, set, t / s->Hkv, t % s->Hkv, work + omp_get_thread_num() * per);
+  slt_gemm_hold_ranges(0, NULL, NULL);
 }
 
 /* q when q (B, H, T, D) and k, v (B, Hkv, T, D) with H % Hkv == 0; else NULL, error recorded. */
@@ -225,6 +230,8 @@ slt_tensor *slt_attention(slt_ctx *c, slt_tensor *q, slt_tensor *k, slt_tensor *
   /* q, out (B, H, T, D); k, v (B, Hkv, T, D); lse (B, H, T). Tasks (b, h, block) are
    * independent, so any schedule gives the same bits; dynamic balances the causal blocks, whose
    * cost grows with their index (the latest go first). */
+  const float *held[3] = {q->data, k->data, v->data};
+  slt_gemm_hold_ranges(3, held, (int64_t[]){q->numel, k->numel, v->numel});
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (s.par)
   for (int t = 0; t < s.B * s.H * nblk; t++) {
     int bh = t / nblk, blk = nblk - 1 - t % nblk, b = bh / s.H, h = bh % s.H;
@@ -232,6 +239,7 @@ slt_tensor *slt_attention(slt_ctx *c, slt_tensor *q, slt_tensor *k, slt_tensor *
     forward_block(&s, q->data + bh * hd, k->data + kv_off, v->data + kv_off, out->data + bh * hd,
                   s.lse + (int64_t)bh * s.T, blk * QBLK, work + omp_get_thread_num() * per);
   }
+  slt_gemm_hold_ranges(0, NULL, NULL);
   slt_tensor *in[3] = {q, k, v};
   if (slt_needs_grad(c, 3, in)) {
     slt_node *n = slt_record(c, "attention", attention_backward, out, 3, in, sizeof s);

@@ -56,6 +56,13 @@ void slt_gemm_weights(int slot, const float *base, int64_t n);
  * the following products (a linear's dY feeds both dX and dW). No effect in fp32. */
 void slt_gemm_hold(const float *p);
 
+/* Ranges (base[i], len[i] floats) that stay unchanged until the next call (n 0: none), at most
+ * SLT_GEMM_HELD_RANGES. bf16 rounds each once, now; any later product, also from inside a
+ * parallel region, reads an operand lying inside one from that copy (attention holds q, k, v
+ * and dO, read by many small products). Call outside parallel regions. No effect in fp32. */
+#define SLT_GEMM_HELD_RANGES 4
+void slt_gemm_hold_ranges(int n, const float *const *base, const int64_t *len);
+
 /* fp32 -> bf16 rounded to nearest even; NaN stays NaN (quiet). */
 static inline uint16_t slt_bf16_from_f32(float f) {
   uint32_t u;

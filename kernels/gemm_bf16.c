@@ -43,6 +43,43 @@ static _Thread_local scratch_source scratch_src[3];
 static _Thread_local const float *held;
 static _Thread_local uint64_t hold_count;
 
+/* Held ranges (slt_gemm_hold_ranges): rounded whole when declared, then only read. */
+typedef struct {
+  const float *base;
+  int64_t n, cap;
+  uint16_t *mirror;
+} held_range;
+static held_range held_ranges[SLT_GEMM_HELD_RANGES];
+static int n_held;
+
+static void round_flat(const float *x, uint16_t *y, int64_t n);
+
+void slt_gemm_hold_ranges(int n, const float *const *base, const int64_t *len) {
+  n_held = 0;
+  if (slt_gemm_precision() != SLT_PRECISION_BF16) return;
+  for (int i = 0; i < n && i < SLT_GEMM_HELD_RANGES; i++) {
+    held_range *h = &held_ranges[n_held];
+    if (h->cap < len[i]) {
+      free(h->mirror);
+      h->mirror = aligned_alloc(64, ((size_t)len[i] * 2 + 63) / 64 * 64);
+      h->cap = h->mirror ? len[i] : 0;
+      if (!h->mirror) continue; /* products round that operand per use instead */
+    }
+    round_flat(base[i], h->mirror, len[i]);
+    h->base = base[i], h->n = len[i];
+    n_held++;
+  }
+}
+
+/* The held copy of [p, p + len), or NULL. Read-only: safe inside parallel regions. */
+static const uint16_t *held_copy(const float *p, int64_t len) {
+  for (int i = 0; i < n_held; i++) {
+    const held_range *h = &held_ranges[i];
+    if (p >= h->base && p + len <= h->base + h->n) return h->mirror + (p - h->base);
+  }
+  return NULL;
+}
+
 void slt_gemm_hold(const float *p) {
   held = p;
   hold_count++;
@@ -113,6 +150,8 @@ static const uint16_t *mirror_span(weight_range *w, int64_t off, int64_t len) {
 static const uint16_t *operand(const float *p, int rows, int cols, int ld, int which, int *ld_out) {
   int64_t len = (int64_t)(rows - 1) * ld + cols;
   *ld_out = ld;
+  const uint16_t *h = held_copy(p, len);
+  if (h) return h;
   if (!omp_in_parallel())
     for (int i = 0; i < SLT_GEMM_WEIGHT_SLOTS; i++) {
       weight_range *w = &ranges[i];
@@ -162,4 +201,9 @@ void slt_bf16_release(void) {
     scratch_cap[i] = 0;
     scratch_src[i].p = NULL;
   }
+  for (int i = 0; i < SLT_GEMM_HELD_RANGES; i++) {
+    free(held_ranges[i].mirror);
+    held_ranges[i] = (held_range){0};
+  }
+  n_held = 0;
 }

@@ -219,6 +219,20 @@ static void test_bf16_hold(void) {
   slt_gemm(false, false, R, I, O, dy, w, 0.0f, dx3);
   for (int i = 0; i < R * I; i++) CU_ASSERT_EQUAL(dx3[i], 2.0f * dx2[i]);
   slt_gemm_hold(NULL);
+  /* Held ranges: an operand inside one (here rows 8.. of dy, as attention reads one head)
+   * reads the copy made at the hold, from any thread; clearing the hold reads the values. */
+  static float sub[2][(R - 8) * I];
+  const float *base[1] = {dy};
+  slt_gemm_hold_ranges(1, base, (int64_t[]){R * O});
+  for (int i = 0; i < R * O; i++) dy[i] *= 0.5f;
+#pragma omp parallel num_threads(2)
+  if (omp_get_thread_num() == 1) slt_gemm(false, false, R - 8, I, O, dy + 8 * O, w, 0.0f, sub[0]);
+  slt_gemm_hold_ranges(0, NULL, NULL);
+  slt_gemm(false, false, R - 8, I, O, dy + 8 * O, w, 0.0f, sub[1]);
+  for (int i = 0; i < (R - 8) * I; i++) {
+    CU_ASSERT_EQUAL(sub[0][i], dx3[8 * I + i]);       /* the held (pre-halving) values */
+    CU_ASSERT_EQUAL(sub[1][i], 0.5f * dx3[8 * I + i]); /* after the hold: the new ones */
+  }
   slt_gemm_configure(SLT_GEMM_OPENBLAS, SLT_PRECISION_FP32, 0, 0, 0);
 }
 
