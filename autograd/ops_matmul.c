@@ -104,12 +104,16 @@ slt_tensor *slt_matmul(slt_ctx *c, slt_tensor *a, slt_tensor *b, bool trans_a, b
 static void linear_backward(slt_ctx *c, slt_node *n) {
   slt_tensor *x = n->in[0], *w = n->in[1], *bias = n->nin > 2 ? n->in[2] : NULL;
   const float *dy = n->out->grad;
+  uint16_t *x_bf16 = *(uint16_t **)n->saved; /* forward's bf16 copy of x, or NULL */
   int rows = (int)slt_tensor_rows(x), in = w->shape[1], out = w->shape[0];
   slt_gemm_hold(dy); /* read by both products: bf16 rounds it once */
   if (x->requires_grad)
     slt_gemm(false, false, rows, in, out, dy, w->data, slt_grad_beta(x), x->grad);
-  if (w->requires_grad)
+  if (w->requires_grad) {
+    slt_gemm_hold_copy(x->data, x->numel, x_bf16, false);
     slt_gemm(true, false, out, in, rows, dy, x->data, slt_grad_beta(w), w->grad);
+    slt_gemm_hold_copy(NULL, 0, NULL, false);
+  }
   slt_gemm_hold(NULL);
   if (bias && bias->requires_grad) {
     float *scratch = slt_arena_alloc(&c->arena, sizeof(float) * SLT_COLSUM_PIECES * out);
@@ -133,11 +137,19 @@ slt_tensor *slt_linear(slt_ctx *c, slt_tensor *x, slt_tensor *w, slt_tensor *bia
 #pragma omp parallel for schedule(static) if ((int64_t)rows * out_f >= SLT_PAR_MIN)
     for (int r = 0; r < rows; r++) memcpy(y->data + (int64_t)r * out_f, bias->data, out_f * sizeof(float));
   }
-  slt_gemm(false, true, rows, out_f, in_f, x->data, w->data, bias ? 1.0f : 0.0f, y->data);
   slt_tensor *in[3] = {x, w, bias};
-  if (slt_needs_grad(c, 3, in)) {
-    slt_node *n = slt_record(c, "linear", linear_backward, y, bias ? 3 : 2, in, 0);
+  bool record = slt_needs_grad(c, 3, in);
+  /* bf16: round x once, for this product and backward's dW = dYᵀ·x. */
+  uint16_t *x_bf16 = record && w->requires_grad && slt_gemm_precision() == SLT_PRECISION_BF16
+                         ? slt_arena_alloc(&c->arena, (size_t)x->numel * sizeof(uint16_t))
+                         : NULL;
+  slt_gemm_hold_copy(x->data, x->numel, x_bf16, true);
+  slt_gemm(false, true, rows, out_f, in_f, x->data, w->data, bias ? 1.0f : 0.0f, y->data);
+  slt_gemm_hold_copy(NULL, 0, NULL, false);
+  if (record) {
+    slt_node *n = slt_record(c, "linear", linear_backward, y, bias ? 3 : 2, in, sizeof x_bf16);
     if (!n) return NULL;
+    *(uint16_t **)n->saved = x_bf16;
     n->assigns = true;
   }
   return y;

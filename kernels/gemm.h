@@ -63,6 +63,11 @@ void slt_gemm_hold(const float *p);
 #define SLT_GEMM_HELD_RANGES 4
 void slt_gemm_hold_ranges(int n, const float *const *base, const int64_t *len);
 
+/* Names copy (n bf16) as the rounding of [p, p + n), rounding it now when fill: products on
+ * this thread read operands inside that range from copy until the next call (p NULL: none).
+ * A linear keeps its input's copy from forward for the dW product of backward. bf16 only. */
+void slt_gemm_hold_copy(const float *p, int64_t n, uint16_t *copy, bool fill);
+
 /* fp32 -> bf16 rounded to nearest even; NaN stays NaN (quiet). */
 static inline uint16_t slt_bf16_from_f32(float f) {
   uint32_t u;

@@ -71,8 +71,18 @@ void slt_gemm_hold_ranges(int n, const float *const *base, const int64_t *len) {
   }
 }
 
+/* The caller's copy of one range (slt_gemm_hold_copy), per thread. */
+static _Thread_local held_range own_copy;
+
+void slt_gemm_hold_copy(const float *p, int64_t n, uint16_t *copy, bool fill) {
+  own_copy = (held_range){p && copy ? p : NULL, n, n, copy};
+  if (own_copy.base && fill) round_flat(p, copy, n);
+}
+
 /* The held copy of [p, p + len), or NULL. Read-only: safe inside parallel regions. */
 static const uint16_t *held_copy(const float *p, int64_t len) {
+  if (own_copy.base && p >= own_copy.base && p + len <= own_copy.base + own_copy.n)
+    return own_copy.mirror + (p - own_copy.base);
   for (int i = 0; i < n_held; i++) {
     const held_range *h = &held_ranges[i];
     if (p >= h->base && p + len <= h->base + h->n) return h->mirror + (p - h->base);
