@@ -293,6 +293,36 @@ static void check_runs(const char *name, slt_config c) {
   slt_gemm_configure(SLT_GEMM_OPENBLAS, SLT_PRECISION_FP32, 0, 0, 0);
 }
 
+/* train.gemm auto measures a backend at start; resuming a run with auto takes the backend the
+ * checkpoint's run used instead (whichever auto would measure now), so a run split across an
+ * auto resume equals the straight run bitwise, for each backend. */
+static void test_auto_resume_keeps_backend(void) {
+  slt_gemm_kind kinds[2] = {SLT_GEMM_OPENBLAS, SLT_GEMM_ONEDNN};
+  for (int k = 0; k < 2; k++) {
+    slt_config c;
+    ckpt_tiny_config(&c, "", 6);
+    char *log[2] = {0};
+    float *p[2] = {0};
+    size_t bytes = 0;
+    for (int i = 0; i < 2; i++) {
+      char dir[64];
+      snprintf(dir, sizeof dir, "auto_%d_%d", k, i);
+      snprintf(c.out_dir, sizeof c.out_dir, "%s", test_tpath(dir));
+      c.train.gemm = kinds[k];
+      c.train.stop_after = i ? 3 : 0;
+      CU_ASSERT_EQUAL_FATAL(run(&c, NULL, &log[i], &p[i], &bytes), 0);
+      if (!i) continue;
+      free(log[i]), free(p[i]);
+      c.train.gemm = SLT_GEMM_AUTO, c.train.stop_after = 0;
+      CU_ASSERT_EQUAL_FATAL(run(&c, "auto", &log[i], &p[i], &bytes), 0);
+      CU_ASSERT_STRING_EQUAL(slt_gemm_backend(), slt_gemm_kind_names[kinds[k]]);
+    }
+    CU_ASSERT(!strcmp(log[0], log[1]) && !memcmp(p[0], p[1], bytes));
+    for (int i = 0; i < 2; i++) free(log[i]), free(p[i]);
+  }
+  slt_gemm_configure(SLT_GEMM_OPENBLAS, SLT_PRECISION_FP32, 0, 0, 0);
+}
+
 static void test_runs_onednn_fp32(void) {
   slt_config c;
   ckpt_tiny_config(&c, "", 6);
@@ -426,6 +456,7 @@ int register_gemm_suite(void) {
          !CU_add_test(s, "precision auto", test_precision_auto) ||
          !CU_add_test(s, "bf16 steps against PyTorch autocast", test_autocast_reference) ||
          !CU_add_test(s, "onednn fp32 runs repeat and resume bitwise", test_runs_onednn_fp32) ||
+         !CU_add_test(s, "auto resumes on the checkpoint's backend", test_auto_resume_keeps_backend) ||
          !CU_add_test(s, "bf16 runs repeat and resume bitwise", test_runs_bf16) ||
          !CU_add_test(s, "bf16 LowRank + SGT runs repeat and resume bitwise", test_runs_bf16_sgt);
 }

@@ -44,6 +44,7 @@ typedef struct slt_trainer {
   double last_loss, last_val, best_val; /* of the last run: NAN until known */
   double run_seconds;                   /* wall time of slt_trainer_run */
   bool interrupted; /* the last run stopped early on *stop (a signal), its checkpoint written */
+  bool gemm_auto;   /* train.gemm was auto: cfg holds the backend measured (or resumed) */
 } slt_trainer;
 
 /* Build everything from a validated config and prepare out_dir (config.yaml saved there).

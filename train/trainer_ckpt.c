@@ -7,6 +7,7 @@
 #include "ckpt/checkpoint.h"
 #include "train/dist.h"
 #include "train/trainer_dist.h"
+#include "train/trainer_gemm.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,7 +115,8 @@ static int load_from(slt_trainer *t, const slt_ckpt *ck) {
                 ck->optim_name, o.name);
     return -1;
   }
-  if (slt_ckpt_read_params(ck, t->model->params) || slt_ckpt_read_optim(ck, t->model->params, &o) ||
+  if (slt_trainer_gemm_follow(t, ck->cfg.train.gemm) ||
+      slt_ckpt_read_params(ck, t->model->params) || slt_ckpt_read_optim(ck, t->model->params, &o) ||
       load_guide(t, ck))
     return -1;
   if (slt_loader_set_cursor(t->loader, &s->cursors[slt_dist_rank()]))
