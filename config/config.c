@@ -65,6 +65,11 @@ static int parse_double(const char *s, double *out) {
   return 0;
 }
 
+static bool in_range(const slt_config_key *k, double v) {
+  bool lo_open = k->flags & SLT_CFG_MIN_OPEN, hi_open = k->flags & SLT_CFG_MAX_OPEN;
+  return (lo_open ? v > k->min : v >= k->min) && (hi_open ? v < k->max : v <= k->max);
+}
+
 static int check_range(const slt_config_key *k, double v, const char *text) {
   bool lo_open = k->flags & SLT_CFG_MIN_OPEN, hi_open = k->flags & SLT_CFG_MAX_OPEN;
   char shown[CFG_SHOW];
@@ -201,12 +206,14 @@ int cfg_set_text(slt_config *c, const slt_config_key *k, const char *text) {
   return -1;
 }
 
+/* The value is formatted only for a message: validation runs on every load. */
 static int check_double(const slt_config_key *k, double v) {
   char text[32];
   if (!isfinite(v)) {
     slt_err_set("%s: not a finite number", k->key);
     return -1;
   }
+  if (in_range(k, v)) return 0;
   cfg_format_double(v, text, sizeof text);
   return check_range(k, v, text);
 }
@@ -218,6 +225,7 @@ int cfg_check_row(const slt_config *c, const slt_config_key *k) {
   case SLT_CFG_INT:
   case SLT_CFG_INT64: {
     int64_t v = k->type == SLT_CFG_INT ? *(const int *)p : *(const int64_t *)p;
+    if (in_range(k, (double)v)) return 0;
     snprintf(text, sizeof text, "%" PRId64, v);
     return check_range(k, (double)v, text);
   }
@@ -227,8 +235,9 @@ int cfg_check_row(const slt_config *c, const slt_config_key *k) {
     return check_double(k, ((const double *)p)[0]) || check_double(k, ((const double *)p)[1]) ? -1
                                                                                               : 0;
   case SLT_CFG_ENUM:
-    cfg_format(c, k, text, sizeof text, false);
-    if (text[0] != '<') return 0;
+    for (int i = 0; k->choices[i]; i++)
+      if (i == *(const int *)p) return 0;
+    cfg_format(c, k, text, sizeof text, false); /* "<invalid N>" */
     slt_err_set("%s: %s", k->key, text);
     return -1;
   case SLT_CFG_STRING:
