@@ -310,6 +310,8 @@ int slt_config_diff(const slt_config *a, const slt_config *b, const char *prefix
   if (out && len) out[0] = '\0';
   for (int i = 0; i < n; i++) {
     if (plen && strncmp(rows[i].key, prefix, plen)) continue;
+    /* Equal bytes format equally: only a changed field needs its text (written for diffs). */
+    if (!memcmp(cfg_cfield(a, &rows[i]), cfg_cfield(b, &rows[i]), rows[i].size)) continue;
     char va[4 * SLT_CFG_STR + 8], vb[4 * SLT_CFG_STR + 8];
     cfg_format(a, &rows[i], va, sizeof va, true);
     cfg_format(b, &rows[i], vb, sizeof vb, true);
