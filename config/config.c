@@ -262,33 +262,41 @@ void slt_config_defaults(slt_config *c) {
   for (int i = 0; i < n; i++) cfg_set_text(c, &rows[i], rows[i].def);
 }
 
+/* "override '<assignment>': ", the start of an override's messages (only built for one). */
+static const char *override_where(const char *assignment, char *buf, size_t len) {
+  char shown[CFG_SHOW];
+  snprintf(buf, len, "override '%s': ", cfg_show(assignment, shown, sizeof shown));
+  return buf;
+}
+
 int slt_config_override(slt_config *c, const char *assignment) {
-  char key[128], where[CFG_SHOW + 16], shown[CFG_SHOW];
-  snprintf(where, sizeof where, "override '%s': ", cfg_show(assignment, shown, sizeof shown));
+  char key[128], where[CFG_SHOW + 16];
   const char *eq = strchr(assignment, '=');
   size_t n = eq ? (size_t)(eq - assignment) : 0;
   if (!eq || n == 0) {
-    slt_err_set("%sexpected key=value (e.g. model.layers=6)", where);
+    slt_err_set("%sexpected key=value (e.g. model.layers=6)",
+                override_where(assignment, where, sizeof where));
     return -1;
   }
   if (n >= sizeof key) { /* no key is this long; say so rather than "expected key=value" */
-    slt_err_set("%sunknown key (longer than %zu characters)", where, sizeof key - 1);
+    slt_err_set("%sunknown key (longer than %zu characters)",
+                override_where(assignment, where, sizeof where), sizeof key - 1);
     return -1;
   }
   memcpy(key, assignment, n);
   key[n] = '\0';
   const slt_config_key *k = slt_config_find(key);
   if (!k && cfg_is_section(key)) {
-    slt_err_set("%s'%s' is a section; set its keys one by one (e.g. %s.<key>=...)", where, key,
-                key);
+    slt_err_set("%s'%s' is a section; set its keys one by one (e.g. %s.<key>=...)",
+                override_where(assignment, where, sizeof where), key, key);
     return -1;
   }
   if (!k) {
-    cfg_err_unknown(where, key, false);
+    cfg_err_unknown(override_where(assignment, where, sizeof where), key, false);
     return -1;
   }
   if (cfg_set_text(c, k, eq + 1) == 0) return 0;
-  cfg_err_prefix(where);
+  cfg_err_prefix(override_where(assignment, where, sizeof where));
   return -1;
 }
 

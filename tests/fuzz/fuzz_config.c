@@ -1,7 +1,8 @@
 /* libFuzzer harness: the input is a YAML config, optionally followed by a NUL byte and
  * newline-separated `key=value` overrides. It is loaded as a file (next to fixed neighbours it
  * may include: a valid base, a file including it back, a directory, a binary file) and as a
- * string; accepted configs must validate or fail cleanly, write and load back unchanged; then
+ * string; accepted configs must validate or fail cleanly, write and load back unchanged (each
+ * distinct config once: see seen_before); then
  * every override is applied. Each failure must leave the config unchanged and record one
  * non-empty line, which is the project's rule for bad input. */
 #include "fuzz_io.h"
