@@ -8,11 +8,11 @@
 # the neighbours than about the harness). Exit status: non-zero when a harness found a crash,
 # failed to build, or ran slower than its floor.
 #
-# Floors, in executions per CPU-second (SLT_FUZZ_FLOOR_CONFIG=0 turns one off): fuzz_config ran
-# 1,500-1,850 before its loader lost its quadratic work and 4,000-5,200 after (2 cores shared by
-# four agents, load average 3-4; about 7,000 on a quiet machine). 2,500 sits between the two
-# with room for a loaded CI runner, so a return of the old costs fails here. The readers of
-# binary files have no floor: they are not near one.
+# Floors, in executions per CPU-second (SLT_FUZZ_FLOOR_CONFIG=0 turns one off). fuzz_config, on
+# 2 cores shared with other jobs (load average 2-4): alone 1,500-2,000 before its loader lost its
+# quadratic work, 5,200-5,800 after; in fuzz_smoke (all four harnesses at once) 1,100 before,
+# 3,900-4,800 after. 2,500 sits between the two with room for a loaded CI runner, so a return of
+# the old costs fails here. The readers of binary files have no floor: they are not near one.
 set -euo pipefail
 
 # Executions per CPU-second from the execution count and a "user sys" file ("?" when unknown).
