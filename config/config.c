@@ -65,6 +65,11 @@ static int parse_double(const char *s, double *out) {
   return 0;
 }
 
+static bool in_range(const slt_config_key *k, double v) {
+  bool lo_open = k->flags & SLT_CFG_MIN_OPEN, hi_open = k->flags & SLT_CFG_MAX_OPEN;
+  return (lo_open ? v > k->min : v >= k->min) && (hi_open ? v < k->max : v <= k->max);
+}
+
 static int check_range(const slt_config_key *k, double v, const char *text) {
   bool lo_open = k->flags & SLT_CFG_MIN_OPEN, hi_open = k->flags & SLT_CFG_MAX_OPEN;
   char shown[CFG_SHOW];
@@ -201,12 +206,14 @@ int cfg_set_text(slt_config *c, const slt_config_key *k, const char *text) {
   return -1;
 }
 
+/* The value is formatted only for a message: validation runs on every load. */
 static int check_double(const slt_config_key *k, double v) {
   char text[32];
   if (!isfinite(v)) {
     slt_err_set("%s: not a finite number", k->key);
     return -1;
   }
+  if (in_range(k, v)) return 0;
   cfg_format_double(v, text, sizeof text);
   return check_range(k, v, text);
 }
@@ -218,6 +225,7 @@ int cfg_check_row(const slt_config *c, const slt_config_key *k) {
   case SLT_CFG_INT:
   case SLT_CFG_INT64: {
     int64_t v = k->type == SLT_CFG_INT ? *(const int *)p : *(const int64_t *)p;
+    if (in_range(k, (double)v)) return 0;
     snprintf(text, sizeof text, "%" PRId64, v);
     return check_range(k, (double)v, text);
   }
@@ -227,8 +235,9 @@ int cfg_check_row(const slt_config *c, const slt_config_key *k) {
     return check_double(k, ((const double *)p)[0]) || check_double(k, ((const double *)p)[1]) ? -1
                                                                                               : 0;
   case SLT_CFG_ENUM:
-    cfg_format(c, k, text, sizeof text, false);
-    if (text[0] != '<') return 0;
+    for (int i = 0; k->choices[i]; i++)
+      if (i == *(const int *)p) return 0;
+    cfg_format(c, k, text, sizeof text, false); /* "<invalid N>" */
     slt_err_set("%s: %s", k->key, text);
     return -1;
   case SLT_CFG_STRING:
@@ -253,33 +262,41 @@ void slt_config_defaults(slt_config *c) {
   for (int i = 0; i < n; i++) cfg_set_text(c, &rows[i], rows[i].def);
 }
 
+/* "override '<assignment>': ", the start of an override's messages (only built for one). */
+static const char *override_where(const char *assignment, char *buf, size_t len) {
+  char shown[CFG_SHOW];
+  snprintf(buf, len, "override '%s': ", cfg_show(assignment, shown, sizeof shown));
+  return buf;
+}
+
 int slt_config_override(slt_config *c, const char *assignment) {
-  char key[128], where[CFG_SHOW + 16], shown[CFG_SHOW];
-  snprintf(where, sizeof where, "override '%s': ", cfg_show(assignment, shown, sizeof shown));
+  char key[128], where[CFG_SHOW + 16];
   const char *eq = strchr(assignment, '=');
   size_t n = eq ? (size_t)(eq - assignment) : 0;
   if (!eq || n == 0) {
-    slt_err_set("%sexpected key=value (e.g. model.layers=6)", where);
+    slt_err_set("%sexpected key=value (e.g. model.layers=6)",
+                override_where(assignment, where, sizeof where));
     return -1;
   }
   if (n >= sizeof key) { /* no key is this long; say so rather than "expected key=value" */
-    slt_err_set("%sunknown key (longer than %zu characters)", where, sizeof key - 1);
+    slt_err_set("%sunknown key (longer than %zu characters)",
+                override_where(assignment, where, sizeof where), sizeof key - 1);
     return -1;
   }
   memcpy(key, assignment, n);
   key[n] = '\0';
   const slt_config_key *k = slt_config_find(key);
   if (!k && cfg_is_section(key)) {
-    slt_err_set("%s'%s' is a section; set its keys one by one (e.g. %s.<key>=...)", where, key,
-                key);
+    slt_err_set("%s'%s' is a section; set its keys one by one (e.g. %s.<key>=...)",
+                override_where(assignment, where, sizeof where), key, key);
     return -1;
   }
   if (!k) {
-    cfg_err_unknown(where, key, false);
+    cfg_err_unknown(override_where(assignment, where, sizeof where), key, false);
     return -1;
   }
   if (cfg_set_text(c, k, eq + 1) == 0) return 0;
-  cfg_err_prefix(where);
+  cfg_err_prefix(override_where(assignment, where, sizeof where));
   return -1;
 }
 
@@ -301,6 +318,8 @@ int slt_config_diff(const slt_config *a, const slt_config *b, const char *prefix
   if (out && len) out[0] = '\0';
   for (int i = 0; i < n; i++) {
     if (plen && strncmp(rows[i].key, prefix, plen)) continue;
+    /* Equal bytes format equally: only a changed field needs its text (written for diffs). */
+    if (!memcmp(cfg_cfield(a, &rows[i]), cfg_cfield(b, &rows[i]), rows[i].size)) continue;
     char va[4 * SLT_CFG_STR + 8], vb[4 * SLT_CFG_STR + 8];
     cfg_format(a, &rows[i], va, sizeof va, true);
     cfg_format(b, &rows[i], vb, sizeof vb, true);

@@ -4,6 +4,7 @@
 #include "autograd/error.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,38 +176,88 @@ const slt_config_key *slt_config_keys(int *n) {
   return rows;
 }
 
+/* The rows sorted by key, built once: a lookup per key read was a walk over every row, so
+ * loading or round-tripping a config took rows^2 string compares (most of the fuzz harness's
+ * time). The table itself keeps its section order, which the written config follows. */
+enum { NROWS = sizeof rows / sizeof *rows };
+static const slt_config_key *sorted[NROWS];
+static size_t longest_key;
+static pthread_once_t sorted_once = PTHREAD_ONCE_INIT;
+
+static int by_key(const void *a, const void *b) {
+  return strcmp((*(const slt_config_key *const *)a)->key, (*(const slt_config_key *const *)b)->key);
+}
+
+static void sort_rows(void) {
+  for (size_t i = 0; i < NROWS; i++) {
+    sorted[i] = &rows[i];
+    if (strlen(rows[i].key) > longest_key) longest_key = strlen(rows[i].key);
+  }
+  qsort(sorted, NROWS, sizeof *sorted, by_key);
+}
+
+/* Index of the first row (in key order) whose key is not less than s. */
+static size_t lower_bound(const char *s) {
+  pthread_once(&sorted_once, sort_rows);
+  size_t lo = 0, hi = NROWS;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (strcmp(sorted[mid]->key, s) < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
 const slt_config_key *slt_config_find(const char *key) {
-  for (size_t i = 0; i < sizeof rows / sizeof *rows; i++)
-    if (!strcmp(rows[i].key, key)) return &rows[i];
-  return NULL;
+  size_t i = lower_bound(key);
+  return i < NROWS && !strcmp(sorted[i]->key, key) ? sorted[i] : NULL;
 }
 
+/* The keys under a section, name + ".", are contiguous in key order and start at its lower bound.
+ */
 bool cfg_is_section(const char *name) {
+  char prefix[128];
   size_t n = strlen(name);
-  for (size_t i = 0; i < sizeof rows / sizeof *rows; i++)
-    if (!strncmp(rows[i].key, name, n) && rows[i].key[n] == '.') return true;
-  return false;
+  pthread_once(&sorted_once, sort_rows);
+  if (n + 1 >= longest_key || n + 2 > sizeof prefix) return false; /* no key is that long */
+  memcpy(prefix, name, n);
+  memcpy(prefix + n, ".", 2);
+  size_t i = lower_bound(prefix);
+  return i < NROWS && !strncmp(sorted[i]->key, prefix, n + 1);
 }
 
-/* Optimal-string-alignment distance (Levenshtein plus adjacent swaps: "modle" -> "model" is 1). */
-static int edit_distance(const char *a, const char *b) {
-  enum { CAP = 96 };
-  size_t n = strlen(a), m = strlen(b);
+/* Optimal-string-alignment distance (Levenshtein plus adjacent swaps: "modle" -> "model" is 1),
+ * exact up to bound; past it, some value above bound. Rows roll (three are live, a swap reaches
+ * back two). Once a row is all above bound so is every later one (a cell exceeds its upper
+ * neighbour by at most one, so the row before holds nothing below bound either, and a swap adds
+ * one to it): most candidates are far off, and this runs for every schema row per unknown key. */
+enum { EDIT_CAP = 96 }; /* longer strings are not compared: distance EDIT_CAP */
+
+static int edit_distance(const char *a, const char *b, int bound) {
+  enum { CAP = EDIT_CAP };
+  int n = (int)strlen(a), m = (int)strlen(b);
   if (n >= CAP || m >= CAP) return CAP;
-  int d[CAP][CAP];
-  for (size_t i = 0; i <= n; i++) d[i][0] = (int)i;
-  for (size_t j = 0; j <= m; j++) d[0][j] = (int)j;
-  for (size_t i = 1; i <= n; i++)
-    for (size_t j = 1; j <= m; j++) {
-      int best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-      if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
-      if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
-          d[i - 2][j - 2] + 1 < best)
-        best = d[i - 2][j - 2] + 1;
-      d[i][j] = best;
+  if (abs(n - m) > bound) return bound + 1; /* each length step costs one edit */
+  int buf[3][CAP], *older = buf[0], *prev = buf[1], *cur = buf[2];
+  for (int j = 0; j <= m; j++) prev[j] = j;
+  for (int i = 1; i <= n; i++) {
+    int row_min = cur[0] = i;
+    for (int j = 1; j <= m; j++) {
+      int best = prev[j - 1] + (a[i - 1] != b[j - 1]);
+      if (prev[j] + 1 < best) best = prev[j] + 1;
+      if (cur[j - 1] + 1 < best) best = cur[j - 1] + 1;
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && older[j - 2] + 1 < best)
+        best = older[j - 2] + 1;
+      cur[j] = best;
+      if (best < row_min) row_min = best;
     }
-  return d[n][m];
+    if (row_min > bound) return bound + 1;
+    int *t = older;
+    older = prev, prev = cur, cur = t;
+  }
+  return prev[m];
 }
 
 static const char *leaf(const char *key) {
@@ -216,14 +267,15 @@ static const char *leaf(const char *key) {
 
 /* Candidate i: a key, or (section) the key's parent path cut after `depth` dots. */
 static bool candidate(size_t i, bool section, int depth, char *buf, size_t len) {
-  if (!section) return snprintf(buf, len, "%s", rows[i].key) < (int)len;
-  const char *p = rows[i].key;
-  for (int d = 0; d <= depth; d++) {
-    p = strchr(p, '.');
+  const char *key = rows[i].key, *p = key + strlen(key);
+  for (int d = 0; section && d <= depth; d++) {
+    p = strchr(d ? p + 1 : key, '.');
     if (!p) return false;
-    if (d < depth) p++;
   }
-  snprintf(buf, len, "%.*s", (int)(p - rows[i].key), rows[i].key);
+  size_t n = (size_t)(p - key);
+  if (n >= len) return false;
+  memcpy(buf, key, n);
+  buf[n] = '\0';
   return true;
 }
 
@@ -232,17 +284,24 @@ static bool candidate(size_t i, bool section, int depth, char *buf, size_t len) 
 const char *cfg_suggest(const char *name, bool section, char *buf, size_t len) {
   int depth = 0;
   for (const char *p = name; *p; p++) depth += *p == '.';
+  const char *name_leaf = leaf(name);
+  int name_len = (int)strlen(name), leaf_len = (int)strlen(name_leaf);
+  int full_max = name_len / 4 > 2 ? name_len / 4 : 2,
+      leaf_max = leaf_len / 3 > 1 ? leaf_len / 3 : 1;
   int best = 1 << 30;
   char cand[128];
   for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
     if (!candidate(i, section, depth, cand, sizeof cand)) continue;
-    int full_max = (int)(strlen(name) / 4 > 2 ? strlen(name) / 4 : 2);
-    int leaf_max = (int)(strlen(leaf(name)) / 3 > 1 ? strlen(leaf(name)) / 3 : 1);
+    const char *cand_leaf = leaf(cand);
     /* A length gap is a lower bound on the distance: skip what cannot qualify (fuzzing speed). */
-    if (abs((int)strlen(name) - (int)strlen(cand)) > full_max &&
-        abs((int)strlen(leaf(name)) - (int)strlen(leaf(cand))) > leaf_max)
+    if (abs(name_len - (int)strlen(cand)) > full_max &&
+        abs(leaf_len - (int)strlen(cand_leaf)) > leaf_max)
       continue;
-    int full = edit_distance(name, cand), lf = edit_distance(leaf(name), leaf(cand));
+    /* Exact values matter only up to the limits: past both, the leaf distance cannot be the
+     * smaller of two qualifying distances, and the full one counts only when it qualifies, or
+     * when the leaf does (it breaks ties then). */
+    int lf = edit_distance(name_leaf, cand_leaf, leaf_max > full_max ? leaf_max : full_max);
+    int full = edit_distance(name, cand, lf <= leaf_max ? EDIT_CAP : full_max);
     int full_ok = full <= full_max, leaf_ok = lf <= leaf_max;
     if (!full_ok && !leaf_ok) continue;
     int score = (full < lf ? full : lf) * 1000 + full;

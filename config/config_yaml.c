@@ -1,5 +1,6 @@
 /* YAML in: libyaml's document tree walked against the schema, and `include:` files (writing is
  * config_text.c's). Every message starts with "file:line: " so users can find the spot. */
+#include "config_compose.h"
 #include "config_internal.h"
 
 #include "autograd/error.h"
@@ -14,8 +15,8 @@
 #include <yaml.h>
 
 /* MAX_INCLUDES bounds the files one load reads in all: a few files that each include the next
- * several times would otherwise read exponentially many. MAX_NESTING: a config needs 4 levels. */
-enum { MAX_INCLUDE_DEPTH = 16, MAX_INCLUDES = 256, MAX_KEY = 128, MAX_NESTING = 32 };
+ * several times would otherwise read exponentially many. */
+enum { MAX_INCLUDE_DEPTH = 16, MAX_INCLUDES = 256, MAX_KEY = 128 };
 
 /* Files being loaded, outermost first: canonical paths find cycles, given paths name them. */
 typedef struct {
@@ -233,52 +234,6 @@ static int apply_doc(slt_config *c, yaml_document_t *doc, const char *origin, co
   return rc;
 }
 
-static void syntax_error(const yaml_parser_t *p, const char *origin) {
-  if (p->error == YAML_READER_ERROR) {
-    slt_err_set("%s: byte %zu: %s", origin, p->problem_offset,
-                p->problem ? p->problem : "unreadable");
-    return;
-  }
-  slt_err_set("%s:%zu:%zu: YAML syntax error: %s%s%s%s", origin, p->problem_mark.line + 1,
-              p->problem_mark.column + 1, p->problem ? p->problem : "unknown problem",
-              p->context ? " (" : "", p->context ? p->context : "", p->context ? ")" : "");
-}
-
-static int screen_error(const char *origin, const yaml_event_t *e, const char *what) {
-  slt_err_set("%s:%zu: %s", origin, e->start_mark.line + 1, what);
-  return -1;
-}
-
-/* A first pass over the events, before libyaml builds the tree. Its scanner slows down
- * quadratically with nesting ("{a: {a: ..." 100k deep takes minutes), so nesting is cut off here
- * after only MAX_NESTING levels were scanned. An alias would make one node the child of several
- * parents (or of itself), past the rule that each key is set once; a NUL in a scalar (an escaped
- * "\0") would silently cut a key or value short at the C string's end. */
-static int screen(yaml_parser_t *p, const char *origin) {
-  int depth = 0, rc = 0;
-  for (bool end = false; !end && rc == 0;) {
-    yaml_event_t e;
-    if (!yaml_parser_parse(p, &e)) {
-      syntax_error(p, origin);
-      return -1;
-    }
-    if (e.type == YAML_SEQUENCE_START_EVENT || e.type == YAML_MAPPING_START_EVENT) {
-      if (++depth > MAX_NESTING)
-        rc = screen_error(origin, &e, "mappings and lists nested too deeply for a config");
-    } else if (e.type == YAML_SEQUENCE_END_EVENT || e.type == YAML_MAPPING_END_EVENT) {
-      depth--;
-    } else if (e.type == YAML_ALIAS_EVENT) {
-      rc = screen_error(origin, &e, "YAML aliases (*name) are not supported; write the value out");
-    } else if (e.type == YAML_SCALAR_EVENT &&
-               strlen((const char *)e.data.scalar.value) != e.data.scalar.length) {
-      rc = screen_error(origin, &e, "a NUL character (\\0) is not allowed in a config");
-    }
-    end = e.type == YAML_STREAM_END_EVENT;
-    yaml_event_delete(&e);
-  }
-  return rc;
-}
-
 /* A parser over the file (from its start) or, when f is NULL, over text. */
 static int parser_open(yaml_parser_t *p, FILE *f, const char *text, const char *origin) {
   if (!yaml_parser_initialize(p)) {
@@ -294,40 +249,23 @@ static int parser_open(yaml_parser_t *p, FILE *f, const char *text, const char *
   return 0;
 }
 
-/* Parse the parser's input as exactly one document and apply it. */
-static int parse_apply(slt_config *c, yaml_parser_t *p, const char *origin, const char *dir,
-                       include_stack *st) {
-  yaml_document_t doc, extra;
-  if (!yaml_parser_load(p, &doc)) {
-    syntax_error(p, origin);
-    return -1;
-  }
-  int rc = apply_doc(c, &doc, origin, dir, st);
-  yaml_document_delete(&doc);
-  if (rc) return -1;
-  if (!yaml_parser_load(p, &extra)) {
-    syntax_error(p, origin);
-    return -1;
-  }
-  bool more = yaml_document_get_root_node(&extra) != NULL;
-  if (more)
-    slt_err_set("%s:%zu: a config holds one YAML document, found another", origin,
-                extra.start_mark.line + 1);
-  yaml_document_delete(&extra);
-  return more ? -1 : 0;
-}
-
-/* Screen the file's (or text's) events, then load and apply its document. */
+/* Read the file's (or text's) stream in one screened pass (config_compose.c), then apply its one
+ * document. */
 static int load_source(slt_config *c, FILE *f, const char *text, const char *origin,
                        const char *dir, include_stack *st) {
   yaml_parser_t p;
+  yaml_document_t doc;
+  char late[PATH_MAX + 128];
   if (parser_open(&p, f, text, origin)) return -1;
-  int rc = screen(&p, origin);
+  int rc = cfg_yaml_compose(&p, origin, &doc, late, sizeof late);
   yaml_parser_delete(&p);
-  if (rc || parser_open(&p, f, text, origin)) return -1;
-  rc = parse_apply(c, &p, origin, dir, st);
-  yaml_parser_delete(&p);
-  return rc;
+  if (rc) return -1;
+  rc = apply_doc(c, &doc, origin, dir, st);
+  yaml_document_delete(&doc);
+  if (rc) return -1;
+  if (!late[0]) return 0;
+  slt_err_set("%s", late);
+  return -1;
 }
 
 static int cycle_error(const include_stack *st, int from, const char *path, const char *where) {

@@ -9,6 +9,7 @@ int register_ops_norm_act_suite(void);  /* test_ops_norm_act.c: norms, activatio
 int register_ops_attention_suite(void); /* test_ops_attention.c: fused causal attention */
 int register_ops_loss_suite(void);      /* test_ops_loss.c: embedding, cross-entropy */
 int register_config_suite(void);        /* test_config.c: YAML configs, overrides, validation */
+int register_config_parse_suite(void); /* test_config_parse.c: loader fast paths vs references */
 int register_data_suite(void);          /* test_data.c: token shards, synthetic Markov source */
 int register_gpt_suite(void);           /* test_gpt.c: the model against PyTorch fixtures */
 int register_tokenizer_suite(void);     /* test_tokenizer.c: GPT-2 BPE, bytes tokenizer */
@@ -44,6 +45,7 @@ int register_recipes_suite(void);     /* test_recipes.c: configs/recipes, publis
   X(ops_attention, register_ops_attention_suite)                                                   \
   X(ops_loss, register_ops_loss_suite)                                                             \
   X(config, register_config_suite)                                                                 \
+  X(config_parse, register_config_parse_suite)                                                     \
   X(data, register_data_suite)                                                                     \
   X(gpt, register_gpt_suite)                                                                       \
   X(tokenizer, register_tokenizer_suite)                                                           \
