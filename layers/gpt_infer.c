@@ -3,6 +3,7 @@
  * Same ops as training (norms, linears, rope, FFN) except attention, which here reads the cache:
  * queries at positions pos0.. attend to cached positions 0..their own. */
 #include "gpt.h"
+#include "cached_attn.h"
 
 #include "autograd/error.h"
 #include "autograd/ops.h"
@@ -67,25 +68,9 @@ static void cached_attention(const slt_gpt_kv *kv, int l, const slt_tensor *q, f
 #pragma omp parallel for schedule(static) collapse(2)
   for (int h = 0; h < H; h++)
     for (int i = 0; i < n; i++) {
-      const float *qi = q->data + ((size_t)h * n + i) * D;
-      const float *K = cache_at(kv, kv->k, l, h / group), *V = cache_at(kv, kv->v, l, h / group);
-      float *acc = out + ((size_t)h * n + i) * D, mx = -INFINITY, sum = 0.0f;
-      memset(acc, 0, (size_t)D * sizeof(float));
-      for (int j = 0; j <= pos0 + i; j++) {
-        float s = 0.0f;
-        for (int d = 0; d < D; d++) s += qi[d] * K[(size_t)j * D + d];
-        s *= scale;
-        if (s > mx) { /* a new maximum: rescale what was summed so far */
-          float r = expf(mx - s);
-          sum *= r;
-          for (int d = 0; d < D; d++) acc[d] *= r;
-          mx = s;
-        }
-        float w = expf(s - mx);
-        sum += w;
-        for (int d = 0; d < D; d++) acc[d] += w * V[(size_t)j * D + d];
-      }
-      for (int d = 0; d < D; d++) acc[d] /= sum;
+      slt_cached_attend_row(q->data + ((size_t)h * n + i) * D, cache_at(kv, kv->k, l, h / group),
+                            cache_at(kv, kv->v, l, h / group), pos0 + i + 1, D, scale,
+                            out + ((size_t)h * n + i) * D);
     }
 }
 

@@ -4,6 +4,7 @@
  * training: queries at positions pos0.. read the cache, scores Re(q·conj k)/√(2·head_dim) being
  * the real dot over a head's 2·head_dim [re | im] columns (autograd/complex.h). */
 #include "ifairy.h"
+#include "cached_attn.h"
 
 #include "autograd/complex.h"
 #include "autograd/error.h"
@@ -38,29 +39,12 @@ static void cache_put(ifairy_decoder *d, int l, const slt_tensor *k, const slt_t
   }
 }
 
-/* One query row qi of head h at position pos: softmax over cached positions 0..pos, online
- * (running max and sum), into acc (width). */
+/* One query row qi of head h at position pos against the cached positions 0..pos, into acc
+ * (width); scores Re(q·conj k)/√width, width = 2·head_dim (SPEC §6). */
 static void attend_row(const ifairy_decoder *d, int l, int h, const float *qi, int pos,
                        float *acc) {
-  const float *K = cache_at(d, d->k, l, h), *V = cache_at(d, d->v, l, h);
-  int W = d->width;
-  float scale = 1.0f / sqrtf((float)W), mx = -INFINITY, sum = 0.0f;
-  memset(acc, 0, (size_t)W * sizeof(float));
-  for (int j = 0; j <= pos; j++) {
-    float s = 0.0f;
-    for (int e = 0; e < W; e++) s += qi[e] * K[(size_t)j * W + e];
-    s *= scale;
-    if (s > mx) { /* a new maximum: rescale what was summed so far */
-      float r = expf(mx - s);
-      sum *= r;
-      for (int e = 0; e < W; e++) acc[e] *= r;
-      mx = s;
-    }
-    float w = expf(s - mx);
-    sum += w;
-    for (int e = 0; e < W; e++) acc[e] += w * V[(size_t)j * W + e];
-  }
-  for (int e = 0; e < W; e++) acc[e] /= sum;
+  slt_cached_attend_row(qi, cache_at(d, d->k, l, h), cache_at(d, d->v, l, h), pos + 1, d->width,
+                        1.0f / sqrtf((float)d->width), acc);
 }
 
 /* q (1, heads, n, width) at positions pos0.. -> out of q's shape. */
