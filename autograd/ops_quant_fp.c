@@ -132,7 +132,12 @@ static void fp_backward(slt_ctx *c, slt_node *nd) {
   const float *x = nd->in[0]->data, *dy = nd->out->grad;
   float *dx = nd->in[0]->grad;
   int64_t n = nd->in[0]->numel;
+  bool set = slt_grad_take(nd->in[0]); /* an activation's gradient: written, not added to */
   if (!a->mask) {
+    if (set) {
+      memcpy(dx, dy, (size_t)n * sizeof *dx);
+      return;
+    }
 #pragma omp parallel for simd schedule(static) if (n >= SLT_PAR_MIN)
     for (int64_t i = 0; i < n; i++) dx[i] += dy[i];
     return;
@@ -142,8 +147,13 @@ static void fp_backward(slt_ctx *c, slt_node *nd) {
   for (int64_t t = 0; t < sp.tasks; t++) {
     int64_t lo, hi, b = quant_task(&sp, t, &lo, &hi);
     float inv = 1.0f / a->scale[b], maxn = a->maxn; /* only mx masks: s = 2^k, x·(1/s) exact */
+    if (set) {
 #pragma omp simd
-    for (int64_t i = lo; i < hi; i++) dx[i] += fabsf(x[i] * inv) <= maxn ? dy[i] : 0.0f;
+      for (int64_t i = lo; i < hi; i++) dx[i] = fabsf(x[i] * inv) <= maxn ? dy[i] : 0.0f;
+    } else {
+#pragma omp simd
+      for (int64_t i = lo; i < hi; i++) dx[i] += fabsf(x[i] * inv) <= maxn ? dy[i] : 0.0f;
+    }
   }
 }
 
@@ -155,6 +165,7 @@ static slt_tensor *fp_op(slt_ctx *c, const char *op, slt_tensor *x, fp_saved *a,
   fp_forward(a, p, even, x->data, y->data, x->numel);
   if (slt_needs_grad(c, 1, &x)) {
     slt_node *nd = slt_record(c, op, fp_backward, y, 1, &x, sizeof *a);
+    if (nd) nd->assigns = true;
     if (!nd) return NULL;
     memcpy(nd->saved, a, sizeof *a);
   }

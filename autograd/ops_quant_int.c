@@ -82,16 +82,25 @@ static void affine_backward(slt_ctx *c, slt_node *nd) {
   const float *x = nd->in[0]->data, *dy = nd->out->grad;
   float *dx = nd->in[0]->grad;
   int64_t n = nd->in[0]->numel;
+  bool set = slt_grad_take(nd->in[0]); /* an activation's gradient: written, not added to */
   quant_split sp = quant_split_make(n, a->block);
 #pragma omp parallel for schedule(static) if (n >= SLT_PAR_MIN)
   for (int64_t t = 0; t < sp.tasks; t++) {
     int64_t lo, hi, b = quant_task(&sp, t, &lo, &hi);
     float inv = 1.0f / a->scale[b], z = a->zero ? a->zero[b] : 0.0f;
     float qmin = a->qmin, qmax = a->qmax;
+    if (set) {
 #pragma omp simd
-    for (int64_t i = lo; i < hi; i++) {
-      float q = rintf(x[i] * inv) + z;
-      dx[i] += q >= qmin && q <= qmax ? dy[i] : 0.0f;
+      for (int64_t i = lo; i < hi; i++) {
+        float q = rintf(x[i] * inv) + z;
+        dx[i] = q >= qmin && q <= qmax ? dy[i] : 0.0f;
+      }
+    } else {
+#pragma omp simd
+      for (int64_t i = lo; i < hi; i++) {
+        float q = rintf(x[i] * inv) + z;
+        dx[i] += q >= qmin && q <= qmax ? dy[i] : 0.0f;
+      }
     }
   }
 }
@@ -127,6 +136,7 @@ slt_tensor *slt_quant_affine(slt_ctx *c, slt_tensor *x, const float *scale, cons
   if (slt_needs_grad(c, 1, &x)) {
     slt_node *nd = slt_record(c, "quant_affine", affine_backward, y, 1, &x, sizeof a);
     if (!nd) return NULL;
+    nd->assigns = true;
     memcpy(nd->saved, &a, sizeof a);
   }
   return y;

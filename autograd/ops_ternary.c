@@ -53,8 +53,19 @@ static void ste_backward(slt_ctx *c, slt_node *n) {
   (void)c;
   slt_tensor *x = n->in[0];
   const float *dy = n->out->grad;
+  if (slt_grad_take(x)) { /* an activation's gradient: written, not added to */
+    memcpy(x->grad, dy, (size_t)x->numel * sizeof *dy);
+    return;
+  }
 #pragma omp parallel for simd schedule(static) if (x->numel >= SLT_PAR_MIN)
   for (int64_t i = 0; i < x->numel; i++) x->grad[i] += dy[i];
+}
+
+/* The straight-through node of y = round(x); NULL when out of memory. */
+static slt_node *record_ste(slt_ctx *c, const char *op, slt_tensor *y, slt_tensor *x) {
+  slt_node *n = slt_record(c, op, ste_backward, y, 1, &x, 0);
+  if (n) n->assigns = true;
+  return n;
 }
 
 slt_tensor *slt_ternary_weight(slt_ctx *c, slt_tensor *w, int shards) {
@@ -72,7 +83,7 @@ slt_tensor *slt_ternary_weight(slt_ctx *c, slt_tensor *w, int shards) {
 #pragma omp parallel for simd schedule(static) if (len >= SLT_PAR_MIN)
     for (int64_t i = 0; i < len; i++) ys[i] = ternary_code(ws[i], gs) * gs;
   }
-  if (slt_needs_grad(c, 1, &w) && !slt_record(c, "ternary_weight", ste_backward, y, 1, &w, 0))
+  if (slt_needs_grad(c, 1, &w) && !record_ste(c, "ternary_weight", y, w))
     return NULL;
   return y;
 }
@@ -118,7 +129,7 @@ slt_tensor *slt_act_quant_absmax8_seg(slt_ctx *c, slt_tensor *x, int segments) {
   // x, y (rows, segments·n): one scale per (row, segment)
 #pragma omp parallel for schedule(static) if (x->numel >= SLT_PAR_MIN)
   for (int64_t p = 0; p < pieces; p++) absmax8_segment(x->data + p * n, y->data + p * n, n);
-  if (slt_needs_grad(c, 1, &x) && !slt_record(c, "act_quant_absmax8", ste_backward, y, 1, &x, 0))
+  if (slt_needs_grad(c, 1, &x) && !record_ste(c, "act_quant_absmax8", y, x))
     return NULL;
   return y;
 }

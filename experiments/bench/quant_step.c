@@ -9,7 +9,7 @@
  * The profile line times the quantizers alone (slt_quant_apply forward + STE backward) on the
  * model's own shapes: every block linear's weight and its input activation, summed per step,
  * so the measured overhead can be compared with what the quant ops themselves cost.
- * usage: bench_quant_step [a] [s] [--rounds N] [--steps N] [--s-steps N] */
+ * usage: bench_quant_step [a] [s] [--rounds N] [--steps N] [--s-steps N] [--only V] */
 #include "autograd/error.h"
 #include "autograd/parallel.h"
 #include "autograd/quant.h"
@@ -158,6 +158,9 @@ static double quant_ops_per_step(const shape_cfg *s, const variant *v) {
   return (w + a) * s->m.layers;
 }
 
+/* --only V: run variant V alone (for a profiler: `perf record` one variant at a time). */
+static int only = -1;
+
 static void bench(const shape_cfg *s, int rounds, int steps) {
   double ms[NVAR][MAX_ROUNDS], cms[NVAR][MAX_ROUNDS], ratio[NVAR][MAX_ROUNDS],
       cratio[NVAR][MAX_ROUNDS];
@@ -168,14 +171,17 @@ static void bench(const shape_cfg *s, int rounds, int steps) {
     printf("  round %d (wall / CPU ms):", r + 1);
     for (int k = 0; k < NVAR; k++) {
       int v = (k + r) % NVAR; /* rotate so no variant always follows the same neighbour */
+      if (only >= 0 && v != only) continue;
       time_steps(s, &variants[v], steps, &ms[v][r], &cms[v][r]);
       ms[v][r] *= 1e3, cms[v][r] *= 1e3;
       printf(" %s %.0f / %.0f%s", variants[v].name, ms[v][r], cms[v][r], k + 1 < NVAR ? "," : "\n");
       fflush(stdout);
     }
+    if (only >= 0) continue;
     for (int v = 0; v < NVAR; v++)
       ratio[v][r] = ms[v][r] / ms[0][r], cratio[v][r] = cms[v][r] / cms[0][r];
   }
+  if (only >= 0) return;
   double base = median(cms[0], rounds);
   printf("  %-18s %9s %9s %11s %11s %16s\n", "variant", "wall ms", "CPU ms", "wall ratio",
          "CPU ratio", "quant ops CPU ms");
@@ -222,14 +228,20 @@ int main(int argc, char **argv) {
       steps = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--s-steps") && i + 1 < argc)
       s_steps = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--only") && i + 1 < argc)
+      only = atoi(argv[++i]);
     else if (!strcmp(argv[i], "a"))
       want_a = 1;
     else if (!strcmp(argv[i], "s"))
       want_s = 1;
     else {
-      fprintf(stderr, "usage: bench_quant_step [a] [s] [--rounds N] [--steps N] [--s-steps N]\n");
+      fprintf(stderr, "usage: bench_quant_step [a] [s] [--rounds N] [--steps N] [--s-steps N] [--only V]\n");
       return 2;
     }
+  }
+  if (only >= NVAR) {
+    fprintf(stderr, "bench_quant_step: --only takes a variant 0..%d\n", NVAR - 1);
+    return 2;
   }
   if (rounds < 1 || rounds > MAX_ROUNDS || steps < 1 || steps > MAX_STEPS || s_steps < 1 ||
       s_steps > MAX_STEPS) {
