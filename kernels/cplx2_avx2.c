@@ -18,14 +18,14 @@
 
 #define FLUSH_BLOCKS 8 /* 256-weight blocks per int16 flush (bound above) */
 
-#define U_R(k) ((k) == 0 ? 2 : (k) == 2 ? 0 : 1)
-#define U_I(k) ((k) == 1 ? 2 : (k) == 3 ? 0 : 1)
-#define ROW16(F, SH)                                                                              \
-  F(0 >> SH & 3), F(1 >> SH & 3), F(2 >> SH & 3), F(3 >> SH & 3), F(4 >> SH & 3),                 \
-      F(5 >> SH & 3), F(6 >> SH & 3), F(7 >> SH & 3), F(8 >> SH & 3), F(9 >> SH & 3),             \
-      F(10 >> SH & 3), F(11 >> SH & 3), F(12 >> SH & 3), F(13 >> SH & 3), F(14 >> SH & 3),        \
-      F(15 >> SH & 3)
-static const int8_t lut[4][16] = {{ROW16(U_R, 0)}, {ROW16(U_R, 2)}, {ROW16(U_I, 0)}, {ROW16(U_I, 2)}};
+/* u = 1 + f by nibble n: lo tables read the code in bits 0-1 of n, hi tables bits 2-3;
+ * u_R = (2, 1, 0, 1)[k], u_I = (1, 2, 1, 0)[k]. Broadcast to every 16-byte lane for vpshufb. */
+static const int8_t lut[4][16] = {
+    {2, 1, 0, 1, 2, 1, 0, 1, 2, 1, 0, 1, 2, 1, 0, 1}, /* u_R, lo */
+    {2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1}, /* u_R, hi */
+    {1, 2, 1, 0, 1, 2, 1, 0, 1, 2, 1, 0, 1, 2, 1, 0}, /* u_I, lo */
+    {1, 1, 1, 1, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0}, /* u_I, hi */
+};
 
 INL __m256i bcast16(const int8_t *t) {
   return _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)t));
@@ -44,7 +44,8 @@ INL void tile(const uint8_t *w, int64_t row_bytes, const int8_t *qre, const int8
   for (int t = 0; t < T; t++)
     for (int s = 0; s < 4; s++) acc[t][s] = _mm256_setzero_si256();
   const __m256i nib = _mm256_set1_epi8(0x0f), one16 = _mm256_set1_epi16(1);
-  const __m256i ur[2] = {bcast16(lut[0]), bcast16(lut[1])}, ui[2] = {bcast16(lut[2]), bcast16(lut[3])};
+  const __m256i ur[2] = {bcast16(lut[0]), bcast16(lut[1])},
+                ui[2] = {bcast16(lut[2]), bcast16(lut[3])};
   for (int64_t b0 = 0; b0 < row_bytes; b0 += 64 * FLUSH_BLOCKS) {
     int64_t b1 = b0 + 64 * FLUSH_BLOCKS < row_bytes ? b0 + 64 * FLUSH_BLOCKS : row_bytes;
     __m256i p[2][4];
@@ -110,8 +111,8 @@ TGT void slt_cplx2_kern_avx2(const uint8_t *w, int64_t row_bytes, int nrows, con
 
 #else
 void slt_cplx2_kern_avx2(const uint8_t *w, int64_t row_bytes, int nrows, const int8_t *qre,
-                         const int8_t *qim, int64_t qstride, const int32_t *sre,
-                         const int32_t *sim, int n, int32_t *out) {
+                         const int8_t *qim, int64_t qstride, const int32_t *sre, const int32_t *sim,
+                         int n, int32_t *out) {
   slt_cplx2_kern_portable(w, row_bytes, nrows, qre, qim, qstride, sre, sim, n, out);
 }
 #endif

@@ -25,15 +25,14 @@
 #define CPLX2_PREFETCH 512
 #define INL TGT __attribute__((always_inline)) static inline
 
-/* u = 1 + f for the code in bits 0-1 (lo) or 2-3 (hi) of a nibble, in every 16-byte lane. */
-#define U_R(k) ((k) == 0 ? 2 : (k) == 2 ? 0 : 1)
-#define U_I(k) ((k) == 1 ? 2 : (k) == 3 ? 0 : 1)
-#define ROW16(F, SH)                                                                              \
-  F(0 >> SH & 3), F(1 >> SH & 3), F(2 >> SH & 3), F(3 >> SH & 3), F(4 >> SH & 3),                 \
-      F(5 >> SH & 3), F(6 >> SH & 3), F(7 >> SH & 3), F(8 >> SH & 3), F(9 >> SH & 3),             \
-      F(10 >> SH & 3), F(11 >> SH & 3), F(12 >> SH & 3), F(13 >> SH & 3), F(14 >> SH & 3),        \
-      F(15 >> SH & 3)
-static const int8_t lut[4][16] = {{ROW16(U_R, 0)}, {ROW16(U_R, 2)}, {ROW16(U_I, 0)}, {ROW16(U_I, 2)}};
+/* u = 1 + f by nibble n: lo tables read the code in bits 0-1 of n, hi tables bits 2-3;
+ * u_R = (2, 1, 0, 1)[k], u_I = (1, 2, 1, 0)[k]. Broadcast to every 16-byte lane for vpshufb. */
+static const int8_t lut[4][16] = {
+    {2, 1, 0, 1, 2, 1, 0, 1, 2, 1, 0, 1, 2, 1, 0, 1}, /* u_R, lo */
+    {2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1}, /* u_R, hi */
+    {1, 2, 1, 0, 1, 2, 1, 0, 1, 2, 1, 0, 1, 2, 1, 0}, /* u_I, lo */
+    {1, 1, 1, 1, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0}, /* u_I, hi */
+};
 
 INL __m512i bcast16(const int8_t *t) {
   return _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)t));
@@ -47,7 +46,8 @@ INL void tile(const uint8_t *w, int64_t row_bytes, const int8_t *qre, const int8
     for (int t = 0; t < T; t++)
       for (int s = 0; s < 4; s++) acc[r][t][s] = _mm512_setzero_si512();
   const __m512i nib = _mm512_set1_epi8(0x0f);
-  const __m512i ur[2] = {bcast16(lut[0]), bcast16(lut[1])}, ui[2] = {bcast16(lut[2]), bcast16(lut[3])};
+  const __m512i ur[2] = {bcast16(lut[0]), bcast16(lut[1])},
+                ui[2] = {bcast16(lut[2]), bcast16(lut[3])};
   for (int64_t b = 0; b < row_bytes; b += 64) {
     __m512i k[4][2]; /* nibbles of groups (0, 1) and (2, 3) */
     for (int r = 0; r < R; r++) {
@@ -84,11 +84,11 @@ INL void tile(const uint8_t *w, int64_t row_bytes, const int8_t *qre, const int8
 }
 
 /* Named instances so each (R, T) is compiled with constant trip counts. */
-#define INSTANCE(R, T)                                                                            \
+#define INSTANCE(R, T)                                                                             \
   TGT static void tile_##R##x##T(const uint8_t *w, int64_t rb, const int8_t *qr, const int8_t *qi, \
-                                 int64_t qs, const int32_t *sr, const int32_t *si, int n,         \
-                                 int32_t *out) {                                                  \
-    tile(w, rb, qr, qi, qs, sr, si, n, out, R, T);                                                \
+                                 int64_t qs, const int32_t *sr, const int32_t *si, int n,          \
+                                 int32_t *out) {                                                   \
+    tile(w, rb, qr, qi, qs, sr, si, n, out, R, T);                                                 \
   }
 INSTANCE(4, 1)
 INSTANCE(2, 1)
@@ -106,7 +106,8 @@ TGT void slt_cplx2_kern_avx512(const uint8_t *w, int64_t row_bytes, int nrows, c
       tile_4x1(w + r * row_bytes, row_bytes, qre, qim, qstride, sre, sim, 1, out + 4 * r);
     for (; r + 2 <= nrows; r += 2)
       tile_2x1(w + r * row_bytes, row_bytes, qre, qim, qstride, sre, sim, 1, out + 4 * r);
-    if (r < nrows) tile_1x1(w + r * row_bytes, row_bytes, qre, qim, qstride, sre, sim, 1, out + 4 * r);
+    if (r < nrows)
+      tile_1x1(w + r * row_bytes, row_bytes, qre, qim, qstride, sre, sim, 1, out + 4 * r);
     return;
   }
   /* Token groups outer: a group's activations stay in cache across the rows of the tile. */

@@ -32,8 +32,8 @@ void slt_cplx2_kern_portable(const uint8_t *w, int64_t row_bytes, int nrows, con
                              const int8_t *qim, int64_t qstride, const int32_t *sre,
                              const int32_t *sim, int n, int32_t *out);
 void slt_cplx2_kern_avx2(const uint8_t *w, int64_t row_bytes, int nrows, const int8_t *qre,
-                         const int8_t *qim, int64_t qstride, const int32_t *sre,
-                         const int32_t *sim, int n, int32_t *out);
+                         const int8_t *qim, int64_t qstride, const int32_t *sre, const int32_t *sim,
+                         int n, int32_t *out);
 void slt_cplx2_kern_avx512(const uint8_t *w, int64_t row_bytes, int nrows, const int8_t *qre,
                            const int8_t *qim, int64_t qstride, const int32_t *sre,
                            const int32_t *sim, int n, int32_t *out);
