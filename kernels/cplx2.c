@@ -112,7 +112,9 @@ void slt_cplx2_quantize(slt_cplx_act *a, const float *x, int64_t ldx) {
 /* ---- portable kernel: sign and swap per weight, no multiplication ---- */
 
 void slt_cplx2_kern_portable(const uint8_t *w, int64_t row_bytes, int nrows, const int8_t *qre,
-                             const int8_t *qim, int64_t qstride, int n, int32_t *out) {
+                             const int8_t *qim, int64_t qstride, const int32_t *sre,
+                             const int32_t *sim, int n, int32_t *out) {
+  (void)sre, (void)sim; /* signed per-weight terms: no offset to undo */
   for (int r = 0; r < nrows; r++)
     for (int t = 0; t < n; t++) {
       const uint8_t *row = w + r * row_bytes;
@@ -184,7 +186,7 @@ static void run(const slt_cplx2 *m, const slt_cplx_act *a, slt_cplx2_kern k, int
       int nt = n - t0 < SLT_LB_TOK ? n - t0 : SLT_LB_TOK;
       int32_t buf[SLT_LB_ROWS * SLT_LB_TOK * 4];
       k(m->qs + r0 * m->row_bytes, m->row_bytes, nr, a->re.q + t0 * a->re.stride,
-        a->im.q + t0 * a->re.stride, a->re.stride, nt, buf);
+        a->im.q + t0 * a->re.stride, a->re.stride, a->re.sum + t0, a->im.sum + t0, nt, buf);
       for (int t = 0; t < nt; t++) {
         float cs[4];
         token_scales(m, a, t0 + t, cs);

@@ -11,9 +11,10 @@
  * kernels form four exact int32 sums per row and token:
  *   A = Σ_{±1} σ q_re,  B = Σ_{±i} σ q_im,  C = −Σ_{±1} σ q_im,  D = Σ_{±i} σ q_re,
  * and y_re = A·(s_re/a_re) + B·(s_im/a_im), y_im = C·(s_re/a_im) + D·(s_im/a_re).
- * The AVX-512 path negates activations under a byte mask made from bit 1 and sums them with
- * vpdpbusd against 0/1 selector bytes (a 4-byte horizontal add; the weights never multiply);
- * the AVX2 path uses _mm256_sign_epi8 and maddubs(1, ·), flushing int16 every 256 weights.
+ * The SIMD paths treat a weight as two ternary weights f_R = (1, 0, −1, 0)[k], f_I = (0, 1, 0,
+ * −1)[k]: a vpshufb table maps each nibble of packed codes to u = 1 + f ∈ {0, 1, 2}, vpdpbusd
+ * (AVX-512, exact int32) or maddubs (AVX2, int16 flushed every 8 blocks) sums u·q, and the
+ * token's Σ q (slt_act8.sum) removes the offset, as the ternary kernels do.
  * Activations must lie in [−127, 127] (slt_cplx2_quantize clamps so). */
 #ifndef SLT_KERNELS_CPLX2_H
 #define SLT_KERNELS_CPLX2_H

@@ -1,10 +1,13 @@
-/* {±1, ±i} row kernel, AVX2, multiplication-free. Per 32 weights the 2-bit codes index a
- * vpshufb table giving the sign σ = ±1 of each weight, and code & 1 marks the ±i weights;
- * _mm256_sign_epi8 applies σ to the activations (q >= −127 so −q fits), and maddubs against
- * 1 (all weights) or against the 0/1 marks (±i weights only) adds byte pairs into int16:
- *   Σ_all σ q_re = A + D, Σ_i σ q_re = D, Σ_all σ q_im = B − C, Σ_i σ q_im = B.
- * A pair sum is <= 254 and a 256-weight block adds 8 of them per int16 lane, after which the
- * lanes are flushed to int32 with madd(·, 1). */
+/* {±1, ±i} row kernel, AVX2, multiplication-free per weight: as the AVX-512 kernel, a weight is
+ * two ternary weights f_R, f_I, and a 16-entry vpshufb table maps a nibble of packed codes
+ * straight to one group's unsigned coefficients u = 1 + f (0, 1 or 2). maddubs adds the byte
+ * pairs u·q into int16 and the activation sums S = Σ q undo the offset:
+ *   A = Σ u_R q_re − S_re,  D = Σ u_I q_re − S_re,  B = Σ u_I q_im − S_im,  C = S_im − Σ u_R q_im.
+ * Per 32 weights: 2 vpshufb, 4 maddubs, 4 int16 adds (and 3 shift/and per 128), against 2 + 2
+ * sign + 4 + 4 + 2 in the sign-then-sum form this replaced.
+ * Exactness: a pair is at most 2·2·127 = 508 (maddubs never saturates) and an int16 lane takes
+ * 8 pairs per 256-weight block; lanes are flushed to int32 with madd(·, 1) every 8 blocks
+ * (64 · 508 = 32512 <= 32767). int32 sums as in the AVX-512 kernel. */
 #include "kernels/lowbit_kern.h"
 
 #if defined(__x86_64__)
@@ -12,6 +15,21 @@
 
 #define TGT __attribute__((target("avx2")))
 #define INL TGT __attribute__((always_inline)) static inline
+
+#define FLUSH_BLOCKS 8 /* 256-weight blocks per int16 flush (bound above) */
+
+/* u = 1 + f by nibble n: lo tables read the code in bits 0-1 of n, hi tables bits 2-3;
+ * u_R = (2, 1, 0, 1)[k], u_I = (1, 2, 1, 0)[k]. Broadcast to every 16-byte lane for vpshufb. */
+static const int8_t lut[4][16] = {
+    {2, 1, 0, 1, 2, 1, 0, 1, 2, 1, 0, 1, 2, 1, 0, 1}, /* u_R, lo */
+    {2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1}, /* u_R, hi */
+    {1, 2, 1, 0, 1, 2, 1, 0, 1, 2, 1, 0, 1, 2, 1, 0}, /* u_I, lo */
+    {1, 1, 1, 1, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0}, /* u_I, hi */
+};
+
+INL __m256i bcast16(const int8_t *t) {
+  return _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)t));
+}
 
 INL int32_t hsum(__m256i v) {
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
@@ -21,33 +39,35 @@ INL int32_t hsum(__m256i v) {
 }
 
 INL void tile(const uint8_t *w, int64_t row_bytes, const int8_t *qre, const int8_t *qim,
-              int64_t qstride, int32_t *out, int T) {
-  __m256i acc[2][4];
+              int64_t qstride, const int32_t *sre, const int32_t *sim, int32_t *out, int T) {
+  __m256i acc[2][4]; /* [token][u_R q_re, u_I q_re, u_R q_im, u_I q_im] */
   for (int t = 0; t < T; t++)
     for (int s = 0; s < 4; s++) acc[t][s] = _mm256_setzero_si256();
-  const __m256i three = _mm256_set1_epi8(3), one8 = _mm256_set1_epi8(1),
-                one16 = _mm256_set1_epi16(1);
-  /* σ by code: 0 (+1), 1 (+i) → +1; 2 (−1), 3 (−i) → −1 */
-  const __m256i lut_sign = _mm256_setr_epi8(1, 1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1,
-                                            -1, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
-  for (int64_t b = 0; b < row_bytes; b += 64) {
+  const __m256i nib = _mm256_set1_epi8(0x0f), one16 = _mm256_set1_epi16(1);
+  const __m256i ur[2] = {bcast16(lut[0]), bcast16(lut[1])},
+                ui[2] = {bcast16(lut[2]), bcast16(lut[3])};
+  for (int64_t b0 = 0; b0 < row_bytes; b0 += 64 * FLUSH_BLOCKS) {
+    int64_t b1 = b0 + 64 * FLUSH_BLOCKS < row_bytes ? b0 + 64 * FLUSH_BLOCKS : row_bytes;
     __m256i p[2][4];
     for (int t = 0; t < T; t++)
       for (int s = 0; s < 4; s++) p[t][s] = _mm256_setzero_si256();
-    _mm_prefetch((const char *)w + b + SLT_LB_PREFETCH, _MM_HINT_T0);
-    for (int h = 0; h < 2; h++) {
-      __m256i v = _mm256_load_si256((const __m256i *)(w + b + 32 * h));
-      for (int l = 0; l < 4; l++) {
-        __m256i c = _mm256_and_si256(_mm256_srli_epi16(v, 2 * l), three);
-        __m256i sg = _mm256_shuffle_epi8(lut_sign, c), im = _mm256_and_si256(c, one8);
-        for (int t = 0; t < T; t++) {
-          int64_t off = t * qstride + 4 * b + 64 * l + 32 * h;
-          __m256i r = _mm256_sign_epi8(_mm256_load_si256((const __m256i *)(qre + off)), sg);
-          __m256i i = _mm256_sign_epi8(_mm256_load_si256((const __m256i *)(qim + off)), sg);
-          p[t][0] = _mm256_add_epi16(p[t][0], _mm256_maddubs_epi16(one8, r));
-          p[t][1] = _mm256_add_epi16(p[t][1], _mm256_maddubs_epi16(im, r));
-          p[t][2] = _mm256_add_epi16(p[t][2], _mm256_maddubs_epi16(one8, i));
-          p[t][3] = _mm256_add_epi16(p[t][3], _mm256_maddubs_epi16(im, i));
+    for (int64_t b = b0; b < b1; b += 64) {
+      _mm_prefetch((const char *)w + b + SLT_LB_PREFETCH, _MM_HINT_T0);
+      for (int h = 0; h < 2; h++) {
+        __m256i v = _mm256_load_si256((const __m256i *)(w + b + 32 * h));
+        __m256i k[2] = {_mm256_and_si256(v, nib), _mm256_and_si256(_mm256_srli_epi16(v, 4), nib)};
+        for (int l = 0; l < 4; l++) {
+          __m256i cr = _mm256_shuffle_epi8(ur[l & 1], k[l >> 1]);
+          __m256i ci = _mm256_shuffle_epi8(ui[l & 1], k[l >> 1]);
+          for (int t = 0; t < T; t++) {
+            int64_t off = t * qstride + 4 * b + 64 * l + 32 * h;
+            __m256i r = _mm256_load_si256((const __m256i *)(qre + off));
+            __m256i i = _mm256_load_si256((const __m256i *)(qim + off));
+            p[t][0] = _mm256_add_epi16(p[t][0], _mm256_maddubs_epi16(cr, r));
+            p[t][1] = _mm256_add_epi16(p[t][1], _mm256_maddubs_epi16(ci, r));
+            p[t][2] = _mm256_add_epi16(p[t][2], _mm256_maddubs_epi16(cr, i));
+            p[t][3] = _mm256_add_epi16(p[t][3], _mm256_maddubs_epi16(ci, i));
+          }
         }
       }
     }
@@ -56,42 +76,43 @@ INL void tile(const uint8_t *w, int64_t row_bytes, const int8_t *qre, const int8
         acc[t][s] = _mm256_add_epi32(acc[t][s], _mm256_madd_epi16(p[t][s], one16));
   }
   for (int t = 0; t < T; t++) {
-    int32_t all_re = hsum(acc[t][0]), D = hsum(acc[t][1]), all_im = hsum(acc[t][2]),
-            B = hsum(acc[t][3]);
     int32_t *o = out + 4 * t;
-    o[0] = all_re - D; /* A */
-    o[1] = B;
-    o[2] = B - all_im; /* C = −(Σ_all σ q_im − B) */
-    o[3] = D;
+    o[0] = hsum(acc[t][0]) - sre[t]; /* A */
+    o[1] = hsum(acc[t][3]) - sim[t]; /* B */
+    o[2] = sim[t] - hsum(acc[t][2]); /* C */
+    o[3] = hsum(acc[t][1]) - sre[t]; /* D */
   }
 }
 
 TGT static void tile1(const uint8_t *w, int64_t rb, const int8_t *qr, const int8_t *qi, int64_t qs,
-                      int32_t *out) {
-  tile(w, rb, qr, qi, qs, out, 1);
+                      const int32_t *sr, const int32_t *si, int32_t *out) {
+  tile(w, rb, qr, qi, qs, sr, si, out, 1);
 }
 TGT static void tile2(const uint8_t *w, int64_t rb, const int8_t *qr, const int8_t *qi, int64_t qs,
-                      int32_t *out) {
-  tile(w, rb, qr, qi, qs, out, 2);
+                      const int32_t *sr, const int32_t *si, int32_t *out) {
+  tile(w, rb, qr, qi, qs, sr, si, out, 2);
 }
 
 TGT void slt_cplx2_kern_avx2(const uint8_t *w, int64_t row_bytes, int nrows, const int8_t *qre,
-                             const int8_t *qim, int64_t qstride, int n, int32_t *out) {
+                             const int8_t *qim, int64_t qstride, const int32_t *sre,
+                             const int32_t *sim, int n, int32_t *out) {
   /* Token groups outer: a group's activations stay in cache across the rows of the tile. */
   for (int t = 0; t < n; t += 2)
     for (int r = 0; r < nrows; r++) {
       const uint8_t *wr = w + r * row_bytes;
       int32_t *o = out + (r * n + t) * 4;
+      const int8_t *qr = qre + t * qstride, *qi = qim + t * qstride;
       if (n - t >= 2)
-        tile2(wr, row_bytes, qre + t * qstride, qim + t * qstride, qstride, o);
+        tile2(wr, row_bytes, qr, qi, qstride, sre + t, sim + t, o);
       else
-        tile1(wr, row_bytes, qre + t * qstride, qim + t * qstride, qstride, o);
+        tile1(wr, row_bytes, qr, qi, qstride, sre + t, sim + t, o);
     }
 }
 
 #else
 void slt_cplx2_kern_avx2(const uint8_t *w, int64_t row_bytes, int nrows, const int8_t *qre,
-                         const int8_t *qim, int64_t qstride, int n, int32_t *out) {
-  slt_cplx2_kern_portable(w, row_bytes, nrows, qre, qim, qstride, n, out);
+                         const int8_t *qim, int64_t qstride, const int32_t *sre, const int32_t *sim,
+                         int n, int32_t *out) {
+  slt_cplx2_kern_portable(w, row_bytes, nrows, qre, qim, qstride, sre, sim, n, out);
 }
 #endif

@@ -23,15 +23,20 @@ void slt_tern_kern_avx2(const uint8_t *w, int64_t row_bytes, int nrows, const in
 void slt_tern_kern_avx512(const uint8_t *w, int64_t row_bytes, int nrows, const int8_t *q,
                           int64_t qstride, const int32_t *qsum, int n, int32_t *out);
 
-/* {±1, ±i}: out[(r·n + t)·4 + {0,1,2,3}] = the sums A, B, C, D of kernels/cplx2.h. */
+/* {±1, ±i}: out[(r·n + t)·4 + {0,1,2,3}] = the sums A, B, C, D of kernels/cplx2.h. sre[t],
+ * sim[t] = Σ q_re, Σ q_im of token t (for the kernels that use unsigned weight coefficients). */
 typedef void (*slt_cplx2_kern)(const uint8_t *w, int64_t row_bytes, int nrows, const int8_t *qre,
-                               const int8_t *qim, int64_t qstride, int n, int32_t *out);
+                               const int8_t *qim, int64_t qstride, const int32_t *sre,
+                               const int32_t *sim, int n, int32_t *out);
 void slt_cplx2_kern_portable(const uint8_t *w, int64_t row_bytes, int nrows, const int8_t *qre,
-                             const int8_t *qim, int64_t qstride, int n, int32_t *out);
+                             const int8_t *qim, int64_t qstride, const int32_t *sre,
+                             const int32_t *sim, int n, int32_t *out);
 void slt_cplx2_kern_avx2(const uint8_t *w, int64_t row_bytes, int nrows, const int8_t *qre,
-                         const int8_t *qim, int64_t qstride, int n, int32_t *out);
+                         const int8_t *qim, int64_t qstride, const int32_t *sre, const int32_t *sim,
+                         int n, int32_t *out);
 void slt_cplx2_kern_avx512(const uint8_t *w, int64_t row_bytes, int nrows, const int8_t *qre,
-                           const int8_t *qim, int64_t qstride, int n, int32_t *out);
+                           const int8_t *qim, int64_t qstride, const int32_t *sre,
+                           const int32_t *sim, int n, int32_t *out);
 
 /* 2-bit code of element e (natural order) in a packed row: TQ2_0's qs byte order. */
 static inline int slt_lb_code(const uint8_t *row, int64_t e) {
