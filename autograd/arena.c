@@ -9,14 +9,15 @@
 #define ARENA_MIN_CHUNK (64u << 20)
 
 struct slt_arena_chunk {
-  slt_arena_chunk *next;
+  slt_arena_chunk *next; /* the chunk allocated after this one */
   size_t cap, used;
   char *mem;
 };
 
 static size_t align_up(size_t n) { return (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1); }
 
-static slt_arena_chunk *chunk_new(slt_arena *a, size_t cap) {
+/* A new chunk after every existing one; NULL when out of memory. */
+static slt_arena_chunk *chunk_append(slt_arena *a, size_t cap) {
   slt_arena_chunk *c = malloc(sizeof *c);
   if (!c) return NULL;
   c->mem = aligned_alloc(ARENA_ALIGN, align_up(cap));
@@ -26,23 +27,28 @@ static slt_arena_chunk *chunk_new(slt_arena *a, size_t cap) {
   }
   c->cap = align_up(cap);
   c->used = 0;
-  c->next = a->chunks;
-  a->chunks = c;
+  c->next = NULL;
+  slt_arena_chunk **tail = &a->chunks;
+  while (*tail) tail = &(*tail)->next;
+  *tail = c;
   a->mallocs++;
   return c;
 }
 
 void *slt_arena_alloc(slt_arena *a, size_t bytes) {
   size_t n = align_up(bytes ? bytes : 1);
-  slt_arena_chunk *c = a->chunks;
-  if (!c || c->cap - c->used < n) {
-    size_t cap = n > ARENA_MIN_CHUNK ? n : ARENA_MIN_CHUNK;
-    c = chunk_new(a, cap);
+  slt_arena_chunk *c = a->cur ? a->cur : a->chunks;
+  /* Later chunks only: a step repeats its allocations in the same order, so from the second
+   * step on every allocation lands where it did before, in memory already touched. */
+  while (c && c->cap - c->used < n) c = c->next;
+  if (!c) {
+    c = chunk_append(a, n > ARENA_MIN_CHUNK ? n : ARENA_MIN_CHUNK);
     if (!c) {
       slt_err_set("out of memory: arena could not grow by %zu bytes", bytes);
       return NULL;
     }
   }
+  a->cur = c;
   void *p = c->mem + c->used;
   c->used += n;
   a->used += n;
@@ -56,28 +62,20 @@ void *slt_arena_calloc(slt_arena *a, size_t bytes) {
   return p;
 }
 
-static void free_chunks(slt_arena_chunk *c) {
+void slt_arena_reset(slt_arena *a) {
+  for (slt_arena_chunk *c = a->chunks; c; c = c->next) c->used = 0;
+  a->cur = a->chunks;
+  a->used = 0;
+}
+
+void slt_arena_free(slt_arena *a) {
+  slt_arena_chunk *c = a->chunks;
   while (c) {
     slt_arena_chunk *next = c->next;
     free(c->mem);
     free(c);
     c = next;
   }
-}
-
-void slt_arena_reset(slt_arena *a) {
-  if (a->chunks && a->chunks->next) {
-    /* Several chunks were needed: replace them by one block big enough for the whole step. */
-    free_chunks(a->chunks);
-    a->chunks = NULL;
-    chunk_new(a, a->peak); /* on failure the next alloc grows again */
-  }
-  if (a->chunks) a->chunks->used = 0;
-  a->used = 0;
-}
-
-void slt_arena_free(slt_arena *a) {
-  free_chunks(a->chunks);
-  a->chunks = NULL;
+  a->chunks = a->cur = NULL;
   a->used = 0;
 }
