@@ -7,6 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+const int8_t slt_cplx2_lut[4][16] = {
+    {2, 1, 0, 1, 2, 1, 0, 1, 2, 1, 0, 1, 2, 1, 0, 1}, /* u_R, lo */
+    {2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1}, /* u_R, hi */
+    {1, 2, 1, 0, 1, 2, 1, 0, 1, 2, 1, 0, 1, 2, 1, 0}, /* u_I, lo */
+    {1, 1, 1, 1, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0}, /* u_I, hi */
+};
+
 int slt_cplx2_alloc(slt_cplx2 *m, int64_t out, int64_t in) {
   memset(m, 0, sizeof *m);
   if (out < 1 || in < 1 || in > SLT_CPLX2_MAX_IN || out > ((int64_t)1 << 31)) {

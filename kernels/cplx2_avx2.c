@@ -8,6 +8,7 @@
  * Exactness: a pair is at most 2·2·127 = 508 (maddubs never saturates) and an int16 lane takes
  * 8 pairs per 256-weight block; lanes are flushed to int32 with madd(·, 1) every 8 blocks
  * (64 · 508 = 32512 <= 32767). int32 sums as in the AVX-512 kernel. */
+#include "kernels/avx2_hsum.h"
 #include "kernels/lowbit_kern.h"
 
 #if defined(__x86_64__)
@@ -18,24 +19,8 @@
 
 #define FLUSH_BLOCKS 8 /* 256-weight blocks per int16 flush (bound above) */
 
-/* u = 1 + f by nibble n: lo tables read the code in bits 0-1 of n, hi tables bits 2-3;
- * u_R = (2, 1, 0, 1)[k], u_I = (1, 2, 1, 0)[k]. Broadcast to every 16-byte lane for vpshufb. */
-static const int8_t lut[4][16] = {
-    {2, 1, 0, 1, 2, 1, 0, 1, 2, 1, 0, 1, 2, 1, 0, 1}, /* u_R, lo */
-    {2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1}, /* u_R, hi */
-    {1, 2, 1, 0, 1, 2, 1, 0, 1, 2, 1, 0, 1, 2, 1, 0}, /* u_I, lo */
-    {1, 1, 1, 1, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0}, /* u_I, hi */
-};
-
 INL __m256i bcast16(const int8_t *t) {
   return _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)t));
-}
-
-INL int32_t hsum(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-  return _mm_cvtsi128_si32(s);
 }
 
 INL void tile(const uint8_t *w, int64_t row_bytes, const int8_t *qre, const int8_t *qim,
@@ -44,8 +29,8 @@ INL void tile(const uint8_t *w, int64_t row_bytes, const int8_t *qre, const int8
   for (int t = 0; t < T; t++)
     for (int s = 0; s < 4; s++) acc[t][s] = _mm256_setzero_si256();
   const __m256i nib = _mm256_set1_epi8(0x0f), one16 = _mm256_set1_epi16(1);
-  const __m256i ur[2] = {bcast16(lut[0]), bcast16(lut[1])},
-                ui[2] = {bcast16(lut[2]), bcast16(lut[3])};
+  const __m256i ur[2] = {bcast16(slt_cplx2_lut[0]), bcast16(slt_cplx2_lut[1])},
+                ui[2] = {bcast16(slt_cplx2_lut[2]), bcast16(slt_cplx2_lut[3])};
   for (int64_t b0 = 0; b0 < row_bytes; b0 += 64 * FLUSH_BLOCKS) {
     int64_t b1 = b0 + 64 * FLUSH_BLOCKS < row_bytes ? b0 + 64 * FLUSH_BLOCKS : row_bytes;
     __m256i p[2][4];
@@ -77,10 +62,10 @@ INL void tile(const uint8_t *w, int64_t row_bytes, const int8_t *qre, const int8
   }
   for (int t = 0; t < T; t++) {
     int32_t *o = out + 4 * t;
-    o[0] = hsum(acc[t][0]) - sre[t]; /* A */
-    o[1] = hsum(acc[t][3]) - sim[t]; /* B */
-    o[2] = sim[t] - hsum(acc[t][2]); /* C */
-    o[3] = hsum(acc[t][1]) - sre[t]; /* D */
+    o[0] = slt_hsum_avx2(acc[t][0]) - sre[t]; /* A */
+    o[1] = slt_hsum_avx2(acc[t][3]) - sim[t]; /* B */
+    o[2] = sim[t] - slt_hsum_avx2(acc[t][2]); /* C */
+    o[3] = slt_hsum_avx2(acc[t][1]) - sre[t]; /* D */
   }
 }
 

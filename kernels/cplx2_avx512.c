@@ -25,15 +25,6 @@
 #define CPLX2_PREFETCH 512
 #define INL TGT __attribute__((always_inline)) static inline
 
-/* u = 1 + f by nibble n: lo tables read the code in bits 0-1 of n, hi tables bits 2-3;
- * u_R = (2, 1, 0, 1)[k], u_I = (1, 2, 1, 0)[k]. Broadcast to every 16-byte lane for vpshufb. */
-static const int8_t lut[4][16] = {
-    {2, 1, 0, 1, 2, 1, 0, 1, 2, 1, 0, 1, 2, 1, 0, 1}, /* u_R, lo */
-    {2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1}, /* u_R, hi */
-    {1, 2, 1, 0, 1, 2, 1, 0, 1, 2, 1, 0, 1, 2, 1, 0}, /* u_I, lo */
-    {1, 1, 1, 1, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0}, /* u_I, hi */
-};
-
 INL __m512i bcast16(const int8_t *t) {
   return _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)t));
 }
@@ -46,8 +37,8 @@ INL void tile(const uint8_t *w, int64_t row_bytes, const int8_t *qre, const int8
     for (int t = 0; t < T; t++)
       for (int s = 0; s < 4; s++) acc[r][t][s] = _mm512_setzero_si512();
   const __m512i nib = _mm512_set1_epi8(0x0f);
-  const __m512i ur[2] = {bcast16(lut[0]), bcast16(lut[1])},
-                ui[2] = {bcast16(lut[2]), bcast16(lut[3])};
+  const __m512i ur[2] = {bcast16(slt_cplx2_lut[0]), bcast16(slt_cplx2_lut[1])},
+                ui[2] = {bcast16(slt_cplx2_lut[2]), bcast16(slt_cplx2_lut[3])};
   for (int64_t b = 0; b < row_bytes; b += 64) {
     __m512i k[4][2]; /* nibbles of groups (0, 1) and (2, 3) */
     for (int r = 0; r < R; r++) {

@@ -23,6 +23,11 @@ void slt_tern_kern_avx2(const uint8_t *w, int64_t row_bytes, int nrows, const in
 void slt_tern_kern_avx512(const uint8_t *w, int64_t row_bytes, int nrows, const int8_t *q,
                           int64_t qstride, const int32_t *qsum, int n, int32_t *out);
 
+/* The {±1, ±i} kernels' vpshufb tables: u = 1 + f by nibble n, lo tables reading the code in bits
+ * 0-1 of n, hi tables bits 2-3; u_R = (2, 1, 0, 1)[k], u_I = (1, 2, 1, 0)[k]; rows u_R lo, u_R hi,
+ * u_I lo, u_I hi (each broadcast to every 16-byte lane). Defined in cplx2.c. */
+extern const int8_t slt_cplx2_lut[4][16];
+
 /* {±1, ±i}: out[(r·n + t)·4 + {0,1,2,3}] = the sums A, B, C, D of kernels/cplx2.h. sre[t],
  * sim[t] = Σ q_re, Σ q_im of token t (for the kernels that use unsigned weight coefficients). */
 typedef void (*slt_cplx2_kern)(const uint8_t *w, int64_t row_bytes, int nrows, const int8_t *qre,

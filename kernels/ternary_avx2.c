@@ -4,6 +4,7 @@
  * int32 with madd(·, 1), so int16 never holds more than 256 weights' worth.
  * Σ (code − 1) q = Σ code q − Σ q. One token takes two rows at a time (two memory streams,
  * software prefetch); several tokens take one row and up to 4 tokens. */
+#include "kernels/avx2_hsum.h"
 #include "kernels/lowbit_kern.h"
 
 #if defined(__x86_64__)
@@ -11,13 +12,6 @@
 
 #define TGT __attribute__((target("avx2")))
 #define INL TGT __attribute__((always_inline)) static inline
-
-INL int32_t hsum(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-  return _mm_cvtsi128_si32(s);
-}
 
 /* Rows × tokens: R = 2 (one token, two memory streams) or R = 1 with T <= 4 tokens. out[r·n + t].
  */
@@ -52,7 +46,7 @@ INL void tile(const uint8_t *w, int64_t row_bytes, const int8_t *q, int64_t qstr
         acc[r][t] = _mm256_add_epi32(acc[r][t], _mm256_madd_epi16(p[r][t], ones));
   }
   for (int r = 0; r < R; r++)
-    for (int t = 0; t < T; t++) out[r * n + t] = hsum(acc[r][t]) - qsum[t];
+    for (int t = 0; t < T; t++) out[r * n + t] = slt_hsum_avx2(acc[r][t]) - qsum[t];
 }
 
 TGT static void rows2(const uint8_t *w, int64_t rb, const int8_t *q, int64_t qs,
