@@ -3,7 +3,10 @@
  * loss = (1/n) Σ_{r valid} (lse_r − logits[r, t_r]), lse_r = log Σ_j exp(logits[r, j]), over the
  * n rows whose target is not ignore_index. Forward keeps only lse (one float per row): a
  * rows×V probability tensor would be the largest activation of the model (V up to 50257).
- * Backward recomputes softmax from logits and lse: dlogits = g·(softmax − onehot)/n.
+ * When a gradient is wanted, forward also writes (softmax − onehot)/n while each row is in cache;
+ * backward hands that buffer over as the gradient when the upstream gradient g is 1 (a loss
+ * seeded with 1) and scales it otherwise; without it (arena out of room) backward recomputes
+ * softmax from logits and lse: dlogits = g·(softmax − onehot)/n.
  *
  * Every row ignored (n = 0): the loss is 0 and the gradients are 0, rather than PyTorch's 0/0 =
  * NaN, so a batch made only of padding cannot poison a run.
@@ -29,6 +32,7 @@ typedef struct {
   int32_t ignore;
   float inv_n;      /* 1/n_valid, or 0 when every row is ignored */
   const float *lse; /* (rows) */
+  float *pre;       /* (rows, V): (softmax − onehot)/n made by forward, or NULL */
   int32_t *targets; /* (rows), copied: the caller's buffer may change before backward */
 } xent_saved;
 
@@ -70,6 +74,18 @@ static void xent_backward(slt_ctx *c, slt_node *n) {
   slt_tensor *logits = n->in[0];
   int V = s->V;
   bool set = slt_grad_take(logits);
+  if (s->pre) { /* forward made the gradient for an upstream gradient of 1 */
+    float k = n->out->grad[0];
+    if (set && k == 1.0f) {
+      logits->grad = s->pre; /* the usual case: a loss seeded with 1 costs no pass at all */
+      return;
+    }
+    const float *p = s->pre;
+    float *dx = logits->grad;
+#pragma omp parallel for simd schedule(static) if (s->rows * V >= SLT_PAR_MIN)
+    for (int64_t i = 0; i < s->rows * V; i++) dx[i] = slt_grad_acc(set, dx[i], k * p[i]);
+    return;
+  }
   /* logits, dlogits (rows, V); ignored rows get nothing (zeros when set) */
 #pragma omp parallel for schedule(static) if (s->rows * V >= SLT_PAR_MIN)
   for (int64_t r = 0; r < s->rows; r++) {
@@ -97,21 +113,25 @@ static int64_t count_valid(const int32_t *targets, int64_t rows, int V, int32_t 
   return n;
 }
 
-/* lse (rows) and per-row losses (rows, 0 for ignored rows) of logits (rows, V). */
+/* lse (rows) and per-row losses (rows, 0 for ignored rows) of logits (rows, V); with pre, also
+ * the gradient for an upstream 1, inv_n·(softmax − onehot), while each row is still in cache
+ * (backward would read every logit from memory again). */
 static void xent_rows(const float *logits, const int32_t *targets, int32_t ignore, int64_t rows,
-                      int V, float *lse, double *loss) {
+                      int V, float *lse, double *loss, float *pre, float inv_n) {
 #pragma omp parallel for schedule(static) if (rows * V >= SLT_PAR_MIN)
   for (int64_t r = 0; r < rows; r++) {
     const float *x = logits + r * V;
     float m = row_max(x, V);
     lse[r] = m + logf(row_sum_exp(x, V, m));
     loss[r] = targets[r] == ignore ? 0.0 : (double)lse[r] - x[targets[r]];
+    if (pre && targets[r] != ignore) row_backward(x, lse[r], targets[r], inv_n, pre + r * V, V, true);
+    else if (pre) memset(pre + r * V, 0, (size_t)V * sizeof *pre);
   }
 }
 
 /* Record the node; it keeps lse and its own copy of the targets. 0, or -1 when out of memory. */
 static int xent_record(slt_ctx *c, slt_tensor *logits, slt_tensor *out, const int32_t *targets,
-                       int32_t ignore, int64_t n_valid, const float *lse) {
+                       int32_t ignore, int64_t n_valid, const float *lse, float *pre) {
   int64_t rows = slt_tensor_rows(logits);
   int32_t *tcopy = slt_arena_alloc(&c->arena, (size_t)rows * sizeof(int32_t));
   if (!tcopy) return -1;
@@ -120,7 +140,8 @@ static int xent_record(slt_ctx *c, slt_tensor *logits, slt_tensor *out, const in
   nd->assigns = true;
   memcpy(tcopy, targets, (size_t)rows * sizeof(int32_t));
   float inv_n = n_valid ? (float)(1.0 / (double)n_valid) : 0.0f;
-  *(xent_saved *)nd->saved = (xent_saved){rows, slt_tensor_cols(logits), ignore, inv_n, lse, tcopy};
+  *(xent_saved *)nd->saved =
+      (xent_saved){rows, slt_tensor_cols(logits), ignore, inv_n, lse, pre, tcopy};
   return 0;
 }
 
@@ -139,12 +160,15 @@ slt_tensor *slt_cross_entropy(slt_ctx *c, slt_tensor *logits, const int32_t *tar
   float *lse = slt_arena_alloc(&c->arena, (size_t)rows * sizeof(float));
   double *loss = slt_arena_alloc(&c->arena, (size_t)rows * sizeof(double));
   if (!out || !lse || !loss) return NULL;
-  xent_rows(logits->data, targets, ignore_index, rows, V, lse, loss);
+  bool record = slt_needs_grad(c, 1, &logits);
+  /* NULL when the arena cannot spare it: backward then recomputes from logits and lse */
+  float *pre = record ? slt_arena_alloc(&c->arena, (size_t)rows * V * sizeof(float)) : NULL;
+  float inv_n = n_valid ? (float)(1.0 / (double)n_valid) : 0.0f;
+  xent_rows(logits->data, targets, ignore_index, rows, V, lse, loss, pre, inv_n);
   double total = 0;
   for (int64_t r = 0; r < rows; r++) total += loss[r]; /* row order: fixed */
   out->data[0] = n_valid ? (float)(total / (double)n_valid) : 0.0f;
-  if (slt_needs_grad(c, 1, &logits) &&
-      xent_record(c, logits, out, targets, ignore_index, n_valid, lse))
+  if (record && xent_record(c, logits, out, targets, ignore_index, n_valid, lse, pre))
     return NULL;
   return out;
 }
