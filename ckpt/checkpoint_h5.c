@@ -283,6 +283,15 @@ hid_t ck_open_group(const slt_ckpt *c, const char *name) {
   return ck_open_group_in(c, c->h5, what, name);
 }
 
+hid_t ck_find_subgroup(const slt_ckpt *c, const char *top, const char *name) {
+  if (H5Lexists(c->h5, top, H5P_DEFAULT) <= 0) return -1;
+  hid_t q = H5Gopen2(c->h5, top, H5P_DEFAULT);
+  hid_t g = q >= 0 && H5Lexists(q, name, H5P_DEFAULT) > 0 ? H5Gopen2(q, name, H5P_DEFAULT) : -1;
+  if (q >= 0) H5Gclose(q);
+  H5Eclear2(H5E_DEFAULT);
+  return g;
+}
+
 /* The integer attribute where/name into *v, in [lo, hi]; else one message naming it. */
 int ck_get_count(const slt_ckpt *c, hid_t obj, const char *where, const char *name, int64_t lo,
                  int64_t hi, int64_t *v) {

@@ -102,6 +102,16 @@ const char *ck_shape_str(int ndim, const hsize_t *dims, char *buf, size_t len);
 hid_t ck_open_group_in(const slt_ckpt *c, hid_t loc, const char *what, const char *name);
 /* The root's group name, as ck_open_group_in. */
 hid_t ck_open_group(const slt_ckpt *c, const char *name);
+/* /top/name opened, or -1 (no error recorded) when either is missing: the optional groups of
+ * derived exports (/quant/<param>, /packed/<param>). */
+hid_t ck_find_subgroup(const slt_ckpt *c, const char *top, const char *name);
+/* An H5Literate walk calling fn on each stored tensor (the /model, /quant and /packed readers). */
+typedef struct {
+  const slt_ckpt *c;
+  slt_ckpt_tensor_fn fn;
+  void *user;
+  int rc;
+} ck_tensor_walk;
 /* The integer attribute where:name of obj into *v, in [lo, hi]; else -1 with one message. */
 int ck_get_count(const slt_ckpt *c, hid_t obj, const char *where, const char *name, int64_t lo,
                  int64_t hi, int64_t *v);
@@ -123,6 +133,10 @@ int ck_quant_read(const slt_ckpt *c, slt_param *p);
 int ck_quant_each(const slt_ckpt *c, slt_ckpt_tensor_fn fn, void *user);
 /* dst = m's parameters minus its quantized weight factors and LSQ tensors (data copied). 0/-1. */
 int ck_kept_params(const slt_model *m, slt_params *dst);
+/* d written to path as a derived model: cfg and keep in place of d's, extra(file, user) adding
+ * its own groups before the completion marker (slt_ckpt_data.extra). 0 or -1. */
+int ck_write_derived(const char *path, const slt_ckpt_data *d, const slt_config *cfg,
+                     const slt_params *keep, int (*extra)(int64_t, void *), void *user);
 
 /* ---- packed exports (checkpoint_packed.c) ---- */
 /* True when the file holds /packed/<name> (a weight stored as 2-bit codes). */

@@ -179,12 +179,7 @@ static int write_packed_group(int64_t file, void *user) {
 static int write_file(const char *path, const slt_ckpt_data *d, const slt_config *cfg,
                       const slt_params *keep, int (*fill)(writer *), writer *w) {
   packed_extra x = {w, fill};
-  slt_ckpt_data e = *d;
-  e.cfg = cfg;
-  e.params = keep;
-  e.extra = write_packed_group;
-  e.extra_user = &x;
-  return slt_ckpt_write(path, &e);
+  return ck_write_derived(path, d, cfg, keep, write_packed_group, &x);
 }
 
 int slt_ckpt_write_packed(const char *path, const slt_ckpt_data *d, slt_model *m, int *count,
@@ -218,15 +213,6 @@ int slt_ckpt_write_packed(const char *path, const slt_ckpt_data *d, slt_model *m
 
 /* ---- reading ---- */
 
-static hid_t packed_group(const slt_ckpt *c, const char *name) {
-  if (H5Lexists(c->h5, "packed", H5P_DEFAULT) <= 0) return -1;
-  hid_t q = H5Gopen2(c->h5, "packed", H5P_DEFAULT);
-  hid_t g = q >= 0 && H5Lexists(q, name, H5P_DEFAULT) > 0 ? H5Gopen2(q, name, H5P_DEFAULT) : -1;
-  if (q >= 0) H5Gclose(q);
-  H5Eclear2(H5E_DEFAULT);
-  return g;
-}
-
 /* A ComplexLinear part "<pfx>.weight_re|_im" -> its group "<pfx>.weight" into base and the part
  * (0 re, 1 im); -1 for any other name. */
 static int cplx_part(const char *name, char *base, size_t len) {
@@ -239,14 +225,14 @@ static int cplx_part(const char *name, char *base, size_t len) {
 
 bool ck_packed_has(const slt_ckpt *c, const char *name) {
   char base[SLT_PARAM_NAME_MAX];
-  hid_t g = packed_group(c, name);
-  if (g < 0 && cplx_part(name, base, sizeof base) >= 0) g = packed_group(c, base);
+  hid_t g = ck_find_subgroup(c, "packed", name);
+  if (g < 0 && cplx_part(name, base, sizeof base) >= 0) g = ck_find_subgroup(c, "packed", base);
   if (g >= 0) H5Gclose(g);
   return g >= 0;
 }
 
 static bool ck_packed_has_exact(const slt_ckpt *c, const char *name) {
-  hid_t g = packed_group(c, name);
+  hid_t g = ck_find_subgroup(c, "packed", name);
   if (g >= 0) H5Gclose(g);
   return g >= 0;
 }
@@ -280,7 +266,7 @@ static int read_cplx2(const slt_ckpt *c, const char *base, int64_t want_out, int
   char what[SLT_PARAM_NAME_MAX + 8];
   snprintf(what, sizeof what, "/packed/%s", base);
   memset(q, 0, sizeof *q);
-  hid_t g = packed_group(c, base);
+  hid_t g = ck_find_subgroup(c, "packed", base);
   int64_t out, in, rb;
   char *kind = g >= 0 ? ck_attr_get_str(g, "kind") : NULL;
   int rc = g < 0 || !kind || strcmp(kind, "cplx2") || ck_attr_get_i64(g, "out", &out) ||
@@ -327,7 +313,7 @@ static int read_tern(const slt_ckpt *c, const char *name, slt_tern *t) {
   char what[SLT_PARAM_NAME_MAX + 8];
   snprintf(what, sizeof what, "/packed/%s", name);
   memset(t, 0, sizeof *t);
-  hid_t g = packed_group(c, name);
+  hid_t g = ck_find_subgroup(c, "packed", name);
   int64_t out, in, shards, rb;
   char *kind = g >= 0 ? ck_attr_get_str(g, "kind") : NULL;
   int rc = g < 0 || !kind || strcmp(kind, "ternary") || ck_attr_get_i64(g, "out", &out) ||
@@ -410,16 +396,9 @@ int ck_packed_install(const slt_ckpt *c, slt_model *m) {
   return in.rc;
 }
 
-typedef struct {
-  const slt_ckpt *c;
-  slt_ckpt_tensor_fn fn;
-  void *user;
-  int rc;
-} packed_walk;
-
 static herr_t visit_packed(hid_t g, const char *name, const H5L_info_t *info, void *user) {
   (void)info;
-  packed_walk *w = user;
+  ck_tensor_walk *w = user;
   hid_t q = H5Gopen2(g, name, H5P_DEFAULT);
   int64_t shape[2] = {0, 0};
   bool ok = q >= 0 && !ck_attr_get_i64(q, "out", &shape[0]) && !ck_attr_get_i64(q, "in", &shape[1]);
@@ -446,7 +425,7 @@ int ck_packed_each(const slt_ckpt *c, slt_ckpt_tensor_fn fn, void *user) {
   if (H5Lexists(c->h5, "packed", H5P_DEFAULT) <= 0) return 0;
   hid_t g = ck_open_group(c, "packed");
   if (g < 0) return -1;
-  packed_walk w = {c, fn, user, 0};
+  ck_tensor_walk w = {c, fn, user, 0};
   herr_t it = H5Literate(g, H5_INDEX_NAME, H5_ITER_NATIVE, NULL, visit_packed, &w);
   H5Gclose(g);
   if (!w.rc && it < 0) w.rc = FAIL("%s: cannot list /packed: corrupt file", c->path);

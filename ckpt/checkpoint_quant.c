@@ -132,6 +132,16 @@ int ck_kept_params(const slt_model *m, slt_params *dst) {
   return 0;
 }
 
+int ck_write_derived(const char *path, const slt_ckpt_data *d, const slt_config *cfg,
+                     const slt_params *keep, int (*extra)(int64_t, void *), void *user) {
+  slt_ckpt_data e = *d;
+  e.cfg = cfg;
+  e.params = keep;
+  e.extra = extra;
+  e.extra_user = user;
+  return slt_ckpt_write(path, &e);
+}
+
 /* /quant, one group per quantized factor (slt_ckpt_data.extra). */
 static int write_quant_group(int64_t file, void *user) {
   writer *w = user;
@@ -154,12 +164,10 @@ int slt_ckpt_write_quantized(const char *path, const slt_ckpt_data *d, const slt
   if (slt_quant_config_strip_weights(&cfg.model.quant)) return -1;
   slt_params keep;
   writer w = {m->quant, -1, 0, 0};
-  slt_ckpt_data e = *d;
-  e.cfg = &cfg;
-  e.params = &keep;
-  e.extra = write_quant_group;
-  e.extra_user = &w;
-  int rc = ck_kept_params(m, &keep) || slt_ckpt_write(path, &e) ? -1 : 0;
+  int rc = ck_kept_params(m, &keep) ||
+                   ck_write_derived(path, d, &cfg, &keep, write_quant_group, &w)
+               ? -1
+               : 0;
   slt_params_free(&keep);
   *count = w.count;
   *code_bytes = w.code_bytes;
@@ -168,18 +176,8 @@ int slt_ckpt_write_quantized(const char *path, const slt_ckpt_data *d, const slt
 
 /* ---- reading ---- */
 
-/* The open /quant/<name> group, or -1 (nothing recorded) when there is none. */
-static hid_t quant_group(const slt_ckpt *c, const char *name) {
-  if (H5Lexists(c->h5, "quant", H5P_DEFAULT) <= 0) return -1;
-  hid_t q = H5Gopen2(c->h5, "quant", H5P_DEFAULT);
-  hid_t g = q >= 0 && H5Lexists(q, name, H5P_DEFAULT) > 0 ? H5Gopen2(q, name, H5P_DEFAULT) : -1;
-  if (q >= 0) H5Gclose(q);
-  H5Eclear2(H5E_DEFAULT);
-  return g;
-}
-
 bool ck_quant_has(const slt_ckpt *c, const char *name) {
-  hid_t g = quant_group(c, name);
+  hid_t g = ck_find_subgroup(c, "quant", name);
   if (g >= 0) H5Gclose(g);
   return g >= 0;
 }
@@ -240,7 +238,7 @@ static int read_codes(const slt_ckpt *c, hid_t g, const char *what, const slt_pa
 int ck_quant_read(const slt_ckpt *c, slt_param *p) {
   char what[SLT_PARAM_NAME_MAX + 8];
   snprintf(what, sizeof what, "/quant/%s", p->name);
-  hid_t g = quant_group(c, p->name);
+  hid_t g = ck_find_subgroup(c, "quant", p->name);
   slt_qc_kind kind;
   slt_quant_spec spec;
   int64_t block, shards, n = p->t.numel, rows = slt_tensor_rows(&p->t);
@@ -268,16 +266,9 @@ int ck_quant_read(const slt_ckpt *c, slt_param *p) {
   return rc;
 }
 
-typedef struct {
-  const slt_ckpt *c;
-  slt_ckpt_tensor_fn fn;
-  void *user;
-  int rc;
-} quant_walk;
-
 static herr_t visit_quant(hid_t g, const char *name, const H5L_info_t *info, void *user) {
   (void)info;
-  quant_walk *w = user;
+  ck_tensor_walk *w = user;
   char path[CK_DSET_PATH];
   snprintf(path, sizeof path, "%s/codes", name);
   hid_t d = H5Dopen2(g, path, H5P_DEFAULT), sp = d >= 0 ? H5Dget_space(d) : -1;
@@ -300,7 +291,7 @@ int ck_quant_each(const slt_ckpt *c, slt_ckpt_tensor_fn fn, void *user) {
   if (H5Lexists(c->h5, "quant", H5P_DEFAULT) <= 0) return 0;
   hid_t g = ck_open_group(c, "quant");
   if (g < 0) return -1;
-  quant_walk w = {c, fn, user, 0};
+  ck_tensor_walk w = {c, fn, user, 0};
   herr_t it = H5Literate(g, H5_INDEX_NAME, H5_ITER_NATIVE, NULL, visit_quant, &w);
   H5Gclose(g);
   if (!w.rc && it < 0) w.rc = FAIL("%s: cannot list /quant: corrupt file", c->path);

@@ -184,17 +184,10 @@ slt_model *slt_ckpt_load_model_ex(const char *path, slt_config *cfg, bool packed
   return m;
 }
 
-typedef struct {
-  const slt_ckpt *c;
-  slt_ckpt_tensor_fn fn;
-  void *user;
-  int rc;
-} tensor_walk;
-
 /* One /model entry: a float dataset (anything else is not a tensor of ours: an error). */
 static herr_t visit_tensor(hid_t g, const char *name, const H5L_info_t *info, void *user) {
   (void)info;
-  tensor_walk *w = user;
+  ck_tensor_walk *w = user;
   hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
   hid_t type = d >= 0 ? H5Dget_type(d) : -1, space = d >= 0 ? H5Dget_space(d) : -1;
   hsize_t dims[H5S_MAX_RANK];
@@ -218,7 +211,7 @@ static herr_t visit_tensor(hid_t g, const char *name, const H5L_info_t *info, vo
 int slt_ckpt_each_tensor(const slt_ckpt *c, slt_ckpt_tensor_fn fn, void *user) {
   hid_t g = ck_open_group(c, "model");
   if (g < 0) return -1;
-  tensor_walk w = {c, fn, user, 0};
+  ck_tensor_walk w = {c, fn, user, 0};
   herr_t it = H5Literate(g, H5_INDEX_NAME, H5_ITER_NATIVE, NULL, visit_tensor, &w);
   if (!w.rc && it < 0) {
     char why[256];
