@@ -17,4 +17,15 @@ static inline slt_tensor *slt_op_shape_error(const char *op, const char *what, c
   return NULL;
 }
 
+/* A (B, T, row) tensor holding H heads of D columns from col0 (with parts 2 also the same
+ * columns part_cols later: the im half of a complex [re | im] row) against a (B, H, T, parts·D)
+ * tensor whose head rows hold the parts side by side (ops_shape.c). */
+typedef struct {
+  int B, T, row, col0, H, D, parts, part_cols;
+} slt_heads_layout;
+
+/* Copy (or, accumulate, add) between the two layouts; to_heads picks the direction. */
+void slt_permute_heads(const slt_heads_layout *L, const float *src, float *dst, bool to_heads,
+                       bool accumulate);
+
 #endif

@@ -10,55 +10,27 @@
 
 #include <string.h>
 
-/* A (B, T, 2C) tensor holding H heads of D complex dims at columns col0 (re) and C + col0 (im),
- * against a (B, H, T, 2D) tensor. */
-typedef struct {
-  int B, T, C, col0, H, D;
-} cheads_layout;
-
-/* Copy (or add) between the two layouts; to_heads picks the direction. */
-static void permute(const cheads_layout *L, const float *src, float *dst, bool to_heads,
-                    bool accumulate) {
-  int B = L->B, T = L->T, H = L->H, D = L->D;
-#pragma omp parallel for collapse(2) schedule(static) if ((int64_t)B * T * H * D >= SLT_PAR_MIN)
-  for (int b = 0; b < B; b++)
-    for (int t = 0; t < T; t++)
-      for (int h = 0; h < H; h++)
-        for (int part = 0; part < 2; part++) {
-          /* (B, T, 2C): re at col0 + h·D, im C columns later */
-          int64_t flat =
-              ((int64_t)b * T + t) * 2 * L->C + (int64_t)part * L->C + L->col0 + (int64_t)h * D;
-          int64_t bht = (((int64_t)b * H + h) * T + t) * 2 * D + (int64_t)part * D; /* (B,H,T,2D) */
-          const float *s = src + (to_heads ? flat : bht);
-          float *d = dst + (to_heads ? bht : flat);
-          if (accumulate)
-            for (int i = 0; i < D; i++) d[i] += s[i];
-          else
-            memcpy(d, s, D * sizeof(float));
-        }
-}
-
 static void split_backward(slt_ctx *c, slt_node *n) {
   (void)c;
-  permute(n->saved, n->out->grad, n->in[0]->grad, false, true);
+  slt_permute_heads(n->saved, n->out->grad, n->in[0]->grad, false, true);
 }
 
 static void merge_backward(slt_ctx *c, slt_node *n) {
   (void)c;
-  permute(n->saved, n->out->grad, n->in[0]->grad, true, true);
+  slt_permute_heads(n->saved, n->out->grad, n->in[0]->grad, true, true);
 }
 
 /* out from x through L in the given direction, with its node. */
-static slt_tensor *permute_op(slt_ctx *c, slt_tensor *x, const cheads_layout *L, bool to_heads,
+static slt_tensor *permute_op(slt_ctx *c, slt_tensor *x, const slt_heads_layout *L, bool to_heads,
                               int ndim, const int *shape) {
   slt_tensor *out = slt_new(c, ndim, shape);
   if (!out) return NULL;
-  permute(L, x->data, out->data, to_heads, false);
+  slt_permute_heads(L, x->data, out->data, to_heads, false);
   if (slt_needs_grad(c, 1, &x)) {
     slt_node *n = slt_record(c, to_heads ? "cplx_split_heads" : "cplx_merge_heads",
                              to_heads ? split_backward : merge_backward, out, 1, &x, sizeof *L);
     if (!n) return NULL;
-    *(cheads_layout *)n->saved = *L;
+    *(slt_heads_layout *)n->saved = *L;
   }
   return out;
 }
@@ -69,7 +41,9 @@ slt_tensor *slt_cplx_split_heads(slt_ctx *c, slt_tensor *x, int col0, int heads,
       col0 + (int64_t)heads * head_dim > x->shape[2] / 2)
     return slt_op_shape_error(
         "cplx_split_heads", "expected (B, T, 2C) = [re | im] holding the requested heads", x, NULL);
-  cheads_layout L = {x->shape[0], x->shape[1], x->shape[2] / 2, col0, heads, head_dim};
+  /* re at col0 + h·D, im C = width/2 columns later */
+  slt_heads_layout L = {x->shape[0], x->shape[1], x->shape[2], col0, heads, head_dim, 2,
+                        x->shape[2] / 2};
   return permute_op(c, x, &L, true, 4, (int[]){L.B, heads, L.T, 2 * head_dim});
 }
 
@@ -78,7 +52,7 @@ slt_tensor *slt_cplx_merge_heads(slt_ctx *c, slt_tensor *x) {
   if (x->ndim != 4 || x->shape[3] % 2)
     return slt_op_shape_error("cplx_merge_heads", "expected (B, H, T, 2D)", x, NULL);
   int H = x->shape[1], D = x->shape[3] / 2;
-  cheads_layout L = {x->shape[0], x->shape[2], H * D, 0, H, D};
+  slt_heads_layout L = {x->shape[0], x->shape[2], 2 * H * D, 0, H, D, 2, H * D};
   return permute_op(c, x, &L, false, 3, (int[]){L.B, L.T, 2 * H * D});
 }
 

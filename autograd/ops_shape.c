@@ -28,38 +28,34 @@ slt_tensor *slt_reshape(slt_ctx *c, slt_tensor *a, int ndim, const int *shape) {
   return out;
 }
 
-/* Copy between a (B, T, C) tensor whose columns [col0, col0 + H·D) hold H heads and a
- * (B, H, T, D) tensor; to_heads picks the direction, accumulate adds instead of copying. */
-typedef struct {
-  int B, T, C, col0, H, D;
-} heads_layout;
-
-static void permute_heads(const heads_layout *L, const float *src, float *dst, bool to_heads,
-                          bool accumulate) {
-  int B = L->B, T = L->T, H = L->H, D = L->D;
-#pragma omp parallel for collapse(2) schedule(static) if ((int64_t)B * T * H * D >= SLT_PAR_MIN)
+void slt_permute_heads(const slt_heads_layout *L, const float *src, float *dst, bool to_heads,
+                       bool accumulate) {
+  int B = L->B, T = L->T, H = L->H, D = L->D, P = L->parts;
+#pragma omp parallel for collapse(2) schedule(static) if ((int64_t)B * T * H * D * P >= SLT_PAR_MIN)
   for (int b = 0; b < B; b++)
     for (int t = 0; t < T; t++)
-      for (int h = 0; h < H; h++) {
-        int64_t flat = ((int64_t)b * T + t) * L->C + L->col0 + (int64_t)h * D; /* (B, T, C) */
-        int64_t bht = (((int64_t)b * H + h) * T + t) * D;                      /* (B, H, T, D) */
-        const float *s = src + (to_heads ? flat : bht);
-        float *d = dst + (to_heads ? bht : flat);
-        if (accumulate)
-          for (int i = 0; i < D; i++) d[i] += s[i];
-        else
-          memcpy(d, s, D * sizeof(float));
-      }
+      for (int h = 0; h < H; h++)
+        for (int part = 0; part < P; part++) {
+          int64_t flat = ((int64_t)b * T + t) * L->row + (int64_t)part * L->part_cols + L->col0 +
+                         (int64_t)h * D;                                      /* (B, T, row) */
+          int64_t bht = (((int64_t)b * H + h) * T + t) * P * D + (int64_t)part * D; /* (B,H,T,PD) */
+          const float *s = src + (to_heads ? flat : bht);
+          float *d = dst + (to_heads ? bht : flat);
+          if (accumulate)
+            for (int i = 0; i < D; i++) d[i] += s[i];
+          else
+            memcpy(d, s, D * sizeof(float));
+        }
 }
 
 /* Zero the columns of (B, T, C) outside the heads' [col0, col0 + H·D). */
-static void zero_other_columns(const heads_layout *L, float *x) {
+static void zero_other_columns(const slt_heads_layout *L, float *x) {
   int64_t lo = L->col0, hi = L->col0 + (int64_t)L->H * L->D;
-  if (lo == 0 && hi == L->C) return;
-#pragma omp parallel for schedule(static) if ((int64_t)L->B * L->T * L->C >= SLT_PAR_MIN)
+  if (lo == 0 && hi == L->row) return;
+#pragma omp parallel for schedule(static) if ((int64_t)L->B * L->T * L->row >= SLT_PAR_MIN)
   for (int64_t r = 0; r < (int64_t)L->B * L->T; r++) {
-    memset(x + r * L->C, 0, lo * sizeof(float));
-    memset(x + r * L->C + hi, 0, (L->C - hi) * sizeof(float));
+    memset(x + r * L->row, 0, lo * sizeof(float));
+    memset(x + r * L->row + hi, 0, (L->row - hi) * sizeof(float));
   }
 }
 
@@ -69,7 +65,7 @@ static void split_heads_backward(slt_ctx *c, slt_node *n) {
    * and zeros the others; the later ones add into their own columns. */
   bool set = slt_grad_take(n->in[0]);
   if (set) zero_other_columns(n->saved, n->in[0]->grad);
-  permute_heads(n->saved, n->out->grad, n->in[0]->grad, false, !set);
+  slt_permute_heads(n->saved, n->out->grad, n->in[0]->grad, false, !set);
 }
 
 slt_tensor *slt_split_heads_at(slt_ctx *c, slt_tensor *a, int col0, int heads, int head_dim) {
@@ -78,14 +74,14 @@ slt_tensor *slt_split_heads_at(slt_ctx *c, slt_tensor *a, int col0, int heads, i
       col0 + heads * head_dim > a->shape[2])
     return slt_op_shape_error("split_heads", "expected (B, T, C) holding the requested heads", a,
                               NULL);
-  heads_layout L = {a->shape[0], a->shape[1], a->shape[2], col0, heads, head_dim};
+  slt_heads_layout L = {a->shape[0], a->shape[1], a->shape[2], col0, heads, head_dim, 1, 0};
   slt_tensor *out = slt_new(c, 4, (int[]){L.B, heads, L.T, head_dim});
   if (!out) return NULL;
-  permute_heads(&L, a->data, out->data, true, false);
+  slt_permute_heads(&L, a->data, out->data, true, false);
   if (slt_needs_grad(c, 1, &a)) {
     slt_node *n = slt_record(c, "split_heads", split_heads_backward, out, 1, &a, sizeof L);
     if (!n) return NULL;
-    *(heads_layout *)n->saved = L;
+    *(slt_heads_layout *)n->saved = L;
     n->assigns = true;
   }
   return out;
@@ -101,21 +97,21 @@ slt_tensor *slt_split_heads(slt_ctx *c, slt_tensor *a, int heads) {
 
 static void merge_heads_backward(slt_ctx *c, slt_node *n) {
   (void)c;
-  permute_heads(n->saved, n->out->grad, n->in[0]->grad, true, !slt_grad_take(n->in[0]));
+  slt_permute_heads(n->saved, n->out->grad, n->in[0]->grad, true, !slt_grad_take(n->in[0]));
 }
 
 slt_tensor *slt_merge_heads(slt_ctx *c, slt_tensor *a) {
   if (!a) return NULL;
   if (a->ndim != 4) return slt_op_shape_error("merge_heads", "expected (B, H, T, D)", a, NULL);
-  heads_layout L = {a->shape[0], a->shape[2], a->shape[1] * a->shape[3], 0, a->shape[1],
-                    a->shape[3]};
-  slt_tensor *out = slt_new(c, 3, (int[]){L.B, L.T, L.C});
+  slt_heads_layout L = {a->shape[0], a->shape[2], a->shape[1] * a->shape[3], 0, a->shape[1],
+                        a->shape[3], 1, 0};
+  slt_tensor *out = slt_new(c, 3, (int[]){L.B, L.T, L.row});
   if (!out) return NULL;
-  permute_heads(&L, a->data, out->data, false, false);
+  slt_permute_heads(&L, a->data, out->data, false, false);
   if (slt_needs_grad(c, 1, &a)) {
     slt_node *n = slt_record(c, "merge_heads", merge_heads_backward, out, 1, &a, sizeof L);
     if (!n) return NULL;
-    *(heads_layout *)n->saved = L;
+    *(slt_heads_layout *)n->saved = L;
     n->assigns = true;
   }
   return out;
