@@ -9,6 +9,7 @@
  * over repeats of the ratio to a triad run just before each repeat.
  * Usage: bench_quant [repeats]   (runs on 1 and 2 threads; medians over repeats)
  * The quantizers' share of a whole QAT training step is bench_quant_step (quant_step.c). */
+#include "kernels/cpu.h"
 #include "autograd/error.h"
 #include "autograd/parallel.h"
 #include "autograd/quant.h"
@@ -43,16 +44,9 @@ static void *need(void *p) {
 }
 
 static void print_machine(void) {
-  char line[256], model[256] = "unknown";
-  FILE *f = fopen("/proc/cpuinfo", "r");
-  while (f && fgets(line, sizeof line, f))
-    if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
-      snprintf(model, sizeof model, "%s", strchr(line, ':') + 2);
-      model[strcspn(model, "\n")] = 0;
-      break;
-    }
-  if (f) fclose(f);
-  printf("cpu: %s, %d logical cores\n", model, omp_get_num_procs());
+  char flags[256];
+  slt_cpu_flags(flags, sizeof flags);
+  printf("cpu: %s, %d logical cores; flags %s\n", slt_cpu_model(), omp_get_num_procs(), flags);
   printf("compiled for:");
 #ifdef __AVX512F__
   printf(" avx512f");

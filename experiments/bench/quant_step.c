@@ -10,6 +10,7 @@
  * model's own shapes: every block linear's weight and its input activation, summed per step,
  * so the measured overhead can be compared with what the quant ops themselves cost.
  * usage: bench_quant_step [a] [s] [--rounds N] [--steps N] [--s-steps N] [--only V] */
+#include "kernels/cpu.h"
 #include "autograd/error.h"
 #include "autograd/parallel.h"
 #include "autograd/quant.h"
@@ -195,17 +196,10 @@ static void bench(const shape_cfg *s, int rounds, int steps) {
 }
 
 static void cpu_model(void) {
-  char line[256], model[256] = "unknown";
-  FILE *f = fopen("/proc/cpuinfo", "r");
-  while (f && fgets(line, sizeof line, f))
-    if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
-      snprintf(model, sizeof model, "%s", strchr(line, ':') + 2);
-      model[strcspn(model, "\n")] = 0;
-      break;
-    }
-  if (f) fclose(f);
-  printf("cpu: %s, %d logical cores, %d threads\n", model, omp_get_num_procs(),
-         omp_get_max_threads());
+  char flags[256];
+  slt_cpu_flags(flags, sizeof flags);
+  printf("cpu: %s, %d logical cores, %d threads; flags %s\n", slt_cpu_model(), omp_get_num_procs(),
+         omp_get_max_threads(), flags);
   printf("compiled for:");
 #ifdef __AVX512F__
   printf(" avx512f");

@@ -12,6 +12,7 @@
  * speed drifts by tens of percent over minutes. The last line of each configuration says what
  * the target ratio asks of slt against the FMA units' own peak (fma_peak.h). */
 #include "autograd/sys.h"
+#include "kernels/cpu.h"
 #include "kernels/gemm.h"
 #include "autograd/error.h"
 #include "layers/model.h"
@@ -263,20 +264,6 @@ static int bench_config(const bench_cfg *b, int steps, int warmup, int rounds, i
   return 0;
 }
 
-/* The CPU's model name from /proc/cpuinfo. */
-static void cpu_model(char *out, size_t len) {
-  char line[256];
-  snprintf(out, len, "?");
-  FILE *f = fopen("/proc/cpuinfo", "r");
-  while (f && fgets(line, sizeof line, f))
-    if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
-      snprintf(out, len, "%s", strchr(line, ':') + 2);
-      out[strcspn(out, "\n")] = 0;
-      break;
-    }
-  if (f) fclose(f);
-}
-
 static int usage(void) {
   fprintf(stderr, "usage: bench_train_step [a] [b] [--steps N] [--warmup N] [--rounds N] "
                   "[--no-torch] [--precision fp32|bf16|both] [--gemm auto|openblas|onednn]\n");
@@ -322,8 +309,8 @@ int main(int argc, char **argv) {
   }
   int threads = omp_get_max_threads();
   double peak[2] = {0, 0}, fma_peak = bench_fma_peak_gflops();
-  char cpu[128], fp32_desc[256] = "";
-  cpu_model(cpu, sizeof cpu);
+  char flags[256], fp32_desc[256] = "";
+  slt_cpu_flags(flags, sizeof flags);
   /* the fp32 backend as the children will pick it, on (a)'s shapes */
   if (slt_gemm_configure(gemm_kind, SLT_PRECISION_FP32, 2048, 256, 1024)) return usage();
   snprintf(fp32_desc, sizeof fp32_desc, "%s", slt_gemm_describe());
@@ -336,7 +323,8 @@ int main(int argc, char **argv) {
   peak[0] = backend_peak[0] > backend_peak[1] ? backend_peak[0] : backend_peak[1];
   if (precs[1] && !slt_gemm_configure(SLT_GEMM_ONEDNN, SLT_PRECISION_BF16, 0, 0, 0))
     peak[1] = slt_gemm_peak_gflops();
-  printf("cpu %s; threads %d; oneDNN ISA %s\n", cpu, threads, slt_gemm_isa());
+  printf("cpu %s; flags %s; threads %d; oneDNN ISA %s\n", slt_cpu_model(), flags, threads,
+         slt_gemm_isa());
   printf("fp32 products: %s; fp32 GEMM peak (1536^3, best backend) %.1f GFLOP/s (openblas %.1f, "
          "onednn %.1f)\n", fp32_desc, peak[0], backend_peak[0], backend_peak[1]);
   if (precs[1]) printf("bf16 products: onednn bf16; bf16 GEMM peak (1536^3) %.1f GFLOP/s\n", peak[1]);
