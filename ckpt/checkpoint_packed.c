@@ -359,6 +359,14 @@ int ck_packed_read(const slt_ckpt *c, slt_param *p) {
   return rc;
 }
 
+/* The open /packed/<name> group stores {±1, ±i} codes (attribute kind "cplx2"), not ternary. */
+static bool is_cplx2(hid_t q) {
+  char *kind = ck_attr_get_str(q, "kind");
+  bool cplx = kind && !strcmp(kind, "cplx2");
+  free(kind);
+  return cplx;
+}
+
 typedef struct {
   const slt_ckpt *c;
   slt_model *m;
@@ -369,9 +377,7 @@ static herr_t install_one(hid_t g, const char *name, const H5L_info_t *info, voi
   (void)info;
   installer *in = user;
   hid_t q = H5Gopen2(g, name, H5P_DEFAULT);
-  char *kind = q >= 0 ? ck_attr_get_str(q, "kind") : NULL;
-  bool cplx = kind && !strcmp(kind, "cplx2");
-  free(kind);
+  bool cplx = q >= 0 && is_cplx2(q);
   if (q >= 0) H5Gclose(q);
   if (cplx) {
     slt_cplx2 w;
@@ -402,9 +408,7 @@ static herr_t visit_packed(hid_t g, const char *name, const H5L_info_t *info, vo
   hid_t q = H5Gopen2(g, name, H5P_DEFAULT);
   int64_t shape[2] = {0, 0};
   bool ok = q >= 0 && !ck_attr_get_i64(q, "out", &shape[0]) && !ck_attr_get_i64(q, "in", &shape[1]);
-  char *kind = q >= 0 ? ck_attr_get_str(q, "kind") : NULL;
-  bool cplx = kind && !strcmp(kind, "cplx2");
-  free(kind);
+  bool cplx = q >= 0 && is_cplx2(q);
   if (q >= 0) H5Gclose(q);
   H5Eclear2(H5E_DEFAULT);
   char part[SLT_PARAM_NAME_MAX + 4];
