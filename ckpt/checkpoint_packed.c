@@ -260,6 +260,14 @@ static int read_qs(const slt_ckpt *c, hid_t g, const char *what, slt_tern *t) {
   return read_qs_raw(c, g, what, t->out, t->row_bytes, t->qs);
 }
 
+/* The open /packed/<name> group stores {±1, ±i} codes (attribute kind "cplx2"), not ternary. */
+static bool is_cplx2(hid_t q) {
+  char *kind = ck_attr_get_str(q, "kind");
+  bool cplx = kind && !strcmp(kind, "cplx2");
+  free(kind);
+  return cplx;
+}
+
 /* /packed/<base> (kind cplx2) into a new q (shape checked against out, in when > 0). */
 static int read_cplx2(const slt_ckpt *c, const char *base, int64_t want_out, int64_t want_in,
                       slt_cplx2 *q) {
@@ -268,14 +276,12 @@ static int read_cplx2(const slt_ckpt *c, const char *base, int64_t want_out, int
   memset(q, 0, sizeof *q);
   hid_t g = ck_find_subgroup(c, "packed", base);
   int64_t out, in, rb;
-  char *kind = g >= 0 ? ck_attr_get_str(g, "kind") : NULL;
-  int rc = g < 0 || !kind || strcmp(kind, "cplx2") || ck_attr_get_i64(g, "out", &out) ||
+  int rc = g < 0 || !is_cplx2(g) || ck_attr_get_i64(g, "out", &out) ||
                    ck_attr_get_i64(g, "in", &in) || ck_attr_get_i64(g, "row_bytes", &rb) ||
                    (want_out > 0 && (out != want_out || in != want_in))
                ? FAIL("%s: %s: missing or bad attributes (kind cplx2, out, in, row_bytes of the "
                       "model's shape)", c->path, what)
                : 0;
-  free(kind);
   if (!rc) rc = slt_cplx2_alloc(q, out, in);
   if (!rc && q->row_bytes != rb) rc = FAIL("%s: %s: bad row_bytes %lld", c->path, what, (long long)rb);
   float sc[2];
@@ -357,14 +363,6 @@ int ck_packed_read(const slt_ckpt *c, slt_param *p) {
   }
   slt_tern_free(&t);
   return rc;
-}
-
-/* The open /packed/<name> group stores {±1, ±i} codes (attribute kind "cplx2"), not ternary. */
-static bool is_cplx2(hid_t q) {
-  char *kind = ck_attr_get_str(q, "kind");
-  bool cplx = kind && !strcmp(kind, "cplx2");
-  free(kind);
-  return cplx;
 }
 
 typedef struct {
